@@ -1,0 +1,2 @@
+/* placeholder: to be written */
+typedef int conduit_placeholder_src_nft_compile_c;

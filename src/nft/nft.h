@@ -1,0 +1,79 @@
+/*
+ * The kernel side of conduitd: feature probe, compilation of a policy into
+ * the one table `inet conduitd` (libnftnl), its atomic commit as a single
+ * netlink batch (libmnl), counters read-back and removal.
+ */
+#ifndef CONDUIT_NFT_NFT_H
+#define CONDUIT_NFT_NFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/model.h"
+
+struct diag_list;
+
+#define NFT_TABLE_NAME "conduitd"
+
+/* What the running kernel supports; filled once at start-up by nft_probe
+ * and kept for the inline-inspection path. */
+struct nft_features {
+	bool native_queue;   /* nft "queue" expression (CONFIG_NFT_QUEUE) */
+	bool xt_nfqueue;     /* xt NFQUEUE target through nft_compat */
+	bool flowtable;      /* flowtable offload objects */
+	bool ct_mark;        /* ct mark get/set */
+	bool objref_map;     /* named counters selected through a map */
+};
+
+int nft_probe(struct nft_features *f);   /* 0 or -errno (socket failure) */
+void nft_features_log(const struct nft_features *f);
+/* "native-queue=yes xt-nfqueue=yes ..." into buf. */
+const char *nft_features_str(const struct nft_features *f, char *buf, size_t len);
+
+struct nft_opts {
+	uint16_t mgmt_port;      /* TCP port opened on input from the management zone; 0 none */
+	uint16_t nflog_group;    /* NFLOG group for denied packets */
+	uint32_t log_rate;       /* max NFLOG'd packets per second per deny point */
+	bool island;             /* build the island ruleset instead of the policy */
+};
+
+struct nft_batch;            /* opaque: serialized netlink batch + seq->loc map */
+struct nft_ctx;              /* opaque: an open NETLINK_NETFILTER socket */
+
+struct nft_ctx *nft_open(void);          /* NULL and errno on failure */
+void nft_close(struct nft_ctx *c);
+
+/* Compile p with o into a batch that atomically replaces (or creates) the
+ * table. Errors (for example limits exceeded) are appended to d with the
+ * policy location that produced the object. Returns 0 or negative errno. */
+int nft_compile(const struct pol_policy *p, const struct nft_opts *o,
+		struct nft_batch **out, struct diag_list *d);
+void nft_batch_free(struct nft_batch *b);
+size_t nft_batch_len(const struct nft_batch *b);        /* bytes */
+size_t nft_batch_msgs(const struct nft_batch *b);       /* messages */
+const void *nft_batch_data(const struct nft_batch *b);
+
+/* Send the batch; all-or-nothing. On a kernel error the old table stays and
+ * d gets "file:line:col: kernel rejected <object>: <strerror>". */
+int nft_batch_commit(struct nft_ctx *c, struct nft_batch *b,
+		     struct diag_list *d);
+/* compile + commit */
+int nft_apply(struct nft_ctx *c, const struct pol_policy *p,
+	      const struct nft_opts *o, struct diag_list *d);
+
+int nft_flush(struct nft_ctx *c);        /* delete the table; 0 also if absent */
+int nft_table_exists(struct nft_ctx *c); /* 1, 0, or negative errno */
+
+struct nft_conduit_counters {
+	uint64_t accept_packets;
+	uint64_t accept_bytes;
+	uint64_t deny_packets;
+	uint64_t deny_bytes;
+};
+
+/* out has p->n_conduits entries, indexed by conduit id - 1. */
+int nft_read_counters(struct nft_ctx *c, const struct pol_policy *p,
+		      struct nft_conduit_counters *out);
+
+#endif
