@@ -1,2 +1,840 @@
-/* placeholder: to be written */
-typedef int conduit_placeholder_src_mgmt_commands_c;
+/*
+ * The command table and the daemon actions behind it. A request is first
+ * checked against the table (cmd_check: no side effects), then run. Every
+ * change of the kernel ruleset goes through cmd_install or cmd_island, so
+ * start-up, SIGHUP and the socket share one path, and a rejected policy
+ * never touches the running one.
+ */
+#include "config.h"
+
+#include "mgmt/commands.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/diag.h"
+#include "common/log.h"
+#include "mgmt/control.h"
+#include "mgmt/server.h"
+#include "nft/nflog.h"
+#include "policy/diff.h"
+
+#define CMD_NAME_MAX 4096
+
+static json_t *cmd_hello(struct cmd_daemon *d, const json_t *args, uint64_t id);
+static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id);
+static json_t *cmd_policy_diff(struct cmd_daemon *d, const json_t *args,
+			       uint64_t id);
+static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
+				uint64_t id);
+static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
+			       uint64_t id);
+static json_t *cmd_reload_h(struct cmd_daemon *d, const json_t *args,
+			    uint64_t id);
+static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
+			    uint64_t id);
+
+const struct cmd_def cmd_table[] = {
+	{ "hello", cmd_hello, { { NULL } }, "protocol version and commands" },
+	{ "status", cmd_status, { { NULL } }, "daemon and policy state" },
+	{ "policy.diff", cmd_policy_diff,
+	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
+	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
+	  "what applying a policy would change" },
+	{ "policy.apply", cmd_policy_apply,
+	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
+	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
+	  "validate, commit and persist a policy" },
+	{ "policy.show", cmd_policy_show, { { NULL } },
+	  "the running policy with per-conduit counters" },
+	{ "reload", cmd_reload_h, { { NULL } },
+	  "re-read the configured policy file" },
+	{ "island", cmd_island_h, { { "on", CMD_ARG_BOOL, true, 0 } },
+	  "isolate every zone (on) or restore the policy (off)" },
+	{ NULL, NULL, { { NULL } }, NULL },
+};
+
+const struct cmd_def *cmd_lookup(const char *name)
+{
+	for (const struct cmd_def *c = cmd_table; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return ctl_response_error(id, code, msg, NULL);
+}
+
+static const char *cmd_type_name(enum cmd_arg_type t)
+{
+	return t == CMD_ARG_BOOL ? "a boolean" : "a string";
+}
+
+int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
+	      const json_t **args, json_t **error)
+{
+	const struct cmd_def *c;
+	const char *cmd, *why, *key;
+	json_t *v;
+
+	*def = NULL;
+	*error = NULL;
+	if (ctl_request_parse(req, id, &cmd, args, &why) < 0) {
+		*error = cmd_err(*id, CTL_ERR_BAD_REQUEST, "%s", why);
+		return -EINVAL;
+	}
+	c = cmd_lookup(cmd);
+	if (c == NULL) {
+		*error = cmd_err(*id, CTL_ERR_UNKNOWN_COMMAND,
+				 "unknown command \"%.64s\"", cmd);
+		return -EINVAL;
+	}
+	if (*args != NULL) {
+		json_object_foreach((json_t *)*args, key, v) {
+			const struct cmd_arg *a = NULL;
+
+			for (int i = 0; i < CMD_MAX_ARGS && c->args[i].name; i++)
+				if (strcmp(c->args[i].name, key) == 0)
+					a = &c->args[i];
+			if (a == NULL) {
+				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
+						 "%s: unknown argument \"%.64s\"",
+						 c->name, key);
+				return -EINVAL;
+			}
+			if ((a->type == CMD_ARG_STRING && !json_is_string(v)) ||
+			    (a->type == CMD_ARG_BOOL && !json_is_boolean(v))) {
+				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
+						 "%s: argument \"%s\" must be %s",
+						 c->name, a->name,
+						 cmd_type_name(a->type));
+				return -EINVAL;
+			}
+			if (a->type == CMD_ARG_STRING && a->max_len &&
+			    json_string_length(v) > a->max_len) {
+				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
+						 "%s: argument \"%s\" longer than %zu bytes",
+						 c->name, a->name, a->max_len);
+				return -EINVAL;
+			}
+		}
+	}
+	for (int i = 0; i < CMD_MAX_ARGS && c->args[i].name; i++)
+		if (c->args[i].required &&
+		    json_object_get(*args, c->args[i].name) == NULL) {
+			*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
+					 "%s: missing argument \"%s\"", c->name,
+					 c->args[i].name);
+			return -EINVAL;
+		}
+	*def = c;
+	return 0;
+}
+
+json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
+		     const struct srv_peer *peer)
+{
+	const struct cmd_def *c;
+	const json_t *args;
+	json_t *err, *resp;
+	uint64_t id;
+
+	if (cmd_check(req, &c, &id, &args, &err) < 0) {
+		log_warnx("control: uid %u pid %ld: %s",
+			  peer ? (unsigned)peer->uid : 0u,
+			  peer ? (long)peer->pid : 0L,
+			  json_string_value(json_object_get(
+				  json_object_get(err, "error"), "message")));
+		return err;
+	}
+	if (strcmp(c->name, "hello") && strcmp(c->name, "status"))
+		log_info("control: uid %u pid %ld: %s",
+			 peer ? (unsigned)peer->uid : 0u,
+			 peer ? (long)peer->pid : 0L, c->name);
+	else
+		log_debug("control: uid %u pid %ld: %s",
+			  peer ? (unsigned)peer->uid : 0u,
+			  peer ? (long)peer->pid : 0L, c->name);
+	resp = c->handler(d, args, id);
+	if (resp == NULL)
+		resp = ctl_response_error(id, CTL_ERR_INTERNAL, "out of memory",
+					  NULL);
+	return resp;
+}
+
+/* --- state files ----------------------------------------------------- */
+
+const char *cmd_state_path(const struct conf *c, const char *leaf, char *buf,
+			   size_t len)
+{
+	snprintf(buf, len, "%s/%s", c->state_dir, leaf);
+	return buf;
+}
+
+static int cmd_fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Writes path.tmp and fsyncs it; the rename comes later (cmd_state_commit)
+ * so that the kernel commit can sit between the two. */
+static int cmd_state_prepare(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	const char *p = data;
+	int fd, rc = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0640);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+static int cmd_state_commit(const char *path)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (rename(tmp, path) < 0) {
+		int rc = -errno;
+
+		unlink(tmp);
+		return rc;
+	}
+	return cmd_fsync_dir_of(path);
+}
+
+static void cmd_state_abort(const char *path)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+}
+
+static int cmd_state_remove(const char *path)
+{
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return cmd_fsync_dir_of(path);
+}
+
+int cmd_write_atomic(const char *path, const void *data, size_t len)
+{
+	int rc = cmd_state_prepare(path, data, len);
+
+	return rc < 0 ? rc : cmd_state_commit(path);
+}
+
+/* --- helpers ----------------------------------------------------------- */
+
+const char *cmd_sha256_hex(const struct pol_policy *p, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (len < 65) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	for (int i = 0; i < 32; i++) {
+		buf[2 * i] = hex[p->sha256[i] >> 4];
+		buf[2 * i + 1] = hex[p->sha256[i] & 15];
+	}
+	buf[64] = '\0';
+	return buf;
+}
+
+static const char *cmd_source_name(enum cmd_source s)
+{
+	switch (s) {
+	case CMD_SOURCE_CONFIG:
+		return "config";
+	case CMD_SOURCE_STATE:
+		return "state";
+	case CMD_SOURCE_APPLY:
+		return "apply";
+	}
+	return "?";
+}
+
+void cmd_nft_opts(const struct cmd_daemon *d, bool island, struct nft_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->mgmt_port = d->conf->management_port;
+	o->nflog_group = d->conf->nflog_group;
+	o->log_rate = d->conf->log_rate;
+	o->island = island;
+}
+
+int cmd_check_policy_conf(const struct conf *c, const struct pol_policy *p,
+			  struct diag_list *dl)
+{
+	const struct pol_zone *mz = policy_management_zone(p);
+
+	if (c->management_zone == NULL)
+		return 0;
+	if (mz == NULL || strcmp(mz->name, c->management_zone) != 0) {
+		diag_add(dl, c->file, c->management_zone_line, 0,
+			 "management-zone %s does not match the policy %s (its management zone is %s)",
+			 c->management_zone, p->file ? p->file : "-",
+			 mz ? mz->name : "not declared");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void cmd_count_diff(const struct pol_diff *df, enum pol_diff_kind k,
+			   int n[3])
+{
+	n[0] = n[1] = n[2] = 0;
+	for (size_t i = 0; i < df->n; i++)
+		if (df->v[i].kind == k)
+			n[df->v[i].change]++;
+}
+
+/* Diff as JSON plus its text form; "changed" tells whether it is empty. */
+static json_t *cmd_diff_json(const struct pol_diff *df)
+{
+	json_t *j = policy_diff_json(df);
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *f;
+
+	if (j == NULL)
+		return NULL;
+	f = open_memstream(&text, &tlen);
+	if (f != NULL) {
+		policy_diff_print(df, f);
+		fclose(f);
+	}
+	json_object_set_new(j, "text", json_string(text ? text : ""));
+	json_object_set_new(j, "changed", json_boolean(df->n > 0));
+	free(text);
+	return j;
+}
+
+void cmd_nflog_event(const struct deny_event *ev, void *arg)
+{
+	char line[NFLOG_LINE_MAX];
+
+	(void)arg;
+	if (nflog_event_format(ev, line, sizeof(line)) != NULL)
+		log_info("%s", line);
+}
+
+/* --- actions ------------------------------------------------------------ */
+
+int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
+		enum cmd_source src, const char *content, size_t content_len,
+		bool clear_state, bool *deferred, json_t **summary,
+		struct diag_list *dl)
+{
+	char path[PATH_MAX], sha[65];
+	struct pol_diff df = { 0 };
+	struct nft_opts o;
+	struct nft_batch *b = NULL;
+	bool have_diff = false;
+	char *nname = NULL;
+	int rc, zn[3] = { 0 }, cn[3] = { 0 };
+
+	*deferred = false;
+	if (summary)
+		*summary = NULL;
+	cmd_state_path(d->conf, CMD_STATE_POLICY, path, sizeof(path));
+	rc = cmd_check_policy_conf(d->conf, p, dl);
+	if (rc < 0)
+		goto fail;
+	nname = strdup(name ? name : "-");
+	if (nname == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (policy_diff(d->policy, p, &df) == 0) {
+		have_diff = true;
+		cmd_count_diff(&df, POL_DIFF_ZONE, zn);
+		cmd_count_diff(&df, POL_DIFF_CONDUIT, cn);
+	}
+	if (content != NULL) {
+		rc = cmd_state_prepare(path, content, content_len);
+		if (rc < 0) {
+			diag_add(dl, path, 0, 0, "cannot store the policy: %s",
+				 strerror(-rc));
+			goto fail;
+		}
+	}
+	cmd_nft_opts(d, false, &o);
+	if (d->island) {
+		/* The kernel keeps the island ruleset; compile anyway so that
+		 * island off cannot fail on this policy. */
+		rc = nft_compile(p, &o, &b, dl);
+		nft_batch_free(b);
+		*deferred = true;
+	} else {
+		rc = nft_apply(d->nft, p, &o, dl);
+	}
+	if (rc < 0) {
+		if (content != NULL)
+			cmd_state_abort(path);
+		goto fail;
+	}
+	if (content != NULL) {
+		int r = cmd_state_commit(path);
+
+		if (r < 0)
+			log_warnx("cannot store %s: %s (a restart will load the previous policy)",
+				  path, strerror(-r));
+	} else if (clear_state) {
+		int r = cmd_state_remove(path);
+
+		if (r < 0)
+			log_warnx("cannot remove %s: %s", path, strerror(-r));
+	}
+	if (d->nflog)
+		nflog_flush(d->nflog, cmd_nflog_event, NULL);
+	policy_free(d->policy);
+	d->policy = p;
+	free(d->policy_name);
+	d->policy_name = nname;
+	d->source = src;
+	d->generation++;
+	d->last_apply = time(NULL);
+	log_info("policy %s (%s): %s sha256=%.16s generation=%llu zones +%d -%d ~%d conduits +%d -%d ~%d%s",
+		 *deferred ? "stored" : "applied", cmd_source_name(src), nname,
+		 cmd_sha256_hex(p, sha, sizeof(sha)),
+		 (unsigned long long)d->generation, zn[0], zn[1], zn[2], cn[0],
+		 cn[1], cn[2],
+		 *deferred ? "; island mode is on: it takes effect at island off"
+			   : "");
+	if (summary && have_diff)
+		*summary = cmd_diff_json(&df);
+	if (have_diff)
+		policy_diff_free(&df);
+	return 0;
+fail:
+	if (have_diff)
+		policy_diff_free(&df);
+	free(nname);
+	policy_free(p);
+	return rc;
+}
+
+int cmd_reload(struct cmd_daemon *d, json_t **summary, bool *deferred,
+	       struct diag_list *dl)
+{
+	struct pol_policy *p = NULL;
+	int rc;
+
+	*deferred = false;
+	if (summary)
+		*summary = NULL;
+	rc = policy_load_file(d->conf->policy, 0, &p, dl);
+	if (rc < 0) {
+		log_warnx("reload: %s rejected (%zu error%s); the running policy stays",
+			  d->conf->policy, dl->n, dl->n == 1 ? "" : "s");
+		return rc;
+	}
+	rc = cmd_install(d, p, d->conf->policy, CMD_SOURCE_CONFIG, NULL, 0,
+			 true, deferred, summary, dl);
+	if (rc < 0)
+		log_warnx("reload: %s rejected; the running policy stays",
+			  d->conf->policy);
+	return rc;
+}
+
+int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl)
+{
+	char path[PATH_MAX];
+	struct nft_opts o;
+	int rc;
+
+	cmd_state_path(d->conf, CMD_STATE_ISLAND, path, sizeof(path));
+	/* The state file changes on the safe side of the swap: a crash in
+	 * between restarts in island mode, never out of it. */
+	if (on) {
+		rc = cmd_write_atomic(path, "on\n", 3);
+		if (rc < 0) {
+			diag_add(dl, path, 0, 0, "cannot store island state: %s",
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	cmd_nft_opts(d, on, &o);
+	rc = nft_apply(d->nft, d->policy, &o, dl);
+	if (rc < 0) {
+		if (on && !d->island)
+			(void)cmd_state_remove(path);
+		log_warnx("island %s failed; the ruleset is unchanged",
+			  on ? "on" : "off");
+		return rc;
+	}
+	if (!on) {
+		int r = cmd_state_remove(path);
+
+		if (r < 0)
+			log_warnx("cannot remove %s: %s (a restart will be in island mode)",
+				  path, strerror(-r));
+	}
+	d->island = on;
+	if (on)
+		log_info("island mode on: every inter-zone packet is dropped");
+	else
+		log_info("island mode off: policy %s enforced again",
+			 d->policy_name ? d->policy_name : "-");
+	return 0;
+}
+
+/* --- handlers ----------------------------------------------------------- */
+
+/* "what (N errors); tail" or "what: strerror; tail". */
+static json_t *cmd_diag_error(uint64_t id, const char *code, const char *what,
+			      int rc, const struct diag_list *dl)
+{
+	const char *tail = strcmp(code, CTL_ERR_APPLY_FAILED) == 0 &&
+				   strncmp(what, "island", 6) == 0
+				   ? "the ruleset is unchanged"
+				   : "the running policy stays";
+	char msg[512];
+
+	if (rc == -EINVAL || dl->n > 0)
+		snprintf(msg, sizeof(msg), "%s (%zu error%s); %s", what, dl->n,
+			 dl->n == 1 ? "" : "s", tail);
+	else
+		snprintf(msg, sizeof(msg), "%s: %s; %s", what, strerror(-rc),
+			 tail);
+	return ctl_response_error(id, code, msg, dl);
+}
+
+static json_t *cmd_hello(struct cmd_daemon *d, const json_t *args, uint64_t id)
+{
+	json_t *cmds = json_array();
+
+	(void)d;
+	(void)args;
+	for (const struct cmd_def *c = cmd_table; c->name; c++)
+		json_array_append_new(cmds, json_string(c->name));
+	return ctl_response_ok(id, json_pack("{s:i, s:s, s:s, s:o}", "protocol",
+					     CMD_PROTOCOL_VERSION, "server",
+					     "conduitd", "version",
+					     PACKAGE_VERSION, "commands", cmds));
+}
+
+static json_t *cmd_features_json(const struct nft_features *f)
+{
+	return json_pack("{s:b, s:b, s:b, s:b, s:b}", "native_queue",
+			 f->native_queue, "xt_nfqueue", f->xt_nfqueue,
+			 "flowtable", f->flowtable, "ct_mark", f->ct_mark,
+			 "objref_map", f->objref_map);
+}
+
+static json_t *cmd_policy_summary(const struct cmd_daemon *d)
+{
+	char sha[65];
+
+	if (d->policy == NULL)
+		return json_null();
+	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "file",
+			 d->policy_name ? d->policy_name : "-", "source",
+			 cmd_source_name(d->source), "sha256",
+			 cmd_sha256_hex(d->policy, sha, sizeof(sha)), "zones",
+			 (json_int_t)d->policy->n_zones, "conduits",
+			 (json_int_t)d->policy->n_conduits);
+}
+
+static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
+{
+	char feat[256];
+	json_t *r, *nfl;
+	time_t now = time(NULL);
+
+	(void)args;
+	if (d->nflog) {
+		struct nflog_stats st;
+
+		nflog_get_stats(d->nflog, &st);
+		nfl = json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "active", 1,
+				"group", d->conf->nflog_group, "packets",
+				(json_int_t)st.packets, "events",
+				(json_int_t)st.events, "malformed",
+				(json_int_t)(st.malformed + st.bad_packet +
+					     st.bad_prefix),
+				"lost", (json_int_t)(st.lost + st.enobufs),
+				"unitemised", (json_int_t)st.unitemised);
+	} else {
+		nfl = json_pack("{s:b, s:i}", "active", 0, "group",
+				d->conf->nflog_group);
+	}
+	r = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:b, s:o, s:s, s:I, s:I, s:s, s:b, s:o, s:{s:s?, s:i}}",
+		      "version", PACKAGE_VERSION, "protocol",
+		      CMD_PROTOCOL_VERSION, "pid", (json_int_t)getpid(),
+		      "uptime", (json_int_t)(now - d->started), "started",
+		      (json_int_t)d->started, "policy", cmd_policy_summary(d),
+		      "island", d->island, "features",
+		      cmd_features_json(&d->features), "features_text",
+		      nft_features_str(&d->features, feat, sizeof(feat)),
+		      "generation", (json_int_t)d->generation, "last_apply",
+		      (json_int_t)d->last_apply, "user",
+		      d->user ? d->user : "root", "privileged", d->privileged,
+		      "nflog", nfl, "management", "zone",
+		      d->policy && policy_management_zone(d->policy)
+			      ? policy_management_zone(d->policy)->name
+			      : NULL,
+		      "port", d->conf->management_port);
+	return ctl_response_ok(id, r);
+}
+
+/* Parses args.content as a policy named args.name (default "-"). */
+static int cmd_load_arg(const json_t *args, struct pol_policy **p,
+			const char **name, struct diag_list *dl)
+{
+	const json_t *c = json_object_get(args, "content");
+	const json_t *n = json_object_get(args, "name");
+
+	*name = json_is_string(n) ? json_string_value(n) : "-";
+	return policy_load_buffer(*name, json_string_value(c),
+				  json_string_length(c), 0, p, dl);
+}
+
+static json_t *cmd_policy_diff(struct cmd_daemon *d, const json_t *args,
+			       uint64_t id)
+{
+	struct pol_policy *p = NULL;
+	struct pol_diff df = { 0 };
+	struct diag_list dl;
+	const char *name;
+	json_t *r;
+	int rc;
+
+	diag_list_init(&dl);
+	rc = cmd_load_arg(args, &p, &name, &dl);
+	if (rc == 0)
+		rc = cmd_check_policy_conf(d->conf, p, &dl);
+	if (rc < 0) {
+		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID, "policy rejected",
+				   rc, &dl);
+		goto out;
+	}
+	rc = policy_diff(d->policy, p, &df);
+	if (rc < 0) {
+		r = cmd_err(id, CTL_ERR_INTERNAL, "diff: %s", strerror(-rc));
+		goto out;
+	}
+	r = ctl_response_ok(id, cmd_diff_json(&df));
+	policy_diff_free(&df);
+out:
+	policy_free(p);
+	diag_list_free(&dl);
+	return r;
+}
+
+static json_t *cmd_install_result(const struct cmd_daemon *d, bool deferred,
+				  json_t *summary)
+{
+	char sha[65];
+	json_t *r = json_pack("{s:b, s:b, s:I, s:s, s:s, s:I, s:I}", "applied",
+			      !deferred, "deferred", deferred, "generation",
+			      (json_int_t)d->generation, "file",
+			      d->policy_name ? d->policy_name : "-", "sha256",
+			      cmd_sha256_hex(d->policy, sha, sizeof(sha)),
+			      "zones", (json_int_t)d->policy->n_zones,
+			      "conduits", (json_int_t)d->policy->n_conduits);
+
+	if (r == NULL) {
+		json_decref(summary);
+		return NULL;
+	}
+	json_object_set_new(r, "diff", summary ? summary : json_null());
+	json_object_set_new(r, "message",
+			    json_string(deferred
+						? "island mode is on: the policy is stored and takes effect at island off"
+						: "policy applied"));
+	return r;
+}
+
+static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
+				uint64_t id)
+{
+	const json_t *c = json_object_get(args, "content");
+	struct pol_policy *p = NULL;
+	struct diag_list dl;
+	json_t *summary = NULL, *r;
+	const char *name;
+	bool deferred;
+	int rc;
+
+	diag_list_init(&dl);
+	rc = cmd_load_arg(args, &p, &name, &dl);
+	if (rc < 0) {
+		log_warnx("policy.apply: %s rejected (%zu error%s); the running policy stays",
+			  name, dl.n, dl.n == 1 ? "" : "s");
+		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID, "policy rejected",
+				   rc, &dl);
+		goto out;
+	}
+	rc = cmd_install(d, p, name, CMD_SOURCE_APPLY, json_string_value(c),
+			 json_string_length(c), false, &deferred, &summary, &dl);
+	if (rc < 0) {
+		log_warnx("policy.apply: %s not applied; the running policy stays",
+			  name);
+		r = cmd_diag_error(id, rc == -EINVAL ? CTL_ERR_POLICY_INVALID
+						     : CTL_ERR_APPLY_FAILED,
+				   "policy not applied", rc, &dl);
+		goto out;
+	}
+	r = ctl_response_ok(id, cmd_install_result(d, deferred, summary));
+out:
+	diag_list_free(&dl);
+	return r;
+}
+
+static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
+			       uint64_t id)
+{
+	struct nft_conduit_counters *cnt = NULL;
+	json_t *j, *conduits, *cj;
+	size_t i;
+	int rc = -ENOENT;
+
+	(void)args;
+	if (d->policy == NULL)
+		return cmd_err(id, CTL_ERR_INTERNAL, "no policy loaded");
+	j = policy_to_json(d->policy);
+	if (j == NULL)
+		return NULL;
+	if (d->policy->n_conduits > 0) {
+		cnt = calloc(d->policy->n_conduits, sizeof(*cnt));
+		rc = cnt ? nft_read_counters(d->nft, d->policy, cnt) : -ENOMEM;
+	}
+	conduits = json_object_get(j, "conduits");
+	json_array_foreach(conduits, i, cj) {
+		const char *n = json_string_value(json_object_get(cj, "name"));
+		const struct pol_conduit *pc =
+			n ? policy_conduit_by_name(d->policy, n) : NULL;
+		const struct nft_conduit_counters *k;
+
+		if (rc < 0 || pc == NULL || pc->id == 0 ||
+		    pc->id > d->policy->n_conduits) {
+			json_object_set_new(cj, "counters", json_null());
+			continue;
+		}
+		k = &cnt[pc->id - 1];
+		json_object_set_new(cj, "counters",
+				    json_pack("{s:I, s:I, s:I, s:I}",
+					      "accept_packets",
+					      (json_int_t)k->accept_packets,
+					      "accept_bytes",
+					      (json_int_t)k->accept_bytes,
+					      "deny_packets",
+					      (json_int_t)k->deny_packets,
+					      "deny_bytes",
+					      (json_int_t)k->deny_bytes));
+	}
+	if (rc < 0 && d->policy->n_conduits > 0)
+		log_debug("policy.show: counters unavailable: %s", strerror(-rc));
+	free(cnt);
+	json_object_set_new(j, "island", json_boolean(d->island));
+	json_object_set_new(j, "generation",
+			    json_integer((json_int_t)d->generation));
+	json_object_set_new(j, "source", json_string(cmd_source_name(d->source)));
+	return ctl_response_ok(id, j);
+}
+
+static json_t *cmd_reload_h(struct cmd_daemon *d, const json_t *args,
+			    uint64_t id)
+{
+	struct diag_list dl;
+	json_t *summary = NULL, *r;
+	bool deferred;
+	int rc;
+
+	(void)args;
+	diag_list_init(&dl);
+	rc = cmd_reload(d, &summary, &deferred, &dl);
+	if (rc < 0)
+		r = cmd_diag_error(id, rc == -EINVAL ? CTL_ERR_POLICY_INVALID
+						     : CTL_ERR_APPLY_FAILED,
+				   "reload rejected", rc, &dl);
+	else
+		r = ctl_response_ok(id, cmd_install_result(d, deferred, summary));
+	diag_list_free(&dl);
+	return r;
+}
+
+static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
+			    uint64_t id)
+{
+	bool on = json_is_true(json_object_get(args, "on"));
+	bool was = d->island;
+	struct diag_list dl;
+	json_t *r;
+	int rc;
+
+	diag_list_init(&dl);
+	rc = cmd_island(d, on, &dl);
+	if (rc < 0)
+		r = cmd_diag_error(id, CTL_ERR_APPLY_FAILED,
+				   on ? "island on failed" : "island off failed",
+				   rc, &dl);
+	else
+		r = ctl_response_ok(id, json_pack("{s:b, s:b}", "island", on,
+						  "changed", was != on));
+	diag_list_free(&dl);
+	return r;
+}

@@ -1,1 +1,141 @@
-/* placeholder */
+/*
+ * The control commands: ONE table (name, argument spec, handler; later the
+ * roles allowed) used by the Unix socket today and the TLS endpoint
+ * later, and the daemon actions behind them (install a policy, reload,
+ * island), which SIGHUP and start-up share with the commands.
+ *
+ * Request validation (cmd_check) is separate from execution and has no
+ * side effects, so the fuzzer can drive it.
+ */
+#ifndef CONDUIT_MGMT_COMMANDS_H
+#define CONDUIT_MGMT_COMMANDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "common/conf.h"
+#include "nft/nft.h"
+#include "policy/model.h"
+
+struct diag_list;
+struct srv_peer;
+struct nflog_reader;
+
+#define CMD_PROTOCOL_VERSION 1
+
+/* Where the running policy came from. */
+enum cmd_source {
+	CMD_SOURCE_CONFIG,       /* the conf's `policy` path (start-up, reload) */
+	CMD_SOURCE_STATE,        /* state-dir/active-policy.yaml at start-up */
+	CMD_SOURCE_APPLY,        /* a policy.apply */
+};
+
+/* The daemon state the commands act on; owned by conduitd.c. */
+struct cmd_daemon {
+	const struct conf *conf;
+	struct nft_ctx *nft;              /* NULL only in tests */
+	struct nft_features features;
+	struct nflog_reader *nflog;       /* NULL when deny logging is off */
+	struct pol_policy *policy;        /* running model; owned */
+	char *policy_name;                /* name shown in status; owned */
+	enum cmd_source source;
+	bool island;
+	uint64_t generation;              /* policies accepted as running */
+	time_t started;                   /* wall clock */
+	time_t last_apply;                /* wall clock; 0 = never */
+	bool privileged;                  /* still root (development) */
+	const char *user;                 /* the user we run as */
+};
+
+/* One argument of a command. */
+enum cmd_arg_type {
+	CMD_ARG_STRING,
+	CMD_ARG_BOOL,
+};
+
+struct cmd_arg {
+	const char *name;
+	enum cmd_arg_type type;
+	bool required;
+	size_t max_len;                   /* strings; 0 = no limit beyond the frame */
+};
+
+#define CMD_MAX_ARGS 4
+
+struct cmd_def {
+	const char *name;
+	json_t *(*handler)(struct cmd_daemon *d, const json_t *args,
+			   uint64_t id);
+	struct cmd_arg args[CMD_MAX_ARGS];
+	const char *summary;
+};
+
+/* The table, terminated by a NULL name. */
+extern const struct cmd_def cmd_table[];
+
+const struct cmd_def *cmd_lookup(const char *name);
+
+/*
+ * Validates a request without side effects: shape, command name and its
+ * arguments. Returns 0 with *def, *id and *args (borrowed, may be NULL);
+ * or -EINVAL with *error set to a complete error response (new
+ * reference).
+ */
+int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
+	      const json_t **args, json_t **error);
+
+/* Validates and runs one request; returns the response (new reference). */
+json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
+		     const struct srv_peer *peer);
+
+/* Policy checks that need the daemon configuration (management zone);
+ * appends diagnostics, returns 0 or -EINVAL. */
+int cmd_check_policy_conf(const struct conf *c, const struct pol_policy *p,
+			  struct diag_list *dl);
+
+/* nft_opts from the configuration and the island flag. */
+void cmd_nft_opts(const struct cmd_daemon *d, bool island,
+		  struct nft_opts *o);
+
+/*
+ * Makes p (owned by the call from now on) the running policy: commits it
+ * to the kernel unless island mode is on (then it waits for island off;
+ * *deferred says so), persists content as state-dir/active-policy.yaml
+ * when content is not NULL, or removes that file when clear_state is set.
+ * On failure the running policy and kernel are unchanged, diagnostics are
+ * in dl and a negative errno is returned. summary (may be NULL) receives
+ * the diff against the previous policy as JSON (new reference).
+ */
+int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
+		enum cmd_source src, const char *content, size_t content_len,
+		bool clear_state, bool *deferred, json_t **summary,
+		struct diag_list *dl);
+
+/* SIGHUP and the `reload` command: re-reads the configured policy path.
+ * Returns 0 or negative errno with diagnostics in dl. */
+int cmd_reload(struct cmd_daemon *d, json_t **summary, bool *deferred,
+	       struct diag_list *dl);
+
+/* Island on/off with one atomic swap and the state file. */
+int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl);
+
+/* nflog callback: writes the "deny ..." line through log_info. */
+struct deny_event;
+void cmd_nflog_event(const struct deny_event *ev, void *arg);
+
+/* Paths under state-dir; return buf. */
+const char *cmd_state_path(const struct conf *c, const char *leaf, char *buf,
+			   size_t len);
+#define CMD_STATE_POLICY "active-policy.yaml"
+#define CMD_STATE_ISLAND "island"
+
+/* Writes data to path atomically (tmp + fsync + rename + dir fsync). */
+int cmd_write_atomic(const char *path, const void *data, size_t len);
+
+/* The lowercase hex sha256 of p into buf (65 bytes). */
+const char *cmd_sha256_hex(const struct pol_policy *p, char *buf, size_t len);
+
+#endif

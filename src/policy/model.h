@@ -154,4 +154,23 @@ const struct pol_zone *policy_classify(const struct pol_policy *p, int family,
 
 const char *pol_proto_name(enum pol_proto proto);
 
+/* Text forms shared by the diff, JSON, the compiler and conduitctl. */
+#define POL_PREFIX_STRLEN 50    /* INET6_ADDRSTRLEN + "/128" */
+/* "198.18.20.0/24"; a full-length prefix prints as the bare address. */
+const char *pol_prefix_format(const struct pol_prefix *pfx, char *buf,
+			      size_t len);
+/* "443" or "20000-20010". */
+const char *pol_port_format(const struct pol_port_range *r, char *buf,
+			    size_t len);
+/* Name of an ICMP (proto POL_PROTO_ICMP) or ICMPv6 type, e.g.
+ * "echo-request"; NULL when the type has no name. */
+const char *pol_icmp_type_name(enum pol_proto proto, int type);
+/* Type number of a name for proto; -1 when unknown. */
+int pol_icmp_type_parse(enum pol_proto proto, const char *name);
+/* "second", "minute", "hour", "day". */
+const char *pol_rate_unit_name(enum pol_rate_unit unit);
+/* Whether addr (4 or 16 bytes by family) lies inside pfx. */
+bool pol_prefix_contains(const struct pol_prefix *pfx, int family,
+			 const uint8_t *addr);
+
 #endif

@@ -137,4 +137,19 @@ static inline const uint8_t *cur_peek(const struct cur *c, size_t n)
 	return n <= cur_left(c) ? c->p + c->off : NULL;
 }
 
+/*
+ * A cursor over [from, from + n) of c's buffer, independent of c's
+ * position (offset tables); short_read when that range is not inside c.
+ */
+static inline struct cur cur_slice(const struct cur *c, size_t from, size_t n)
+{
+	struct cur s = cur_init(NULL, 0);
+
+	if (from > c->len || n > c->len - from) {
+		s.short_read = true;
+		return s;
+	}
+	return cur_init(c->p + from, n);
+}
+
 #endif
