@@ -28,6 +28,61 @@
 
 /* --- small helpers ------------------------------------------------------- */
 
+static bool valid_name(const char *s);
+
+/* Drops a UTF-8 sequence cut short at the end of buf[0..*o). */
+static void utf8_trim(const char *buf, size_t *o)
+{
+	size_t i = *o, need;
+	unsigned char lead;
+
+	while (i > 0 && ((unsigned char)buf[i - 1] & 0xc0) == 0x80 &&
+	       *o - i < 3)
+		i--;
+	if (i == 0)
+		return;
+	lead = (unsigned char)buf[i - 1];
+	if (lead < 0xc0)
+		return;
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+	if (*o - (i - 1) < need)
+		*o = i - 1;
+}
+
+/* Printable copy of s for messages: control characters become '?', long
+ * text is cut (on a character boundary) and marked "...". */
+static size_t printable(char *buf, size_t len, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 4 < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (i == 40) {
+			utf8_trim(buf, &o);
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = ch >= 0x20 && ch != 0x7f ? (char)ch : '?';
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+/* Names go into messages and logs verbatim once valid; an invalid one is
+ * kept in printable form so that later messages about it stay readable. */
+static const char *safe_name(struct pol_ctx *c, const char *s)
+{
+	char buf[64];
+	size_t n;
+
+	if (valid_name(s))
+		return pol_ctx_strdup(c, c->arena, s, strlen(s));
+	n = printable(buf, sizeof(buf), s, strlen(s));
+	return pol_ctx_strdup(c, c->arena, buf, n);
+}
+
 static const char *describe(const struct pn *n, char *buf, size_t len)
 {
 	size_t o = 0;
@@ -38,17 +93,8 @@ static const char *describe(const struct pn *n, char *buf, size_t len)
 		return n->n ? "a mapping" : "an empty mapping";
 	if (pn_is_null(n))
 		return "an empty value";
-	buf[o++] = '\'';
-	for (size_t i = 0; i < n->len && o + 6 < len; i++) {
-		unsigned char ch = (unsigned char)n->str[i];
-
-		if (i == 40) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = ch >= 0x20 && ch != 0x7f ? (char)ch : '?';
-	}
+	buf[0] = '\'';
+	o = 1 + printable(buf + 1, len - 2, n->str, n->len);
 	buf[o++] = '\'';
 	buf[o] = '\0';
 	return buf;
@@ -722,6 +768,9 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 		if (!valid_name(name))
 			pol_err(c, k->loc, "invalid zone name %s (expected "
 				NAME_HINT ")", DESC(k));
+		name = safe_name(c, name);
+		if (name == NULL)
+			break;
 		dup = index_get(zix, name, strlen(name));
 		if (dup != NULL) {
 			pol_err(c, k->loc,
@@ -730,9 +779,7 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 			continue;
 		}
 		memset(z, 0, sizeof(*z));
-		z->name = pol_ctx_strdup(c, c->arena, name, strlen(name));
-		if (z->name == NULL)
-			break;
+		z->name = name;
 		z->id = (uint32_t)p->n_zones + 1;
 		index_put(c, zix, z->name, strlen(z->name), z);
 		parse_zone(c, k, k->next, z);
@@ -1114,7 +1161,7 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 		if (!valid_name(s))
 			pol_err(c, v[CK_NAME]->loc, "invalid conduit name %s "
 				"(expected " NAME_HINT ")", DESC(v[CK_NAME]));
-		cd->name = pol_ctx_strdup(c, c->arena, s, strlen(s));
+		cd->name = safe_name(c, s);
 	}
 	if (cd->name != NULL)
 		snprintf(in, sizeof(in), "conduit '%s'", cd->name);

@@ -387,7 +387,7 @@ Test(nft_atoms, ids_are_stable_and_unique)
 
 	cr_assert_eq(nft_atoms_build(p1, &a1), 0);
 	cr_assert_eq(nft_atoms_build(p2, &a2), 0);
-	cr_assert_eq(a1.n, 9);   /* 3 tcp ports + icmp + udp; 1 + 1; 2 */
+	cr_assert_eq(a1.n, 11);  /* 3 tcp ports + icmp + icmpv6 + udp; 1 + icmp + icmpv6; 2 */
 	cr_assert_eq(a1.n, a2.n);
 	for (size_t i = 0; i < a1.n; i++) {
 		cr_assert_str_eq(a1.v[i].text, a2.v[i].text);

@@ -114,9 +114,10 @@ Test(diff, from_nothing_everything_is_added_in_name_order)
 				     "networks + 198.18.20.0/24",
 				     "networks + 2001:db8:20::/64"));
 	expect_details(&d.v[4],
-		WANT("from enterprise to dmz",
+		WANT("from enterprise to dmz", "log true",
 		     "+ allow tcp 443,5201,8443 to 198.18.20.5,2001:db8:20::5",
 		     "+ allow icmp echo-request",
+		     "+ allow icmpv6 echo-request",
 		     "+ allow udp 20000-20010 from 198.18.10.0/28 rate 200/second"));
 	policy_diff_free(&d);
 	policy_free(p);
@@ -193,10 +194,12 @@ Test(diff, order_of_ports_hosts_and_entries_is_not_a_change)
 {
 	struct pol_policy *a = load_example("plant.yaml");
 	struct pol_policy *b = plant_with(
-		"      - { proto: tcp, port: [443, 8443, 5201], to-hosts: [198.18.20.5, 2001:db8:20::5] }\n"
+		"      - { proto: tcp, port: [443, 8443, 5201], "
+		"to-hosts: [198.18.20.5, 2001:db8:20::5] }\n"
 		"      - { proto: icmp, type: echo-request }\n",
 		"      - { proto: icmp, type: 8 }\n"
-		"      - { proto: tcp, port: [5201, 8443, 443], to-hosts: [2001:db8:20::5, 198.18.20.5] }\n");
+		"      - { proto: tcp, port: [5201, 8443, 443], "
+		"to-hosts: [2001:db8:20::5, 198.18.20.5] }\n");
 	struct pol_diff d;
 
 	cr_assert_eq(policy_diff(a, b, &d), 0);
@@ -220,9 +223,9 @@ Test(diff, conduit_settings_added_and_removed)
 	struct pol_policy *c = plant_with(
 		"    description: Operators read the historian\n"
 		"    from: enterprise\n"
-		"    to: dmz\n",
-		"    description: Operators read the historian (logged)\n"
-		"    log: true\n"
+		"    to: dmz\n"
+		"    log: true\n",
+		"    description: Operators read the historian (quietly)\n"
 		"    from: enterprise\n"
 		"    to: control\n");
 	struct pol_diff d;
@@ -241,8 +244,8 @@ Test(diff, conduit_settings_added_and_removed)
 	cr_assert_eq(d.n, 1);
 	expect_details(&d.v[0],
 		WANT("description \"Operators read the historian\" -> "
-		     "\"Operators read the historian (logged)\"",
-		     "to dmz -> control", "log false -> true"));
+		     "\"Operators read the historian (quietly)\"",
+		     "to dmz -> control", "log true -> false"));
 	policy_diff_free(&d);
 	policy_free(a);
 	policy_free(b);
@@ -327,8 +330,10 @@ Test(json, policy_field_names)
 	cr_expect_str_eq(json_string_value(get(c, "name")), "ops-to-historian");
 	cr_expect_str_eq(json_string_value(get(c, "from")), "enterprise");
 	cr_expect_str_eq(json_string_value(get(c, "to")), "dmz");
-	cr_expect(json_is_false(get(c, "log")));
-	cr_assert_eq(json_array_size(get(c, "allow")), 3);
+	cr_expect(json_is_true(get(c, "log")));
+	cr_expect_str_eq(json_string_value(get(c, "description")),
+			 "Operators read the historian");
+	cr_assert_eq(json_array_size(get(c, "allow")), 4);
 	s = json_array_get(get(c, "allow"), 0);
 	cr_expect_str_eq(json_string_value(get(s, "proto")), "tcp");
 	cr_expect_str_eq(json_string_value(json_array_get(get(s, "ports"), 1)),
@@ -341,6 +346,9 @@ Test(json, policy_field_names)
 	s = json_array_get(get(c, "allow"), 1);
 	cr_expect_str_eq(json_string_value(get(s, "icmp_type")), "echo-request");
 	s = json_array_get(get(c, "allow"), 2);
+	cr_expect_str_eq(json_string_value(get(s, "proto")), "icmpv6");
+	cr_expect_str_eq(json_string_value(get(s, "icmp_type")), "echo-request");
+	s = json_array_get(get(c, "allow"), 3);
 	cr_expect_str_eq(json_string_value(json_array_get(get(s, "ports"), 0)),
 			 "20000-20010");
 	cr_expect_eq(json_integer_value(get(get(s, "rate"), "count")), 200);

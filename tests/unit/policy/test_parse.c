@@ -118,7 +118,8 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 
 	cr_expect_str_eq(o->from->name, "enterprise");
 	cr_expect_str_eq(o->to->name, "dmz");
-	cr_assert_eq(o->n_allow, 3);
+	cr_expect(o->log);
+	cr_assert_eq(o->n_allow, 4);
 	s = &o->allow[0];
 	cr_expect_eq(s->proto, POL_PROTO_TCP);
 	cr_assert_eq(s->n_ports, 3);
@@ -131,6 +132,7 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 	cr_expect_str_eq(pol_prefix_format(&s->to_hosts[0], buf, sizeof(buf)),
 			 "198.18.20.5");
 	cr_expect_eq(s->to_hosts[0].len, 32);
+	expect_prefix(&s->to_hosts[1], "2001:db8:20::5");
 	cr_expect_eq(s->to_hosts[1].len, 128);
 	cr_expect_not(s->has_rate);
 	s = &o->allow[1];
@@ -138,6 +140,9 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 	cr_expect_eq(s->icmp_type, 8);
 	cr_expect_eq(s->n_ports, 0);
 	s = &o->allow[2];
+	cr_expect_eq(s->proto, POL_PROTO_ICMPV6);
+	cr_expect_eq(s->icmp_type, 128);
+	s = &o->allow[3];
 	cr_expect_eq(s->proto, POL_PROTO_UDP);
 	cr_assert_eq(s->n_ports, 1);
 	cr_expect_eq(s->ports[0].lo, 20000);
@@ -151,10 +156,15 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 
 	cr_expect_str_eq(h->from->name, "dmz");
 	cr_expect_str_eq(h->to->name, "control");
-	cr_assert_eq(h->n_allow, 2);
+	cr_expect_not(h->log);
+	cr_assert_eq(h->n_allow, 3);
 	cr_expect_eq(h->allow[0].ports[0].lo, 502);
+	cr_assert_eq(h->allow[0].n_to_hosts, 1);
 	expect_prefix(&h->allow[0].to_hosts[0], "198.18.30.10");
+	cr_expect_eq(h->allow[1].proto, POL_PROTO_ICMP);
 	cr_expect_eq(h->allow[1].icmp_type, 8);
+	cr_expect_eq(h->allow[2].proto, POL_PROTO_ICMPV6);
+	cr_expect_eq(h->allow[2].icmp_type, 128);
 
 	cr_expect_str_eq(l->from->name, "control");
 	cr_expect_str_eq(l->to->name, "dmz");
@@ -278,9 +288,9 @@ Test(parse, locations_are_one_based)
 	cr_expect_eq(p->zones[1].nets[0].loc.col, 16);
 	cr_expect_eq(o->loc.line, 26);
 	cr_expect_eq(o->loc.col, 5);
-	cr_expect_eq(o->allow[0].loc.line, 31);
+	cr_expect_eq(o->allow[0].loc.line, 32);
 	cr_expect_eq(o->allow[0].loc.col, 9);
-	cr_expect_eq(o->allow[0].ports[1].loc.line, 31);
+	cr_expect_eq(o->allow[0].ports[1].loc.line, 32);
 	cr_expect_eq(o->allow[0].ports[1].loc.col, 35);
 	cr_expect_str_eq(p->file, EXAMPLES_DIR "plant.yaml");
 	policy_free(p);

@@ -670,3 +670,29 @@ Test(valid, boundaries_accepted)
 	cr_expect_eq(s[3].icmp_type, 0);
 	policy_free(p);
 }
+
+/* CR 3.5 */
+Test(inline, invalid_names_are_quoted_printably)
+{
+	/* \e is ESC: it must not reach a terminal through a message. */
+	expect_str_invalid("version: 1\nzones:\n  \"caf\\u00e9\\e\": {}\n",
+		WANT("3:3: invalid zone name 'caf\xc3\xa9?' (expected 1-32 "
+		     "characters of a-z 0-9 _ -, starting with a letter or "
+		     "digit)",
+		     "3:3: zone 'caf\xc3\xa9?' has no interfaces or networks "
+		     "(expected at least one)"));
+}
+
+/* CR 3.5 */
+Test(inline, long_values_are_cut_on_a_character_boundary)
+{
+	char text[256], want[256], e19[64] = "";
+
+	for (int i = 0; i < 19; i++)
+		strcat(e19, "\xc3\xa9");
+	snprintf(text, sizeof(text), "version: 1\nzones:\n  a: {interfaces: "
+		 "[a0], security-level: x%s\xc3\xa9\xc3\xa9}\n", e19);
+	snprintf(want, sizeof(want), "3:41: expected a security level 1..4, "
+		 "found 'x%s...'", e19);
+	expect_str_invalid(text, WANT(want));
+}
