@@ -27,6 +27,7 @@
 
 #include "common/conf.h"
 #include "common/diag.h"
+#include "dpi/replay.h"
 #include "mgmt/control.h"
 #include "policy/diff.h"
 #include "policy/model.h"
@@ -52,6 +53,8 @@ static void usage(FILE *out)
 		"  policy show          running policy with per-conduit counters\n"
 		"  reload               re-read the daemon's configured policy\n"
 		"  island on|off        isolate every zone / restore the policy\n"
+		"  replay [--policy FILE] CAPTURE...\n"
+		"                       decode captures offline (no daemon)\n"
 		"options:\n"
 		"  -s SOCKET   control socket (default $CONDUITCTL_SOCKET or %s)\n"
 		"  --json      machine-readable output\n",
@@ -674,6 +677,8 @@ int main(int argc, char **argv)
 			nargs--;
 			i--;
 		}
+	if (nargs >= 1 && strcmp(a[0], "replay") == 0)
+		return replay_main(nargs, a, opt_json);
 	if (nargs == 1 && strcmp(a[0], "status") == 0)
 		return cmd_simple(sock, "status", NULL, print_status);
 	if (nargs == 1 && strcmp(a[0], "reload") == 0)

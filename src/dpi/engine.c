@@ -43,6 +43,7 @@ struct engine {
 	void *classify_ctx;
 	engine_pdu_fn pdu_cb;
 	void *pdu_arg;
+	bool resync_on_gap;
 	struct engine_stats st;
 
 	struct dnp3_slot *dnp3;
@@ -175,6 +176,7 @@ struct engine *engine_alloc(const struct engine_conf *conf)
 	if (e == NULL)
 		return NULL;
 	e->classify = engine_classify_port;
+	e->resync_on_gap = c.resync_on_gap;
 	e->n_dnp3 = (uint32_t)c.max_dnp3;
 	e->dnp3 = calloc(e->n_dnp3, sizeof(*e->dnp3));
 	e->dnp3_free = calloc(e->n_dnp3, sizeof(*e->dnp3_free));
@@ -543,14 +545,90 @@ static void on_datagram(struct ctx *x)
 	}
 }
 
-static void stream_anomaly(struct ctx *x, enum stream_status st)
+/*
+ * A direction of f broke with anomaly st. The record goes out with that
+ * direction's addresses (an ACK of bytes never seen breaks the other
+ * direction). Returns true when it was reset for a retry (resync_on_gap).
+ */
+static bool stream_anomaly(struct ctx *x, struct flow *f, enum flow_dir d,
+			   enum stream_status st)
 {
-	x->e->st.stream_events++;
+	struct engine *e = x->e;
+	struct ctx y = *x;
+	struct pkt rp;
+	enum dpi_dir dd = d == x->ef->req_dir ? DPI_DIR_REQUEST : DPI_DIR_RESPONSE;
+	bool resync = st == STREAM_GAP && e->resync_on_gap;
+
+	e->st.stream_events++;
 	if (st == STREAM_NOBUF)
-		x->e->st.state_pool_full++;
-	if (x->ef->proto == ENGINE_PROTO_NONE || x->ef->broken[x->dir])
-		return;
-	emit_broken(x, stream_status_str(st));
+		e->st.state_pool_full++;
+	if (dd != x->dir) {
+		rp = *x->p;
+		rp.src = x->p->dst;
+		rp.dst = x->p->src;
+		rp.sport = x->p->dport;
+		rp.dport = x->p->sport;
+		y.p = &rp;
+		y.dir = dd;
+	}
+	if (x->ef->proto != ENGINE_PROTO_NONE && !x->ef->broken[dd]) {
+		if (resync) {
+			struct engine_pdu r;
+
+			memset(&r, 0, sizeof(r));
+			emit(&y, &r, "tcp: bytes missing (capture loss); resynchronised",
+			     false);
+		} else {
+			emit_broken(&y, stream_status_str(st));
+		}
+	}
+	if (!resync)
+		return false;
+	stream_release(flow_table_stream_pool(e->flows), &f->stream[d]);
+	stream_init(&f->stream[d]);
+	x->ef->broken[dd] = 0;
+	x->ef->resync[dd] = 0;
+	if (x->ef->dnp3_slot != ENGINE_NO_SLOT)
+		dnp3_tp_init(&e->dnp3[x->ef->dnp3_slot].tp[dd]);
+	return true;
+}
+
+/* After a segment: report each direction that broke just now. */
+static void tcp_segment(struct ctx *x, struct flow *f, enum flow_dir fdir)
+{
+	const struct pkt *p = x->p;
+	struct stream_seg seg = {
+		.seq = p->seq, .ack = p->ack, .flags = p->tcp_flags,
+		.data = p->payload, .len = p->payload_len,
+	};
+	bool was[2] = {
+		(f->stream[0].flags & STREAM_F_BROKEN) != 0,
+		(f->stream[1].flags & STREAM_F_BROKEN) != 0,
+	};
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		enum stream_status st;
+		bool retry = false;
+
+		st = flow_tcp_segment(x->e->flows, f, fdir, &seg, on_stream_data, x);
+		/* replay: a hole in a capture is loss far more often than
+		 * reordering; tshark dissects what follows the hole at once */
+		if (st == STREAM_HELD && x->e->resync_on_gap && attempt == 0) {
+			retry = stream_anomaly(x, f, fdir, STREAM_GAP);
+			continue;
+		}
+		if (!stream_status_is_anomaly(st) || st == STREAM_ABORTED ||
+		    st == STREAM_BROKEN)
+			return;
+		for (int d = 0; d < 2; d++) {
+			if (was[d] || !(f->stream[d].flags & STREAM_F_BROKEN))
+				continue;
+			retry |= stream_anomaly(x, f, (enum flow_dir)d, st);
+		}
+		if (!retry)
+			return;
+		was[0] = was[1] = false;
+	}
 }
 
 int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
@@ -605,18 +683,9 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 	if (x.ef->classified && x.ef->proto == ENGINE_PROTO_NONE)
 		e->st.unclassified++;
 
-	if (p->l4proto == IPPROTO_TCP) {
-		struct stream_seg seg = {
-			.seq = p->seq, .ack = p->ack, .flags = p->tcp_flags,
-			.data = p->payload, .len = p->payload_len,
-		};
-		enum stream_status st;
-
-		st = flow_tcp_segment(e->flows, f, fdir, &seg, on_stream_data, &x);
-		if (stream_status_is_anomaly(st) && st != STREAM_ABORTED &&
-		    st != STREAM_BROKEN)
-			stream_anomaly(&x, st);
-	} else if (x.ef->classified && x.ef->proto != ENGINE_PROTO_NONE) {
+	if (p->l4proto == IPPROTO_TCP)
+		tcp_segment(&x, f, fdir);
+	else if (x.ef->classified && x.ef->proto != ENGINE_PROTO_NONE) {
 		on_datagram(&x);
 	}
 	flow_table_sweep(e->flows, now_us, 4);

@@ -85,6 +85,8 @@ struct engine_pdu {
 	/* the direction cannot be resynchronised: no more PDUs from it */
 	bool broken;
 	bool enip_io;           /* UDP 2222 class 0/1 I/O datagram: no fields */
+	/* decoded fields by proto; the pointer is NULL when there are none
+	 * (stream events, framing lost) */
 	union {
 		const struct modbus_pdu *modbus;
 		struct {
@@ -105,6 +107,13 @@ struct engine_conf {
 	size_t max_dnp3;        /* flows with DNP3 transport state at once */
 	uint32_t tcp_timeout;   /* s, idle established TCP flow */
 	uint32_t udp_timeout;   /* s */
+	/*
+	 * Exception policy for STREAM_GAP (bytes never seen: capture loss).
+	 * false (inline default): the direction is broken for good. true
+	 * (replay): one error record, then the direction restarts at the
+	 * next segment as if midstream, parser state reset.
+	 */
+	bool resync_on_gap;
 };
 
 struct engine_stats {

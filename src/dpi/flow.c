@@ -519,6 +519,25 @@ enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
 	return FLOW_CREATED;
 }
 
+void flow_reverse(struct flow *f)
+{
+	struct flow_key k = f->key;
+	struct stream s = f->stream[0];
+	uint32_t n = f->pkts[0];
+	uint8_t fin = f->flags & (FLOW_F_FIN_C2S | FLOW_F_FIN_S2C);
+
+	key_reverse(&f->key, &k);
+	f->stream[0] = f->stream[1];
+	f->stream[1] = s;
+	f->pkts[0] = f->pkts[1];
+	f->pkts[1] = n;
+	f->flags &= (uint8_t)~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C | FLOW_F_CLIENT_GUESS);
+	if (fin & FLOW_F_FIN_C2S)
+		f->flags |= FLOW_F_FIN_S2C;
+	if (fin & FLOW_F_FIN_S2C)
+		f->flags |= FLOW_F_FIN_C2S;
+}
+
 void flow_remove(struct flow_table *t, struct flow *f)
 {
 	flow_end(t, f, FLOW_END_REMOVED);

@@ -162,6 +162,13 @@ enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
 struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
 		       enum flow_dir *dir);
 
+/*
+ * Swap client and server when the engine knows better than the guess
+ * (FLOW_F_CLIENT_GUESS), e.g. the server port of a conduit rule: key,
+ * counters and streams change sides; the hash does not change.
+ */
+void flow_reverse(struct flow *f);
+
 /* End a flow now (FLOW_END_REMOVED); f is invalid afterwards. */
 void flow_remove(struct flow_table *t, struct flow *f);
 

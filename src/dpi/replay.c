@@ -164,6 +164,7 @@ struct replay_out {
 	bool json;
 	const char *capture;    /* set when more than one capture is given */
 	FILE *f;
+	struct engine_conf conf;
 };
 
 static void set_int(json_t *o, const char *k, json_int_t v)
@@ -399,19 +400,23 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 	else if (!pdu->broken) {
 		switch (pdu->proto) {
 		case ENGINE_PROTO_MODBUS:
-			add_modbus(o, pdu->u.modbus);
+			if (pdu->u.modbus)
+				add_modbus(o, pdu->u.modbus);
 			break;
 		case ENGINE_PROTO_DNP3:
 			add_dnp3(o, pdu->u.dnp3.link, pdu->u.dnp3.app);
 			break;
 		case ENGINE_PROTO_IEC104:
-			add_iec104(o, pdu->u.iec104);
+			if (pdu->u.iec104)
+				add_iec104(o, pdu->u.iec104);
 			break;
 		case ENGINE_PROTO_S7COMM:
-			add_s7comm(o, pdu->u.s7comm);
+			if (pdu->u.s7comm)
+				add_s7comm(o, pdu->u.s7comm);
 			break;
 		case ENGINE_PROTO_ENIP:
-			add_enip(o, pdu->u.enip);
+			if (pdu->u.enip)
+				add_enip(o, pdu->u.enip);
 			break;
 		default:
 			break;
@@ -481,7 +486,7 @@ static int replay_file(const char *path, struct replay_out *out)
 		pcap_close(pc);
 		return 1;
 	}
-	e = engine_alloc(NULL);
+	e = engine_alloc(&out->conf);
 	if (e == NULL) {
 		fprintf(stderr, "conduitctl: replay: engine: %s\n", strerror(errno));
 		pcap_close(pc);
@@ -516,7 +521,8 @@ static int replay_file(const char *path, struct replay_out *out)
 
 static void replay_usage(FILE *f)
 {
-	fprintf(f, "usage: conduitctl replay [--policy FILE] [--json] CAPTURE...\n");
+	fprintf(f, "usage: conduitctl replay [--policy FILE] [--json] "
+		"[--strict-stream] CAPTURE...\n");
 }
 
 int replay_main(int argc, char **argv, int json)
@@ -524,21 +530,28 @@ int replay_main(int argc, char **argv, int json)
 	static const struct option lopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "strict-stream", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct replay_out out = { .json = json != 0, .f = stdout };
+	struct replay_out out = {
+		.json = json != 0, .f = stdout,
+		.conf = { .resync_on_gap = true },
+	};
 	const char *policy = NULL;
 	int ch, rc = 0;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "p:jh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:jsh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			policy = optarg;
 			break;
 		case 'j':
 			out.json = true;
+			break;
+		case 's':
+			out.conf.resync_on_gap = false;
 			break;
 		case 'h':
 			replay_usage(stdout);

@@ -30,6 +30,7 @@ allow tcp  dmz $LAB_PLC4 502
 deny  tcp  dmz $LAB_PLC6 502
 deny  tcp  dmz $LAB_PLC4 443
 allow icmp dmz $LAB_PLC4 -
+allow icmp dmz $LAB_PLC6 -
 allow udp  ctl $LAB_HIST4 514
 allow udp  ctl $LAB_HIST6 514
 allow tcp  ctl $LAB_HIST4 5201
