@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -477,8 +478,32 @@ static void srv_accept(struct srv *s, time_t now)
 	}
 }
 
+static void srv_frame_run(struct srv *s, struct srv_client *c,
+			  struct ctl_frame *f);
+
+static time_t srv_elapsed_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return t1.tv_sec - t0->tv_sec;
+}
+
+/* A command may run for a long time (a large apply): *now moves on by the
+ * time it took, so the response's write timeout starts when it is queued. */
 static void srv_frame(struct srv *s, struct srv_client *c,
-		      struct ctl_frame *f)
+		      struct ctl_frame *f, time_t *now)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	srv_frame_run(s, c, f);
+	*now += srv_elapsed_since(&t0);
+	c->last = *now;
+}
+
+static void srv_frame_run(struct srv *s, struct srv_client *c,
+			  struct ctl_frame *f)
 {
 	if (f->type != CTL_TYPE_REQUEST) {
 		log_warnx("control: uid %u pid %ld sent a non-request frame",
@@ -489,8 +514,9 @@ static void srv_frame(struct srv *s, struct srv_client *c,
 	srv_queue(c, s->fn(f->msg, &c->peer, s->arg));
 }
 
-static void srv_read(struct srv *s, struct srv_client *c, time_t now)
+static void srv_read(struct srv *s, struct srv_client *c, time_t *nowp)
 {
+	time_t now = *nowp;
 	static uint8_t buf[SRV_READ_CHUNK];
 	size_t off = 0, used;
 	struct ctl_frame f;
@@ -518,7 +544,7 @@ static void srv_read(struct srv *s, struct srv_client *c, time_t now)
 
 		off += used;
 		if (r == CTL_FRAME) {
-			srv_frame(s, c, &f);
+			srv_frame(s, c, &f, &now);
 			json_decref(f.msg);
 			c->frame_start = 0;
 		} else if (r == CTL_ERROR) {
@@ -535,6 +561,7 @@ static void srv_read(struct srv *s, struct srv_client *c, time_t now)
 	} else {
 		c->frame_start = 0;
 	}
+	*nowp = now;
 }
 
 void srv_dispatch(struct srv *s, const struct pollfd *pfd, size_t n,
@@ -548,7 +575,7 @@ void srv_dispatch(struct srv *s, const struct pollfd *pfd, size_t n,
 		if (c->fd < 0 || c->fd != pfd[k].fd || pfd[k].revents == 0)
 			continue;
 		if (pfd[k].revents & POLLIN)
-			srv_read(s, c, now);
+			srv_read(s, c, &now);
 		else if (pfd[k].revents & (POLLERR | POLLNVAL)) {
 			srv_client_close(s, c);
 			continue;
