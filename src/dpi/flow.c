@@ -33,11 +33,11 @@ struct flow_table {
 	struct flow *flows;
 	uint8_t *user;
 	uint32_t *buckets;
-	uint32_t nbuckets;      /* power of two */
+	uint32_t nbuckets; /* power of two */
 	uint32_t max_flows;
 	uint32_t user_size;
 	uint32_t free_head;
-	uint64_t clock;         /* latest time seen */
+	uint64_t clock; /* latest time seen */
 	uint64_t next_id;
 	uint64_t timeout_us[TC_MAX];
 	uint32_t timeout_s[TC_MAX];
@@ -52,14 +52,24 @@ struct flow_table {
 
 /* SipHash-2-4 (Aumasson, Bernstein): a keyed hash, so that nobody who
  * does not know the key can aim packets at one bucket. */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                             \
-	do {                                                                 \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);    \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                       \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                       \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);    \
-	} while (0)
+static uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13) ^ v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17) ^ v[2];
+	v[2] = rotl(v[2], 32);
+}
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -72,36 +82,36 @@ static uint64_t le64(const uint8_t *p)
 
 static uint64_t siphash(const uint64_t k[2], const uint8_t *in, size_t len)
 {
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ k[1];
+	uint64_t v[4] = {
+		0x736f6d6570736575ULL ^ k[0],
+		0x646f72616e646f6dULL ^ k[1],
+		0x6c7967656e657261ULL ^ k[0],
+		0x7465646279746573ULL ^ k[1],
+	};
 	uint64_t b = (uint64_t)len << 56, m;
 	size_t i;
 
 	for (i = 0; i + 8 <= len; i += 8) {
 		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
+		v[3] ^= m;
+		sipround(v);
+		sipround(v);
+		v[0] ^= m;
 	}
 	for (size_t j = 0; i + j < len; j++)
 		b |= (uint64_t)in[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	v[3] ^= b;
+	sipround(v);
+	sipround(v);
+	v[0] ^= b;
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
-		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan)
+void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4, uint16_t sport,
+		 uint16_t dport, uint8_t proto, uint16_t vlan)
 {
 	memset(k, 0, sizeof(*k));
 	k->src[10] = k->src[11] = 0xff;
@@ -114,8 +124,8 @@ void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
 	k->vlan = vlan;
 }
 
-void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
-		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan)
+void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6, uint16_t sport,
+		 uint16_t dport, uint8_t proto, uint16_t vlan)
 {
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src, src6, 16);
@@ -128,7 +138,7 @@ void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
 
 bool flow_key_is_v4(const struct flow_key *k)
 {
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 	return memcmp(k->src, mapped, 12) == 0;
 }
@@ -178,11 +188,11 @@ static int key_match(const struct flow_key *fk, const struct flow_key *k)
 {
 	if (fk->proto != k->proto || fk->vlan != k->vlan)
 		return -1;
-	if (fk->sport == k->sport && fk->dport == k->dport &&
-	    memcmp(fk->src, k->src, 16) == 0 && memcmp(fk->dst, k->dst, 16) == 0)
+	if (fk->sport == k->sport && fk->dport == k->dport && memcmp(fk->src, k->src, 16) == 0 &&
+	    memcmp(fk->dst, k->dst, 16) == 0)
 		return FLOW_DIR_C2S;
-	if (fk->sport == k->dport && fk->dport == k->sport &&
-	    memcmp(fk->src, k->dst, 16) == 0 && memcmp(fk->dst, k->src, 16) == 0)
+	if (fk->sport == k->dport && fk->dport == k->sport && memcmp(fk->src, k->dst, 16) == 0 &&
+	    memcmp(fk->dst, k->src, 16) == 0)
 		return FLOW_DIR_S2C;
 	return -1;
 }
@@ -248,8 +258,7 @@ static void lru_append(struct flow_table *t, struct flow *f)
 	l->tail = i;
 }
 
-static bool expired(const struct flow_table *t, const struct flow *f,
-		    uint64_t now)
+static bool expired(const struct flow_table *t, const struct flow *f, uint64_t now)
 {
 	return now - f->last_seen >= t->timeout_us[f->tclass];
 }
@@ -275,15 +284,13 @@ static void flow_end(struct flow_table *t, struct flow *f, enum flow_end why)
 	t->stats.active--;
 }
 
-struct flow_table *flow_table_alloc(const struct flow_conf *conf,
-				    flow_end_cb end, void *arg)
+struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb end, void *arg)
 {
 	struct flow_table *t = NULL;
 	uint32_t nb = 1;
 	int err = -EINVAL;
 
-	if (conf->max_flows == 0 || conf->max_flows >= NIL / 2 ||
-	    conf->user_size > FLOW_USER_MAX)
+	if (conf->max_flows == 0 || conf->max_flows >= NIL / 2 || conf->user_size > FLOW_USER_MAX)
 		goto out;
 	err = -ENOMEM;
 	t = calloc(1, sizeof(*t));
@@ -328,14 +335,12 @@ struct flow_table *flow_table_alloc(const struct flow_conf *conf,
 	if (conf->fixed_seed) {
 		t->sipkey[0] = le64(conf->seed);
 		t->sipkey[1] = le64(conf->seed + 8);
-	} else if (getrandom(t->sipkey, sizeof(t->sipkey), 0) !=
-		   (ssize_t)sizeof(t->sipkey)) {
+	} else if (getrandom(t->sipkey, sizeof(t->sipkey), 0) != (ssize_t)sizeof(t->sipkey)) {
 		err = -errno;
 		goto out;
 	}
 	t->memory = sizeof(*t) + (size_t)conf->max_flows * sizeof(*t->flows) +
-		    (size_t)nb * sizeof(*t->buckets) +
-		    (size_t)t->max_flows * t->user_size +
+		    (size_t)nb * sizeof(*t->buckets) + (size_t)t->max_flows * t->user_size +
 		    stream_pool_memory(t->pool);
 	err = 0;
 out:
@@ -359,8 +364,7 @@ void flow_table_free(struct flow_table *t)
 		return;
 	for (int c = 0; c < TC_MAX; c++)
 		while (t->lru[c].head != NIL)
-			flow_end(t, &t->flows[t->lru[c].head],
-				 FLOW_END_SHUTDOWN);
+			flow_end(t, &t->flows[t->lru[c].head], FLOW_END_SHUTDOWN);
 	stream_pool_free(t->pool);
 	free(t->user);
 	free(t->buckets);
@@ -368,8 +372,8 @@ void flow_table_free(struct flow_table *t)
 	free(t);
 }
 
-static struct flow *find(struct flow_table *t, const struct flow_key *k,
-			 uint32_t h, enum flow_dir *dir)
+static struct flow *find(struct flow_table *t, const struct flow_key *k, uint32_t h,
+			 enum flow_dir *dir)
 {
 	for (uint32_t i = t->buckets[h]; i != NIL; i = t->flows[i].hnext) {
 		int d = key_match(&t->flows[i].key, k);
@@ -382,8 +386,7 @@ static struct flow *find(struct flow_table *t, const struct flow_key *k,
 	return NULL;
 }
 
-struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
-		       enum flow_dir *dir)
+struct flow *flow_find(struct flow_table *t, const struct flow_key *k, enum flow_dir *dir)
 {
 	enum flow_dir d;
 	struct flow *f = find(t, k, key_hash(t, k), &d);
@@ -404,8 +407,7 @@ static struct flow *oldest_expired(struct flow_table *t, uint64_t now)
 		if (t->lru[c].head == NIL)
 			continue;
 		f = &t->flows[t->lru[c].head];
-		if (expired(t, f, now) &&
-		    (best == NULL || f->last_seen < best->last_seen))
+		if (expired(t, f, now) && (best == NULL || f->last_seen < best->last_seen))
 			best = f;
 	}
 	return best;
@@ -423,13 +425,12 @@ static void tcp_track(struct flow *f, enum flow_dir dir, uint8_t flags)
 		f->flags |= dir == FLOW_DIR_C2S ? FLOW_F_FIN_C2S : FLOW_F_FIN_S2C;
 		f->state = FLOW_STATE_CLOSING;
 	}
-	if (f->state == FLOW_STATE_NEW && (flags & STREAM_TCP_ACK) &&
-	    !(flags & STREAM_TCP_SYN))
+	if (f->state == FLOW_STATE_NEW && (flags & STREAM_TCP_ACK) && !(flags & STREAM_TCP_SYN))
 		f->state = FLOW_STATE_ESTABLISHED;
 }
 
-static struct flow *create(struct flow_table *t, const struct flow_key *k,
-			   uint32_t h, uint8_t tcp_flags, enum flow_dir *dir)
+static struct flow *create(struct flow_table *t, const struct flow_key *k, uint32_t h,
+			   uint8_t tcp_flags, enum flow_dir *dir)
 {
 	struct flow *f;
 	uint32_t i = t->free_head;
@@ -445,9 +446,9 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k,
 	} else {
 		rev = k->sport < k->dport;
 		f->flags = FLOW_F_CLIENT_GUESS;
-		f->state = k->proto == IPPROTO_TCP ? FLOW_STATE_ESTABLISHED :
-			   k->proto == IPPROTO_UDP ? FLOW_STATE_UDP :
-						     FLOW_STATE_OTHER;
+		f->state = k->proto == IPPROTO_TCP   ? FLOW_STATE_ESTABLISHED
+			   : k->proto == IPPROTO_UDP ? FLOW_STATE_UDP
+						     : FLOW_STATE_OTHER;
 	}
 	if (rev)
 		key_reverse(&f->key, k);
@@ -469,9 +470,8 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k,
 	return f;
 }
 
-enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
-			     uint8_t tcp_flags, uint64_t now,
-			     struct flow **fp, enum flow_dir *dir)
+enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k, uint8_t tcp_flags,
+			     uint64_t now, struct flow **fp, enum flow_dir *dir)
 {
 	uint32_t h = key_hash(t, k);
 	struct flow *f;
@@ -531,7 +531,7 @@ void flow_reverse(struct flow *f)
 	f->stream[1] = s;
 	f->pkts[0] = f->pkts[1];
 	f->pkts[1] = n;
-	f->flags &= (uint8_t)~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C | FLOW_F_CLIENT_GUESS);
+	f->flags &= (uint8_t) ~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C | FLOW_F_CLIENT_GUESS);
 	if (fin & FLOW_F_FIN_C2S)
 		f->flags |= FLOW_F_FIN_S2C;
 	if (fin & FLOW_F_FIN_S2C)
@@ -571,13 +571,10 @@ void *flow_user(struct flow_table *t, const struct flow *f)
 	return t->user + (size_t)fidx(t, f) * t->user_size;
 }
 
-enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f,
-				    enum flow_dir dir,
-				    const struct stream_seg *seg,
-				    stream_data_cb cb, void *arg)
+enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f, enum flow_dir dir,
+				    const struct stream_seg *seg, stream_data_cb cb, void *arg)
 {
-	return stream_segment(t->pool, &f->stream[dir], &f->stream[!dir], seg,
-			      cb, arg);
+	return stream_segment(t->pool, &f->stream[dir], &f->stream[!dir], seg, cb, arg);
 }
 
 struct stream_pool *flow_table_stream_pool(struct flow_table *t)

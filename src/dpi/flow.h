@@ -28,42 +28,43 @@
 struct flow_key {
 	uint8_t src[16];
 	uint8_t dst[16];
-	uint16_t sport;         /* host order; 0 for protocols without ports */
+	uint16_t sport; /* host order; 0 for protocols without ports */
 	uint16_t dport;
-	uint16_t vlan;          /* 802.1Q VLAN id, 0 when untagged */
-	uint8_t proto;          /* IPPROTO_TCP, IPPROTO_UDP, ... */
-	uint8_t pad;            /* zero */
+	uint16_t vlan; /* 802.1Q VLAN id, 0 when untagged */
+	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP, ... */
+	uint8_t pad;   /* zero */
 };
 
 /* src4/dst4: 4 bytes each, network order (as in the IP header). */
-void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
-		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan);
+void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4, uint16_t sport,
+		 uint16_t dport, uint8_t proto, uint16_t vlan);
 /* src6/dst6: 16 bytes each. */
-void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
-		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan);
+void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6, uint16_t sport,
+		 uint16_t dport, uint8_t proto, uint16_t vlan);
 bool flow_key_is_v4(const struct flow_key *k);
 
 /* Direction of a packet within its flow; same values as enum dpi_dir. */
 enum flow_dir {
-	FLOW_DIR_C2S = 0,       /* client -> server: request */
-	FLOW_DIR_S2C = 1,       /* server -> client: response */
+	FLOW_DIR_C2S = 0, /* client -> server: request */
+	FLOW_DIR_S2C = 1, /* server -> client: response */
 };
 
 enum flow_state {
-	FLOW_STATE_NEW,         /* TCP: handshake not complete */
+	FLOW_STATE_NEW,		/* TCP: handshake not complete */
 	FLOW_STATE_ESTABLISHED, /* TCP: data or handshake seen */
-	FLOW_STATE_CLOSING,     /* TCP: FIN or RST seen */
+	FLOW_STATE_CLOSING,	/* TCP: FIN or RST seen */
 	FLOW_STATE_UDP,
 	FLOW_STATE_OTHER,
 };
 
 /* struct flow.flags */
-#define FLOW_F_SYN_SEEN      0x01 /* client known from the SYN (or SYN-ACK) */
-#define FLOW_F_CLIENT_GUESS  0x02 /* no SYN: client = higher port, on a tie
-				   * the sender of the first packet */
-#define FLOW_F_FIN_C2S       0x04
-#define FLOW_F_FIN_S2C       0x08
-#define FLOW_F_RST           0x10
+#define FLOW_F_SYN_SEEN 0x01 /* client known from the SYN (or SYN-ACK) */
+#define FLOW_F_CLIENT_GUESS                                                                        \
+	0x02 /* no SYN: client = higher port, on a tie                                             \
+	      * the sender of the first packet */
+#define FLOW_F_FIN_C2S 0x04
+#define FLOW_F_FIN_S2C 0x08
+#define FLOW_F_RST 0x10
 
 /*
  * A flow. The engine reads any field; it writes only through this API
@@ -71,14 +72,14 @@ enum flow_state {
  * flow_user(); it is zeroed when the flow is created.
  */
 struct flow {
-	struct flow_key key;    /* oriented client -> server */
-	uint64_t id;            /* unique per table, 1, 2, ... */
-	uint64_t first_seen;    /* microseconds, caller's clock */
+	struct flow_key key; /* oriented client -> server */
+	uint64_t id;	     /* unique per table, 1, 2, ... */
+	uint64_t first_seen; /* microseconds, caller's clock */
 	uint64_t last_seen;
-	uint32_t pkts[2];       /* by enum flow_dir */
+	uint32_t pkts[2];	 /* by enum flow_dir */
 	struct stream stream[2]; /* TCP reassembly, by enum flow_dir */
-	uint8_t state;          /* enum flow_state */
-	uint8_t flags;          /* FLOW_F_* */
+	uint8_t state;		 /* enum flow_state */
+	uint8_t flags;		 /* FLOW_F_* */
 	/* internal */
 	uint8_t tclass;
 	uint8_t in_use;
@@ -87,9 +88,9 @@ struct flow {
 };
 
 struct flow_conf {
-	uint32_t max_flows;     /* pool size, >= 1 */
-	uint32_t user_size;     /* bytes of user area per flow (rounded up to
-				 * 16), <= FLOW_USER_MAX; 0 for none */
+	uint32_t max_flows; /* pool size, >= 1 */
+	uint32_t user_size; /* bytes of user area per flow (rounded up to
+			     * 16), <= FLOW_USER_MAX; 0 for none */
 	/* idle timeouts, seconds */
 	uint32_t timeout_tcp_new;
 	uint32_t timeout_tcp_established;
@@ -97,7 +98,7 @@ struct flow_conf {
 	uint32_t timeout_udp;
 	uint32_t timeout_other;
 	struct stream_conf stream;
-	bool fixed_seed;        /* tests: hash with `seed`, not getrandom() */
+	bool fixed_seed; /* tests: hash with `seed`, not getrandom() */
 	uint8_t seed[16];
 };
 
@@ -112,11 +113,11 @@ struct flow_conf {
 void flow_conf_defaults(struct flow_conf *c, uint32_t max_flows);
 
 enum flow_end {
-	FLOW_END_EXPIRED,       /* idle past its timeout (sweep) */
-	FLOW_END_EVICTED,       /* idle past its timeout, room for a new flow */
-	FLOW_END_REUSED,        /* a new SYN on a closing flow: restarted */
-	FLOW_END_REMOVED,       /* flow_remove() */
-	FLOW_END_SHUTDOWN,      /* flow_table_free() */
+	FLOW_END_EXPIRED,  /* idle past its timeout (sweep) */
+	FLOW_END_EVICTED,  /* idle past its timeout, room for a new flow */
+	FLOW_END_REUSED,   /* a new SYN on a closing flow: restarted */
+	FLOW_END_REMOVED,  /* flow_remove() */
+	FLOW_END_SHUTDOWN, /* flow_table_free() */
 };
 
 /*
@@ -124,8 +125,7 @@ enum flow_end {
  * intact: free what the user area refers to, emit aggregated events. Must
  * not call back into the table.
  */
-typedef void (*flow_end_cb)(struct flow *f, void *user, enum flow_end why,
-			    void *arg);
+typedef void (*flow_end_cb)(struct flow *f, void *user, enum flow_end why, void *arg);
 
 struct flow_table;
 
@@ -135,15 +135,14 @@ struct flow_table;
  * error). end may be NULL. flow_table_free(NULL) is a no-op; it calls end
  * with FLOW_END_SHUTDOWN for each flow still active.
  */
-struct flow_table *flow_table_alloc(const struct flow_conf *conf,
-				    flow_end_cb end, void *arg);
+struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb end, void *arg);
 void flow_table_free(struct flow_table *t);
 
 enum flow_status {
-	FLOW_FOUND,             /* existing flow */
-	FLOW_CREATED,           /* new flow (user area zeroed) */
-	FLOW_FULL,              /* no room and nothing expired: refused,
-				 * *fp is NULL. Exception policy applies. */
+	FLOW_FOUND,   /* existing flow */
+	FLOW_CREATED, /* new flow (user area zeroed) */
+	FLOW_FULL,    /* no room and nothing expired: refused,
+		       * *fp is NULL. Exception policy applies. */
 };
 
 /*
@@ -154,13 +153,11 @@ enum flow_status {
  * pkts[dir], refreshes the idle timer. A SYN without ACK on a closing flow
  * ends it (FLOW_END_REUSED) and starts a new one (FLOW_CREATED).
  */
-enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
-			     uint8_t tcp_flags, uint64_t now,
-			     struct flow **fp, enum flow_dir *dir);
+enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k, uint8_t tcp_flags,
+			     uint64_t now, struct flow **fp, enum flow_dir *dir);
 
 /* Find without creating or touching; NULL when absent. */
-struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
-		       enum flow_dir *dir);
+struct flow *flow_find(struct flow_table *t, const struct flow_key *k, enum flow_dir *dir);
 
 /*
  * Swap client and server when the engine knows better than the guess
@@ -177,17 +174,14 @@ void flow_remove(struct flow_table *t, struct flow *f);
  * how many. Work is bounded by budget (plus one check per timeout class),
  * so call it often with a small budget, e.g. once per packet batch.
  */
-unsigned flow_table_sweep(struct flow_table *t, uint64_t now,
-			  unsigned budget);
+unsigned flow_table_sweep(struct flow_table *t, uint64_t now, unsigned budget);
 
 /* The flow's user area, conf.user_size bytes, 16-byte aligned; NULL if 0. */
 void *flow_user(struct flow_table *t, const struct flow *f);
 
 /* Reassembly for a TCP segment of f in direction dir (stream_segment()). */
-enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f,
-				    enum flow_dir dir,
-				    const struct stream_seg *seg,
-				    stream_data_cb cb, void *arg);
+enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f, enum flow_dir dir,
+				    const struct stream_seg *seg, stream_data_cb cb, void *arg);
 
 struct stream_pool *flow_table_stream_pool(struct flow_table *t);
 
@@ -198,9 +192,9 @@ struct flow_stats {
 	uint64_t active;
 	uint64_t created;
 	uint64_t evicted;
-	uint64_t refused;       /* FLOW_FULL */
+	uint64_t refused; /* FLOW_FULL */
 	uint64_t expired;
-	uint64_t removed;       /* flow_remove() and FLOW_END_REUSED */
+	uint64_t removed; /* flow_remove() and FLOW_END_REUSED */
 };
 
 void flow_table_stats(const struct flow_table *t, struct flow_stats *st);

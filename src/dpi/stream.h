@@ -31,7 +31,7 @@
 
 /* Out-of-order ranges held per direction before the hole is a STREAM_GAP. */
 #define STREAM_OOO_MAX 4
-#define STREAM_BUF_MAX 65535    /* largest buffer size (16-bit offsets) */
+#define STREAM_BUF_MAX 65535 /* largest buffer size (16-bit offsets) */
 
 /* Serial-number arithmetic (RFC 1982) on 32-bit sequence numbers. */
 static inline bool stream_seq_lt(uint32_t a, uint32_t b)
@@ -51,32 +51,48 @@ static inline bool stream_seq_leq(uint32_t a, uint32_t b)
  * exception policy) and an event. stream_status_str() names each one.
  */
 enum stream_status {
-	STREAM_OK,              /* new in-order bytes; the callback saw them */
-	STREAM_NODATA,          /* no payload (SYN, pure ACK, FIN, RST) */
-	STREAM_DUP,             /* only bytes seen before, identical (or
-				 * already acknowledged): nothing delivered.
-				 * The verdict given to the original applies:
-				 * an engine that dropped the original must
-				 * drop this copy too. */
-	STREAM_HELD,            /* out of order: held until the hole fills */
+	/* New in-order bytes; the callback saw them. */
+	STREAM_OK,
+	/* No payload (SYN, pure ACK, FIN, RST). */
+	STREAM_NODATA,
+	/*
+	 * Only bytes seen before, identical (or already acknowledged):
+	 * nothing delivered. The verdict given to the original applies: an
+	 * engine that dropped the original must drop this copy too.
+	 */
+	STREAM_DUP,
+	/*
+	 * Out of order: held until the hole fills. Passing it is safe: the
+	 * receiver cannot hand the bytes to its application before the hole
+	 * is filled, and the filling segment is the one whose PDUs complete.
+	 */
+	STREAM_HELD,
 
-	STREAM_ANOMALY,         /* first anomaly value; not returned itself */
+	/* First anomaly value; not returned itself. */
+	STREAM_ANOMALY,
+	/*
+	 * Overlapping bytes differ from those seen (a retransmission with
+	 * other content), or a SYN contradicts the known ISN.
+	 */
 	STREAM_OVERLAP_MISMATCH = STREAM_ANOMALY,
-				/* overlapping bytes differ from those seen
-				 * (retransmission with other content), or a
-				 * SYN contradicts the known ISN */
-	STREAM_UNVERIFIABLE,    /* overlaps bytes that are neither retained
-				 * nor acknowledged, so cannot be compared */
-	STREAM_GAP,             /* a hole that cannot be held (out-of-order
-				 * slots exhausted, beyond the largest buffer)
-				 * or that the peer acknowledged although we
-				 * never saw the bytes */
-	STREAM_OVERFLOW,        /* unconsumed bytes exceed the largest buffer
-				 * (a PDU longer than the buffer) */
-	STREAM_NOBUF,           /* buffer pool exhausted: resource exception */
-	STREAM_AFTER_CLOSE,     /* payload beyond FIN, or after RST */
-	STREAM_ABORTED,         /* the data callback returned an error */
-	STREAM_BROKEN,          /* payload on a direction already broken */
+	/* Overlaps bytes neither retained nor acknowledged: cannot compare. */
+	STREAM_UNVERIFIABLE,
+	/*
+	 * A hole that cannot be held (out-of-order slots exhausted, beyond
+	 * the largest buffer), or bytes the peer acknowledged that we never
+	 * saw.
+	 */
+	STREAM_GAP,
+	/* Unconsumed bytes exceed the largest buffer (PDU longer than it). */
+	STREAM_OVERFLOW,
+	/* Buffer pool exhausted: the resource exception policy applies. */
+	STREAM_NOBUF,
+	/* Payload beyond the FIN, or after an RST. */
+	STREAM_AFTER_CLOSE,
+	/* The data callback returned an error. */
+	STREAM_ABORTED,
+	/* Payload on a direction already broken by an earlier anomaly. */
+	STREAM_BROKEN,
 };
 
 static inline bool stream_status_is_anomaly(enum stream_status st)
@@ -88,13 +104,13 @@ static inline bool stream_status_is_anomaly(enum stream_status st)
 const char *stream_status_str(enum stream_status st);
 
 /* Per-direction state flags (struct stream.flags). */
-#define STREAM_F_INIT      0x0001  /* sequence space known */
-#define STREAM_F_SYN       0x0002  /* ISN taken from a SYN */
-#define STREAM_F_MIDSTREAM 0x0004  /* ISN is the first seq seen (no SYN) */
-#define STREAM_F_ACKED     0x0008  /* `acked` holds a peer acknowledgement */
-#define STREAM_F_FIN       0x0010  /* FIN seen; `fin_seq` valid */
-#define STREAM_F_RST       0x0020  /* RST seen from this side */
-#define STREAM_F_BROKEN    0x0040  /* an anomaly occurred; no more delivery */
+#define STREAM_F_INIT 0x0001	  /* sequence space known */
+#define STREAM_F_SYN 0x0002	  /* ISN taken from a SYN */
+#define STREAM_F_MIDSTREAM 0x0004 /* ISN is the first seq seen (no SYN) */
+#define STREAM_F_ACKED 0x0008	  /* `acked` holds a peer acknowledgement */
+#define STREAM_F_FIN 0x0010	  /* FIN seen; `fin_seq` valid */
+#define STREAM_F_RST 0x0020	  /* RST seen from this side */
+#define STREAM_F_BROKEN 0x0040	  /* an anomaly occurred; no more delivery */
 
 #define STREAM_NO_BUF UINT32_MAX
 
@@ -103,39 +119,39 @@ const char *stream_status_str(enum stream_status st);
  * the fields freely; change them only through this module.
  */
 struct stream {
-	uint32_t isn;           /* SYN's seq, or first seq seen midstream */
-	uint32_t base_seq;      /* seq of the first byte in the buffer */
-	uint32_t next_seq;      /* next in-order seq expected */
-	uint32_t acked;         /* highest ack the peer sent (STREAM_F_ACKED) */
-	uint32_t fin_seq;       /* seq of the FIN (STREAM_F_FIN) */
-	uint32_t buf;           /* pool buffer id, STREAM_NO_BUF when none */
-	uint16_t len;           /* contiguous bytes buffered from base_seq */
-	uint16_t cons;          /* of these, consumed by the callback */
-	uint16_t flags;         /* STREAM_F_* */
+	uint32_t isn;	   /* SYN's seq, or first seq seen midstream */
+	uint32_t base_seq; /* seq of the first byte in the buffer */
+	uint32_t next_seq; /* next in-order seq expected */
+	uint32_t acked;	   /* highest ack the peer sent (STREAM_F_ACKED) */
+	uint32_t fin_seq;  /* seq of the FIN (STREAM_F_FIN) */
+	uint32_t buf;	   /* pool buffer id, STREAM_NO_BUF when none */
+	uint16_t len;	   /* contiguous bytes buffered from base_seq */
+	uint16_t cons;	   /* of these, consumed by the callback */
+	uint16_t flags;	   /* STREAM_F_* */
 	uint16_t pad;
 };
 
 struct stream_conf {
-	uint32_t small_bufs;    /* number of small buffers */
-	uint32_t small_size;    /* bytes each, e.g. 256: one short PDU */
-	uint32_t large_bufs;    /* number of large buffers */
-	uint32_t large_size;    /* bytes each, <= STREAM_BUF_MAX; must hold
-				 * the largest PDU any conduit accepts */
+	uint32_t small_bufs; /* number of small buffers */
+	uint32_t small_size; /* bytes each, e.g. 256: one short PDU */
+	uint32_t large_bufs; /* number of large buffers */
+	uint32_t large_size; /* bytes each, <= STREAM_BUF_MAX; must hold
+			      * the largest PDU any conduit accepts */
 };
 
 /* Defaults sized for max_flows concurrent flows. */
 void stream_conf_defaults(struct stream_conf *c, uint32_t max_flows);
 
 struct stream_stats {
-	uint64_t segments;      /* segments with payload */
-	uint64_t bytes;         /* new in-order bytes */
-	uint64_t dup;           /* STREAM_DUP */
-	uint64_t held;          /* STREAM_HELD */
+	uint64_t segments; /* segments with payload */
+	uint64_t bytes;	   /* new in-order bytes */
+	uint64_t dup;	   /* STREAM_DUP */
+	uint64_t held;	   /* STREAM_HELD */
 	uint64_t anomalies[STREAM_BROKEN - STREAM_ANOMALY + 1];
-	uint64_t retain_dropped; /* retained bytes dropped for room before ack */
-	uint64_t upgrades;      /* small -> large buffer moves */
-	uint32_t small_used, large_used;         /* buffers in use now */
-	uint32_t small_peak, large_peak;         /* high-water marks */
+	uint64_t retain_dropped;	 /* retained bytes dropped for room before ack */
+	uint64_t upgrades;		 /* small -> large buffer moves */
+	uint32_t small_used, large_used; /* buffers in use now */
+	uint32_t small_peak, large_peak; /* high-water marks */
 };
 
 struct stream_pool;
@@ -171,9 +187,9 @@ typedef int (*stream_data_cb)(const uint8_t *data, size_t len, void *arg);
 /* One TCP segment as seen on the wire. */
 struct stream_seg {
 	uint32_t seq;
-	uint32_t ack;           /* meaningful with STREAM_TCP_ACK */
-	uint8_t flags;          /* STREAM_TCP_* */
-	const uint8_t *data;    /* TCP payload; borrowed for the call */
+	uint32_t ack;	     /* meaningful with STREAM_TCP_ACK */
+	uint8_t flags;	     /* STREAM_TCP_* */
+	const uint8_t *data; /* TCP payload; borrowed for the call */
 	size_t len;
 };
 
@@ -186,10 +202,8 @@ struct stream_seg {
  * anomaly delivers nothing. After a FIN, stream_pending() tells whether a
  * partial PDU was left unconsumed (a truncated last PDU).
  */
-enum stream_status stream_segment(struct stream_pool *p, struct stream *s,
-				  struct stream *rev,
-				  const struct stream_seg *seg,
-				  stream_data_cb cb, void *arg);
+enum stream_status stream_segment(struct stream_pool *p, struct stream *s, struct stream *rev,
+				  const struct stream_seg *seg, stream_data_cb cb, void *arg);
 
 /* Bytes delivered but not consumed yet (a partial PDU waiting). */
 static inline size_t stream_pending(const struct stream *s)

@@ -220,6 +220,7 @@ def main():
     tot_pdu = collections.Counter()
     tot_val = collections.Counter()
     tot_doc = collections.Counter()
+    tot_untriaged = collections.Counter()
     failed = 0
     print("1..%d" % (len(caps) + 1))
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
@@ -240,6 +241,8 @@ def main():
                     bad.append(d)
                 else:
                     tot_doc[proto_of(cap)] += 1
+                    if e["reason"].startswith("UNTRIAGED"):
+                        tot_untriaged[proto_of(cap)] += 1
             pdus = sum(npdu.values())
             if bad:
                 failed += 1
@@ -265,7 +268,8 @@ def main():
               % (len(caps) + 1))
     for p in PROTOS:
         print("# oracle %s: %d PDUs compared (%d field values), %d documented "
-              "differences" % (p, tot_pdu[p], tot_val[p], tot_doc[p]))
+              "differences (%d of them untriaged)" % (
+                  p, tot_pdu[p], tot_val[p], tot_doc[p], tot_untriaged[p]))
     return 1 if failed else 0
 
 

@@ -27,7 +27,7 @@ static const uint8_t ip4[] = {
 };
 
 static char path[64];
-static uint8_t frame[256];
+static uint8_t frame[256], back[256];
 
 /* Write one frame (hdr + ip4) to a pcap file of link type dlt, read it
  * back with libpcap and decode it. */
@@ -45,7 +45,8 @@ static int roundtrip(int dlt, const uint8_t *hdr, size_t hlen, struct pkt *p)
 	fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	close(fd);
-	memcpy(frame, hdr, hlen);
+	if (hlen > 0)
+		memcpy(frame, hdr, hlen);
 	memcpy(frame + hlen, ip4, sizeof(ip4));
 	h.caplen = h.len = (bpf_u_int32)(hlen + sizeof(ip4));
 	pc = pcap_open_dead(dlt, 65535);
@@ -61,9 +62,11 @@ static int roundtrip(int dlt, const uint8_t *hdr, size_t hlen, struct pkt *p)
 	cr_assert_eq(pcap_datalink(pc), dlt);
 	cr_assert(replay_link_supported(dlt));
 	cr_assert_eq(pcap_next_ex(pc, &rh, &data), 1);
-	memset(p, 0, sizeof(*p));
-	rc = replay_link_decode(dlt, data, rh->caplen, p);
+	cr_assert_eq(rh->caplen, h.caplen);
+	memcpy(back, data, rh->caplen);         /* p borrows it after close */
 	pcap_close(pc);
+	memset(p, 0, sizeof(*p));
+	rc = replay_link_decode(dlt, back, h.caplen, p);
 	return rc;
 }
 
