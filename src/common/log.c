@@ -44,6 +44,9 @@ int log_level_parse(const char *s)
 }
 
 static void log_vemit(enum log_level lvl, int with_errno, const char *fmt,
+		      va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void log_vemit(enum log_level lvl, int with_errno, const char *fmt,
 		      va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
