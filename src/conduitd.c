@@ -502,7 +502,10 @@ static int run(const struct opts *o, struct conf *c)
 
 			while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
+					time_t t0 = mono_now();
+
 					on_sighup(&d);
+					srv_stalled(srv, mono_now() - t0);
 				} else {
 					log_info("%s received: exiting",
 						 strsignal((int)si.ssi_signo));

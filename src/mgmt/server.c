@@ -496,10 +496,29 @@ static void srv_frame(struct srv *s, struct srv_client *c,
 {
 	struct timespec t0;
 
+	time_t took;
+
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	srv_frame_run(s, c, f);
-	*now += srv_elapsed_since(&t0);
+	took = srv_elapsed_since(&t0);
+	*now += took;
+	srv_stalled(s, took);
 	c->last = *now;
+}
+
+void srv_stalled(struct srv *s, time_t seconds)
+{
+	if (seconds <= 0)
+		return;
+	for (unsigned i = 0; i < s->max_clients; i++) {
+		struct srv_client *c = &s->c[i];
+
+		if (c->fd < 0)
+			continue;
+		c->last += seconds;
+		if (c->frame_start)
+			c->frame_start += seconds;
+	}
 }
 
 static void srv_frame_run(struct srv *s, struct srv_client *c,

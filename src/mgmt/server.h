@@ -68,6 +68,9 @@ void srv_dispatch(struct srv *s, const struct pollfd *pfd, size_t n,
 		  time_t now);
 /* Drops clients whose frame or idle timeout expired (call every second). */
 void srv_tick(struct srv *s, time_t now);
+/* The daemon was busy for `seconds` (a long apply or reload): no client
+ * is blamed for that time, so every client's timers move on by it. */
+void srv_stalled(struct srv *s, time_t seconds);
 size_t srv_clients(const struct srv *s);
 
 /* Whether uid may use the control socket: 0, or a member (primary or

@@ -272,6 +272,25 @@ Test(server, partial_frame_times_out, .init = setup, .fini = teardown)
 	srv_close(s, true);
 }
 
+/* The daemon's own busy time (a long apply) is not the client's fault. */
+Test(server, stall_does_not_time_out_clients, .init = setup, .fini = teardown)
+{
+	static const uint8_t h[] = { 'C', 'D', 1, 1, 0, 0, 0, 50, '{' };
+	struct srv *s = open_srv(0, NULL);
+	int fd = client();
+
+	pump(s, 2, 100);
+	send_raw(fd, h, sizeof(h));
+	pump(s, 3, 100);
+	srv_stalled(s, 60);
+	srv_tick(s, 160 + SRV_FRAME_TIMEOUT_DEFAULT - 1);
+	cr_expect_eq(srv_clients(s), 1, "the stall is not counted");
+	srv_tick(s, 160 + SRV_FRAME_TIMEOUT_DEFAULT);
+	cr_expect_eq(srv_clients(s), 0, "the client's own delay still is");
+	close(fd);
+	srv_close(s, true);
+}
+
 Test(server, idle_client_dropped, .init = setup, .fini = teardown)
 {
 	struct srv *s = open_srv(0, NULL);
