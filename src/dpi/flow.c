@@ -110,8 +110,8 @@ static uint64_t siphash(const uint64_t k[2], const uint8_t *in, size_t len)
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4, uint16_t sport,
-		 uint16_t dport, uint8_t proto, uint16_t vlan)
+void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
+		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan)
 {
 	memset(k, 0, sizeof(*k));
 	k->src[10] = k->src[11] = 0xff;
@@ -124,8 +124,8 @@ void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4, uint16_
 	k->vlan = vlan;
 }
 
-void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6, uint16_t sport,
-		 uint16_t dport, uint8_t proto, uint16_t vlan)
+void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
+		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan)
 {
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src, src6, 16);
@@ -138,7 +138,7 @@ void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6, uint16_
 
 bool flow_key_is_v4(const struct flow_key *k)
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 
 	return memcmp(k->src, mapped, 12) == 0;
 }
@@ -188,10 +188,12 @@ static int key_match(const struct flow_key *fk, const struct flow_key *k)
 {
 	if (fk->proto != k->proto || fk->vlan != k->vlan)
 		return -1;
-	if (fk->sport == k->sport && fk->dport == k->dport && memcmp(fk->src, k->src, 16) == 0 &&
+	if (fk->sport == k->sport && fk->dport == k->dport &&
+	    memcmp(fk->src, k->src, 16) == 0 &&
 	    memcmp(fk->dst, k->dst, 16) == 0)
 		return FLOW_DIR_C2S;
-	if (fk->sport == k->dport && fk->dport == k->sport && memcmp(fk->src, k->dst, 16) == 0 &&
+	if (fk->sport == k->dport && fk->dport == k->sport &&
+	    memcmp(fk->src, k->dst, 16) == 0 &&
 	    memcmp(fk->dst, k->src, 16) == 0)
 		return FLOW_DIR_S2C;
 	return -1;
@@ -258,7 +260,8 @@ static void lru_append(struct flow_table *t, struct flow *f)
 	l->tail = i;
 }
 
-static bool expired(const struct flow_table *t, const struct flow *f, uint64_t now)
+static bool expired(const struct flow_table *t, const struct flow *f,
+		    uint64_t now)
 {
 	return now - f->last_seen >= t->timeout_us[f->tclass];
 }
@@ -284,13 +287,15 @@ static void flow_end(struct flow_table *t, struct flow *f, enum flow_end why)
 	t->stats.active--;
 }
 
-struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb end, void *arg)
+struct flow_table *flow_table_alloc(const struct flow_conf *conf,
+				    flow_end_cb end, void *arg)
 {
 	struct flow_table *t = NULL;
 	uint32_t nb = 1;
 	int err = -EINVAL;
 
-	if (conf->max_flows == 0 || conf->max_flows >= NIL / 2 || conf->user_size > FLOW_USER_MAX)
+	if (conf->max_flows == 0 || conf->max_flows >= NIL / 2 ||
+	    conf->user_size > FLOW_USER_MAX)
 		goto out;
 	err = -ENOMEM;
 	t = calloc(1, sizeof(*t));
@@ -308,7 +313,8 @@ struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb en
 	if (t->flows == NULL || t->buckets == NULL)
 		goto out;
 	if (t->user_size > 0) {
-		t->user = aligned_alloc(16, (size_t)t->max_flows * t->user_size);
+		t->user =
+			aligned_alloc(16, (size_t)t->max_flows * t->user_size);
 		if (t->user == NULL)
 			goto out;
 	}
@@ -335,12 +341,14 @@ struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb en
 	if (conf->fixed_seed) {
 		t->sipkey[0] = le64(conf->seed);
 		t->sipkey[1] = le64(conf->seed + 8);
-	} else if (getrandom(t->sipkey, sizeof(t->sipkey), 0) != (ssize_t)sizeof(t->sipkey)) {
+	} else if (getrandom(t->sipkey, sizeof(t->sipkey), 0) !=
+		   (ssize_t)sizeof(t->sipkey)) {
 		err = -errno;
 		goto out;
 	}
 	t->memory = sizeof(*t) + (size_t)conf->max_flows * sizeof(*t->flows) +
-		    (size_t)nb * sizeof(*t->buckets) + (size_t)t->max_flows * t->user_size +
+		    (size_t)nb * sizeof(*t->buckets) +
+		    (size_t)t->max_flows * t->user_size +
 		    stream_pool_memory(t->pool);
 	err = 0;
 out:
@@ -364,7 +372,8 @@ void flow_table_free(struct flow_table *t)
 		return;
 	for (int c = 0; c < TC_MAX; c++)
 		while (t->lru[c].head != NIL)
-			flow_end(t, &t->flows[t->lru[c].head], FLOW_END_SHUTDOWN);
+			flow_end(t, &t->flows[t->lru[c].head],
+				 FLOW_END_SHUTDOWN);
 	stream_pool_free(t->pool);
 	free(t->user);
 	free(t->buckets);
@@ -372,8 +381,8 @@ void flow_table_free(struct flow_table *t)
 	free(t);
 }
 
-static struct flow *find(struct flow_table *t, const struct flow_key *k, uint32_t h,
-			 enum flow_dir *dir)
+static struct flow *find(struct flow_table *t, const struct flow_key *k,
+			 uint32_t h, enum flow_dir *dir)
 {
 	for (uint32_t i = t->buckets[h]; i != NIL; i = t->flows[i].hnext) {
 		int d = key_match(&t->flows[i].key, k);
@@ -386,7 +395,8 @@ static struct flow *find(struct flow_table *t, const struct flow_key *k, uint32_
 	return NULL;
 }
 
-struct flow *flow_find(struct flow_table *t, const struct flow_key *k, enum flow_dir *dir)
+struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
+		       enum flow_dir *dir)
 {
 	enum flow_dir d;
 	struct flow *f = find(t, k, key_hash(t, k), &d);
@@ -407,7 +417,8 @@ static struct flow *oldest_expired(struct flow_table *t, uint64_t now)
 		if (t->lru[c].head == NIL)
 			continue;
 		f = &t->flows[t->lru[c].head];
-		if (expired(t, f, now) && (best == NULL || f->last_seen < best->last_seen))
+		if (expired(t, f, now) &&
+		    (best == NULL || f->last_seen < best->last_seen))
 			best = f;
 	}
 	return best;
@@ -422,15 +433,17 @@ static void tcp_track(struct flow *f, enum flow_dir dir, uint8_t flags)
 		f->state = FLOW_STATE_CLOSING;
 	}
 	if (flags & STREAM_TCP_FIN) {
-		f->flags |= dir == FLOW_DIR_C2S ? FLOW_F_FIN_C2S : FLOW_F_FIN_S2C;
+		f->flags |= dir == FLOW_DIR_C2S ? FLOW_F_FIN_C2S :
+						  FLOW_F_FIN_S2C;
 		f->state = FLOW_STATE_CLOSING;
 	}
-	if (f->state == FLOW_STATE_NEW && (flags & STREAM_TCP_ACK) && !(flags & STREAM_TCP_SYN))
+	if (f->state == FLOW_STATE_NEW && (flags & STREAM_TCP_ACK) &&
+	    !(flags & STREAM_TCP_SYN))
 		f->state = FLOW_STATE_ESTABLISHED;
 }
 
-static struct flow *create(struct flow_table *t, const struct flow_key *k, uint32_t h,
-			   uint8_t tcp_flags, enum flow_dir *dir)
+static struct flow *create(struct flow_table *t, const struct flow_key *k,
+			   uint32_t h, uint8_t tcp_flags, enum flow_dir *dir)
 {
 	struct flow *f;
 	uint32_t i = t->free_head;
@@ -446,9 +459,9 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k, uint3
 	} else {
 		rev = k->sport < k->dport;
 		f->flags = FLOW_F_CLIENT_GUESS;
-		f->state = k->proto == IPPROTO_TCP   ? FLOW_STATE_ESTABLISHED
-			   : k->proto == IPPROTO_UDP ? FLOW_STATE_UDP
-						     : FLOW_STATE_OTHER;
+		f->state = k->proto == IPPROTO_TCP ? FLOW_STATE_ESTABLISHED :
+			   k->proto == IPPROTO_UDP ? FLOW_STATE_UDP :
+						     FLOW_STATE_OTHER;
 	}
 	if (rev)
 		key_reverse(&f->key, k);
@@ -470,8 +483,9 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k, uint3
 	return f;
 }
 
-enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k, uint8_t tcp_flags,
-			     uint64_t now, struct flow **fp, enum flow_dir *dir)
+enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
+			     uint8_t tcp_flags, uint64_t now, struct flow **fp,
+			     enum flow_dir *dir)
 {
 	uint32_t h = key_hash(t, k);
 	struct flow *f;
@@ -531,7 +545,8 @@ void flow_reverse(struct flow *f)
 	f->stream[1] = s;
 	f->pkts[0] = f->pkts[1];
 	f->pkts[1] = n;
-	f->flags &= (uint8_t) ~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C | FLOW_F_CLIENT_GUESS);
+	f->flags &= (uint8_t) ~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C |
+				FLOW_F_CLIENT_GUESS);
 	if (fin & FLOW_F_FIN_C2S)
 		f->flags |= FLOW_F_FIN_S2C;
 	if (fin & FLOW_F_FIN_S2C)
@@ -571,10 +586,13 @@ void *flow_user(struct flow_table *t, const struct flow *f)
 	return t->user + (size_t)fidx(t, f) * t->user_size;
 }
 
-enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f, enum flow_dir dir,
-				    const struct stream_seg *seg, stream_data_cb cb, void *arg)
+enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f,
+				    enum flow_dir dir,
+				    const struct stream_seg *seg,
+				    stream_data_cb cb, void *arg)
 {
-	return stream_segment(t->pool, &f->stream[dir], &f->stream[!dir], seg, cb, arg);
+	return stream_segment(t->pool, &f->stream[dir], &f->stream[!dir], seg,
+			      cb, arg);
 }
 
 struct stream_pool *flow_table_stream_pool(struct flow_table *t)

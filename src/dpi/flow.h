@@ -36,11 +36,11 @@ struct flow_key {
 };
 
 /* src4/dst4: 4 bytes each, network order (as in the IP header). */
-void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4, uint16_t sport,
-		 uint16_t dport, uint8_t proto, uint16_t vlan);
+void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
+		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan);
 /* src6/dst6: 16 bytes each. */
-void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6, uint16_t sport,
-		 uint16_t dport, uint8_t proto, uint16_t vlan);
+void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
+		 uint16_t sport, uint16_t dport, uint8_t proto, uint16_t vlan);
 bool flow_key_is_v4(const struct flow_key *k);
 
 /* Direction of a packet within its flow; same values as enum dpi_dir. */
@@ -59,7 +59,7 @@ enum flow_state {
 
 /* struct flow.flags */
 #define FLOW_F_SYN_SEEN 0x01 /* client known from the SYN (or SYN-ACK) */
-#define FLOW_F_CLIENT_GUESS                                                                        \
+#define FLOW_F_CLIENT_GUESS \
 	0x02 /* no SYN: client = higher port, on a tie                                             \
 	      * the sender of the first packet */
 #define FLOW_F_FIN_C2S 0x04
@@ -125,7 +125,8 @@ enum flow_end {
  * intact: free what the user area refers to, emit aggregated events. Must
  * not call back into the table.
  */
-typedef void (*flow_end_cb)(struct flow *f, void *user, enum flow_end why, void *arg);
+typedef void (*flow_end_cb)(struct flow *f, void *user, enum flow_end why,
+			    void *arg);
 
 struct flow_table;
 
@@ -135,7 +136,8 @@ struct flow_table;
  * error). end may be NULL. flow_table_free(NULL) is a no-op; it calls end
  * with FLOW_END_SHUTDOWN for each flow still active.
  */
-struct flow_table *flow_table_alloc(const struct flow_conf *conf, flow_end_cb end, void *arg);
+struct flow_table *flow_table_alloc(const struct flow_conf *conf,
+				    flow_end_cb end, void *arg);
 void flow_table_free(struct flow_table *t);
 
 enum flow_status {
@@ -153,11 +155,13 @@ enum flow_status {
  * pkts[dir], refreshes the idle timer. A SYN without ACK on a closing flow
  * ends it (FLOW_END_REUSED) and starts a new one (FLOW_CREATED).
  */
-enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k, uint8_t tcp_flags,
-			     uint64_t now, struct flow **fp, enum flow_dir *dir);
+enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
+			     uint8_t tcp_flags, uint64_t now, struct flow **fp,
+			     enum flow_dir *dir);
 
 /* Find without creating or touching; NULL when absent. */
-struct flow *flow_find(struct flow_table *t, const struct flow_key *k, enum flow_dir *dir);
+struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
+		       enum flow_dir *dir);
 
 /*
  * Swap client and server when the engine knows better than the guess
@@ -180,8 +184,10 @@ unsigned flow_table_sweep(struct flow_table *t, uint64_t now, unsigned budget);
 void *flow_user(struct flow_table *t, const struct flow *f);
 
 /* Reassembly for a TCP segment of f in direction dir (stream_segment()). */
-enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f, enum flow_dir dir,
-				    const struct stream_seg *seg, stream_data_cb cb, void *arg);
+enum stream_status flow_tcp_segment(struct flow_table *t, struct flow *f,
+				    enum flow_dir dir,
+				    const struct stream_seg *seg,
+				    stream_data_cb cb, void *arg);
 
 struct stream_pool *flow_table_stream_pool(struct flow_table *t);
 

@@ -72,7 +72,8 @@ void stream_conf_defaults(struct stream_conf *c, uint32_t max_flows)
 	c->large_bufs = max_flows / 128 > 16 ? max_flows / 128 : 16;
 }
 
-static int class_alloc(struct stream_class *c, uint32_t n, uint32_t size, size_t *memory)
+static int class_alloc(struct stream_class *c, uint32_t n, uint32_t size,
+		       size_t *memory)
 {
 	c->nbufs = n;
 	c->size = size;
@@ -111,8 +112,10 @@ struct stream_pool *stream_pool_alloc(const struct stream_conf *conf)
 	p->cls[0].peak = &p->stats.small_peak;
 	p->cls[1].used = &p->stats.large_used;
 	p->cls[1].peak = &p->stats.large_peak;
-	if (class_alloc(&p->cls[0], conf->small_bufs, conf->small_size, &p->memory) < 0 ||
-	    class_alloc(&p->cls[1], conf->large_bufs, conf->large_size, &p->memory) < 0)
+	if (class_alloc(&p->cls[0], conf->small_bufs, conf->small_size,
+			&p->memory) < 0 ||
+	    class_alloc(&p->cls[1], conf->large_bufs, conf->large_size,
+			&p->memory) < 0)
 		goto out;
 	err = 0;
 out:
@@ -207,7 +210,8 @@ void stream_release(struct stream_pool *p, struct stream *s)
 	s->cons = 0;
 }
 
-static enum stream_status broken(struct stream_pool *p, struct stream *s, enum stream_status st)
+static enum stream_status broken(struct stream_pool *p, struct stream *s,
+				 enum stream_status st)
 {
 	s->flags |= STREAM_F_BROKEN;
 	stream_release(p, s);
@@ -221,7 +225,8 @@ static uint32_t buf_used(const struct stream *s, const struct stream_bufhdr *h)
 	uint32_t used = s->len;
 
 	if (h->nooo > 0) {
-		uint32_t e = (uint32_t)h->ooo_off[h->nooo - 1] + h->ooo_len[h->nooo - 1];
+		uint32_t e = (uint32_t)h->ooo_off[h->nooo - 1] +
+			     h->ooo_len[h->nooo - 1];
 		if (e > used)
 			used = e;
 	}
@@ -235,7 +240,8 @@ static void buf_drop(struct stream_pool *p, struct stream *s, uint32_t n)
 	uint8_t *d = buf_data(p, s->buf);
 	uint32_t used = buf_used(s, h);
 
-	if (!(s->flags & STREAM_F_ACKED) || stream_seq_lt(s->acked, s->base_seq + n))
+	if (!(s->flags & STREAM_F_ACKED) ||
+	    stream_seq_lt(s->acked, s->base_seq + n))
 		p->stats.retain_dropped += n;
 	memmove(d, d + n, used - n);
 	for (unsigned i = 0; i < h->nooo; i++)
@@ -248,9 +254,11 @@ static void buf_drop(struct stream_pool *p, struct stream *s, uint32_t n)
 /* Release the buffer when nothing in it is needed any more. */
 static void maybe_release(struct stream_pool *p, struct stream *s)
 {
-	if (s->buf == STREAM_NO_BUF || s->cons != s->len || buf_hdr(p, s->buf)->nooo != 0)
+	if (s->buf == STREAM_NO_BUF || s->cons != s->len ||
+	    buf_hdr(p, s->buf)->nooo != 0)
 		return;
-	if ((s->flags & STREAM_F_ACKED) && stream_seq_leq(s->next_seq, s->acked))
+	if ((s->flags & STREAM_F_ACKED) &&
+	    stream_seq_leq(s->next_seq, s->acked))
 		stream_release(p, s);
 }
 
@@ -279,7 +287,8 @@ static bool upgrade(struct stream_pool *p, struct stream *s)
  * STREAM_NOBUF, or STREAM_OVERFLOW when even the largest buffer is too
  * small.
  */
-static enum stream_status make_room(struct stream_pool *p, struct stream *s, uint32_t need)
+static enum stream_status make_room(struct stream_pool *p, struct stream *s,
+				    uint32_t need)
 {
 	uint32_t id, n;
 
@@ -301,7 +310,8 @@ static enum stream_status make_room(struct stream_pool *p, struct stream *s, uin
 		return STREAM_OK;
 	n = 0;
 	if ((s->flags & STREAM_F_ACKED) && stream_seq_lt(s->base_seq, s->acked))
-		n = s->acked - s->base_seq < s->cons ? s->acked - s->base_seq : s->cons;
+		n = s->acked - s->base_seq < s->cons ? s->acked - s->base_seq :
+						       s->cons;
 	if (n > 0) {
 		buf_drop(p, s, n);
 		need -= n;
@@ -325,8 +335,8 @@ static enum stream_status make_room(struct stream_pool *p, struct stream *s, uin
 }
 
 /* Deliver [d, d + n) to the consumer; *used is what it took. */
-static enum stream_status deliver(const uint8_t *d, size_t n, size_t *used, stream_data_cb cb,
-				  void *arg)
+static enum stream_status deliver(const uint8_t *d, size_t n, size_t *used,
+				  stream_data_cb cb, void *arg)
 {
 	*used = 0;
 	if (cb == NULL) {
@@ -346,7 +356,8 @@ static enum stream_status deliver(const uint8_t *d, size_t n, size_t *used, stre
 }
 
 /* Peer acknowledgement of s's bytes up to ack. */
-static enum stream_status stream_ack(struct stream_pool *p, struct stream *s, uint32_t ack)
+static enum stream_status stream_ack(struct stream_pool *p, struct stream *s,
+				     uint32_t ack)
 {
 	uint32_t limit = s->next_seq;
 
@@ -363,11 +374,12 @@ static enum stream_status stream_ack(struct stream_pool *p, struct stream *s, ui
 }
 
 /* Compare seg bytes [from, to) with what the buffer holds there. */
-static bool same_bytes(struct stream_pool *p, const struct stream *s, uint32_t seq,
-		       const uint8_t *data, uint32_t from, uint32_t to)
+static bool same_bytes(struct stream_pool *p, const struct stream *s,
+		       uint32_t seq, const uint8_t *data, uint32_t from,
+		       uint32_t to)
 {
-	return memcmp(buf_data(p, s->buf) + (from - s->base_seq), data + (from - seq), to - from) ==
-	       0;
+	return memcmp(buf_data(p, s->buf) + (from - s->base_seq),
+		      data + (from - seq), to - from) == 0;
 }
 
 /* Insert [off, off + len) into the sorted held ranges, merging. */
@@ -377,7 +389,8 @@ static bool ooo_insert(struct stream_bufhdr *h, uint32_t off, uint32_t len)
 	uint32_t s = off, e = off + len;
 	unsigned n = 0, i = 0;
 
-	for (; i < h->nooo && (uint32_t)h->ooo_off[i] + h->ooo_len[i] < s; i++) {
+	for (; i < h->nooo && (uint32_t)h->ooo_off[i] + h->ooo_len[i] < s;
+	     i++) {
 		o[n] = h->ooo_off[i];
 		l[n++] = h->ooo_len[i];
 	}
@@ -428,8 +441,9 @@ static void ooo_absorb(struct stream_bufhdr *h, struct stream *s)
  * segment larger than a buffer): parse straight from the packet, keep
  * only the unconsumed tail.
  */
-static enum stream_status direct(struct stream_pool *p, struct stream *s, const uint8_t *data,
-				 uint32_t len, stream_data_cb cb, void *arg)
+static enum stream_status direct(struct stream_pool *p, struct stream *s,
+				 const uint8_t *data, uint32_t len,
+				 stream_data_cb cb, void *arg)
 {
 	enum stream_status st;
 	size_t used;
@@ -456,8 +470,9 @@ static enum stream_status direct(struct stream_pool *p, struct stream *s, const 
 	return STREAM_OK;
 }
 
-static enum stream_status stream_data(struct stream_pool *p, struct stream *s, uint32_t seq,
-				      const uint8_t *data, uint32_t len, stream_data_cb cb,
+static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
+				      uint32_t seq, const uint8_t *data,
+				      uint32_t len, stream_data_cb cb,
 				      void *arg)
 {
 	uint32_t end = seq + len, off;
@@ -467,17 +482,22 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s, u
 
 	/* Bytes before next_seq were seen: they must be identical. */
 	if (stream_seq_lt(seq, s->next_seq)) {
-		uint32_t ov = stream_seq_lt(end, s->next_seq) ? end : s->next_seq;
+		uint32_t ov = stream_seq_lt(end, s->next_seq) ? end :
+								s->next_seq;
 		uint32_t from = seq;
 
 		if (stream_seq_lt(seq, s->base_seq)) {
-			uint32_t lo = stream_seq_lt(ov, s->base_seq) ? ov : s->base_seq;
+			uint32_t lo = stream_seq_lt(ov, s->base_seq) ?
+					      ov :
+					      s->base_seq;
 
-			if (!(s->flags & STREAM_F_ACKED) || stream_seq_lt(s->acked, lo))
+			if (!(s->flags & STREAM_F_ACKED) ||
+			    stream_seq_lt(s->acked, lo))
 				return STREAM_UNVERIFIABLE;
 			from = lo;
 		}
-		if (stream_seq_lt(from, ov) && !same_bytes(p, s, seq, data, from, ov))
+		if (stream_seq_lt(from, ov) &&
+		    !same_bytes(p, s, seq, data, from, ov))
 			return STREAM_OVERLAP_MISMATCH;
 		if (stream_seq_leq(end, s->next_seq)) {
 			p->stats.dup++;
@@ -497,7 +517,8 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s, u
 			uint32_t a = stream_seq_lt(seq, rs) ? rs : seq;
 			uint32_t b = stream_seq_lt(end, re) ? end : re;
 
-			if (stream_seq_lt(a, b) && !same_bytes(p, s, seq, data, a, b))
+			if (stream_seq_lt(a, b) &&
+			    !same_bytes(p, s, seq, data, a, b))
 				return STREAM_OVERLAP_MISMATCH;
 		}
 	}
@@ -521,7 +542,8 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s, u
 	}
 
 	p->stats.bytes += len; /* new bytes, whatever happens to them */
-	if (stream_pending(s) == 0 && (s->buf == STREAM_NO_BUF || buf_hdr(p, s->buf)->nooo == 0)) {
+	if (stream_pending(s) == 0 &&
+	    (s->buf == STREAM_NO_BUF || buf_hdr(p, s->buf)->nooo == 0)) {
 		st = make_room(p, s, end - s->base_seq);
 		if (st == STREAM_NOBUF || st == STREAM_OVERFLOW)
 			return direct(p, s, data, len, cb, arg);
@@ -536,7 +558,8 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s, u
 	s->next_seq = end;
 	ooo_absorb(h, s);
 
-	st = deliver(buf_data(p, s->buf) + s->cons, stream_pending(s), &used, cb, arg);
+	st = deliver(buf_data(p, s->buf) + s->cons, stream_pending(s), &used,
+		     cb, arg);
 	if (st != STREAM_OK)
 		return st;
 	s->cons = (uint16_t)(s->cons + used);
@@ -544,8 +567,10 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s, u
 	return STREAM_OK;
 }
 
-enum stream_status stream_segment(struct stream_pool *p, struct stream *s, struct stream *rev,
-				  const struct stream_seg *seg, stream_data_cb cb, void *arg)
+enum stream_status stream_segment(struct stream_pool *p, struct stream *s,
+				  struct stream *rev,
+				  const struct stream_seg *seg,
+				  stream_data_cb cb, void *arg)
 {
 	enum stream_status st = STREAM_NODATA;
 	uint32_t seq = seg->seq;
@@ -590,11 +615,13 @@ enum stream_status stream_segment(struct stream_pool *p, struct stream *s, struc
 		if (seg->len > SEG_MAX)
 			return broken(p, s, STREAM_OVERFLOW);
 		if ((s->flags & STREAM_F_RST) ||
-		    ((s->flags & STREAM_F_FIN) && stream_seq_lt(s->fin_seq, end)) ||
-		    ((seg->flags & STREAM_TCP_FIN) && (s->flags & STREAM_F_FIN) &&
-		     s->fin_seq != end))
+		    ((s->flags & STREAM_F_FIN) &&
+		     stream_seq_lt(s->fin_seq, end)) ||
+		    ((seg->flags & STREAM_TCP_FIN) &&
+		     (s->flags & STREAM_F_FIN) && s->fin_seq != end))
 			return broken(p, s, STREAM_AFTER_CLOSE);
-		st = stream_data(p, s, seq, seg->data, (uint32_t)seg->len, cb, arg);
+		st = stream_data(p, s, seq, seg->data, (uint32_t)seg->len, cb,
+				 arg);
 		if (stream_status_is_anomaly(st))
 			return broken(p, s, st);
 		seq = end;
@@ -602,7 +629,8 @@ enum stream_status stream_segment(struct stream_pool *p, struct stream *s, struc
 
 	if (seg->flags & STREAM_TCP_FIN) {
 		if (!(s->flags & STREAM_F_FIN)) {
-			if (stream_seq_lt(seq, s->next_seq) && !(s->flags & STREAM_F_BROKEN))
+			if (stream_seq_lt(seq, s->next_seq) &&
+			    !(s->flags & STREAM_F_BROKEN))
 				return broken(p, s, STREAM_AFTER_CLOSE);
 			s->fin_seq = seq;
 			s->flags |= STREAM_F_FIN;

@@ -148,8 +148,8 @@ struct stream_stats {
 	uint64_t dup;	   /* STREAM_DUP */
 	uint64_t held;	   /* STREAM_HELD */
 	uint64_t anomalies[STREAM_BROKEN - STREAM_ANOMALY + 1];
-	uint64_t retain_dropped;	 /* retained bytes dropped for room before ack */
-	uint64_t upgrades;		 /* small -> large buffer moves */
+	uint64_t retain_dropped; /* retained bytes dropped for room before ack */
+	uint64_t upgrades;	 /* small -> large buffer moves */
 	uint32_t small_used, large_used; /* buffers in use now */
 	uint32_t small_peak, large_peak; /* high-water marks */
 };
@@ -202,8 +202,10 @@ struct stream_seg {
  * anomaly delivers nothing. After a FIN, stream_pending() tells whether a
  * partial PDU was left unconsumed (a truncated last PDU).
  */
-enum stream_status stream_segment(struct stream_pool *p, struct stream *s, struct stream *rev,
-				  const struct stream_seg *seg, stream_data_cb cb, void *arg);
+enum stream_status stream_segment(struct stream_pool *p, struct stream *s,
+				  struct stream *rev,
+				  const struct stream_seg *seg,
+				  stream_data_cb cb, void *arg);
 
 /* Bytes delivered but not consumed yet (a partial PDU waiting). */
 static inline size_t stream_pending(const struct stream *s)

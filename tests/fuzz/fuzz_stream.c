@@ -55,8 +55,8 @@ static void check(const struct stream *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t cli[4] = {10, 0, 0, 1}, srv[4] = {10, 0, 0, 2};
-	static const uint32_t isn[4] = {1000, 0xfffffff0u, 0x7ffffff0u, 0};
+	static const uint8_t cli[4] = { 10, 0, 0, 1 }, srv[4] = { 10, 0, 0, 2 };
+	static const uint32_t isn[4] = { 1000, 0xfffffff0u, 0x7ffffff0u, 0 };
 	struct flow_conf c;
 	struct flow_table *t;
 	uint64_t now = 0;
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (size - off >= 6) {
 		const uint8_t *r = data + off;
 		unsigned fl = r[0] & 3, rev = (r[0] >> 2) & 1;
-		struct stream_seg seg = {.flags = r[1]};
+		struct stream_seg seg = { .flags = r[1] };
 		struct flow_key k;
 		struct flow *f;
 		enum flow_dir dir;
@@ -91,16 +91,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now += (uint64_t)(r[0] >> 3) * 8 * 1000000;
 
 		if (rev)
-			flow_key_v4(&k, srv, cli, 502, (uint16_t)(40000 + fl), IPPROTO_TCP, 0);
+			flow_key_v4(&k, srv, cli, 502, (uint16_t)(40000 + fl),
+				    IPPROTO_TCP, 0);
 		else
-			flow_key_v4(&k, cli, srv, (uint16_t)(40000 + fl), 502, IPPROTO_TCP, 0);
+			flow_key_v4(&k, cli, srv, (uint16_t)(40000 + fl), 502,
+				    IPPROTO_TCP, 0);
 		if (flow_lookup(t, &k, seg.flags, now, &f, &dir) == FLOW_FULL)
 			continue;
 		s = &f->stream[dir];
 		o = &f->stream[!dir];
-		seg.seq = ((s->flags & STREAM_F_INIT) ? s->next_seq : isn[fl] + 1000 * dir) +
+		seg.seq = ((s->flags & STREAM_F_INIT) ? s->next_seq :
+							isn[fl] + 1000 * dir) +
 			  (uint32_t)(int16_t)(r[2] << 8 | r[3]);
-		seg.ack = ((o->flags & STREAM_F_INIT) ? o->next_seq : isn[fl] + 1000 * !dir) +
+		seg.ack = ((o->flags & STREAM_F_INIT) ? o->next_seq :
+							isn[fl] + 1000 * !dir) +
 			  (uint32_t)(int8_t)r[4];
 		(void)flow_tcp_segment(t, f, dir, &seg, consume, NULL);
 		check(s);

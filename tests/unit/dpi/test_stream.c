@@ -84,8 +84,8 @@ static void teardown(void)
 
 TestSuite(stream, .init = setup, .fini = teardown);
 
-static enum stream_status seg(struct stream *s, uint8_t flags, uint32_t seq, uint32_t ack,
-			      const void *data, size_t len)
+static enum stream_status seg(struct stream *s, uint8_t flags, uint32_t seq,
+			      uint32_t ack, const void *data, size_t len)
 {
 	struct stream_seg g = {
 		.seq = seq,
@@ -95,7 +95,8 @@ static enum stream_status seg(struct stream *s, uint8_t flags, uint32_t seq, uin
 		.len = len,
 	};
 
-	return stream_segment(pool, s, s == &cli ? &srv : &cli, &g, modbus_cb, NULL);
+	return stream_segment(pool, s, s == &cli ? &srv : &cli, &g, modbus_cb,
+			      NULL);
 }
 
 #define A STREAM_TCP_ACK
@@ -105,14 +106,17 @@ static enum stream_status seg(struct stream *s, uint8_t flags, uint32_t seq, uin
 static void handshake(uint32_t ci, uint32_t si)
 {
 	cr_assert_eq(seg(&cli, STREAM_TCP_SYN, ci, 0, NULL, 0), STREAM_NODATA);
-	cr_assert_eq(seg(&srv, STREAM_TCP_SYN | A, si, ci + 1, NULL, 0), STREAM_NODATA);
+	cr_assert_eq(seg(&srv, STREAM_TCP_SYN | A, si, ci + 1, NULL, 0),
+		     STREAM_NODATA);
 	cr_assert_eq(seg(&cli, A, ci + 1, si + 1, NULL, 0), STREAM_NODATA);
 }
 
 /* Read holding registers, transaction id tid: 12 bytes. */
 static void rhr(uint8_t *b, uint16_t tid)
 {
-	const uint8_t t[12] = {(uint8_t)(tid >> 8), (uint8_t)tid, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10};
+	const uint8_t t[12] = {
+		(uint8_t)(tid >> 8), (uint8_t)tid, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10
+	};
 
 	memcpy(b, t, sizeof(t));
 }
@@ -167,10 +171,13 @@ Test(stream, four_apdus_in_one_segment)
 		0x68, 4, 0x07, 0, 0, 0, 0x68, 4, 0x43, 0, 0, 0,
 		0x68, 4, 0x01, 0, 2, 0, 0x68, 4, 0x13, 0, 0, 0,
 	};
-	struct stream_seg g = {.seq = 1, .ack = 1, .flags = P, .data = b, .len = sizeof(b)};
+	struct stream_seg g = {
+		.seq = 1, .ack = 1, .flags = P, .data = b, .len = sizeof(b)
+	};
 
 	handshake(0, 0);
-	cr_assert_eq(stream_segment(pool, &cli, &srv, &g, iec104_cb, NULL), STREAM_OK);
+	cr_assert_eq(stream_segment(pool, &cli, &srv, &g, iec104_cb, NULL),
+		     STREAM_OK);
 	cr_assert_eq(seen.pdus, 4);
 	cr_assert_eq(stream_pending(&cli), 0);
 }
@@ -303,8 +310,10 @@ Test(stream, gap_too_many_holes)
 	rhr(b, 1);
 	handshake(0, 0);
 	for (int i = 0; i < STREAM_OOO_MAX; i++)
-		cr_assert_eq(seg(&cli, P, 1 + 24 * (uint32_t)(i + 1), 1, b, 12), STREAM_HELD);
-	cr_assert_eq(seg(&cli, P, 1 + 24 * (STREAM_OOO_MAX + 1), 1, b, 12), STREAM_GAP);
+		cr_assert_eq(seg(&cli, P, 1 + 24 * (uint32_t)(i + 1), 1, b, 12),
+			     STREAM_HELD);
+	cr_assert_eq(seg(&cli, P, 1 + 24 * (STREAM_OOO_MAX + 1), 1, b, 12),
+		     STREAM_GAP);
 	cr_assert(cli.flags & STREAM_F_BROKEN);
 	cr_assert_eq(seen.pdus, 0);
 }
@@ -352,7 +361,7 @@ Test(stream, overflow_pdu_longer_than_buffer)
 Test(stream, small_buffer_upgraded_to_large)
 {
 	/* Write multiple registers, 50 registers: 113 bytes > small (64). */
-	uint8_t b[113] = {0, 1, 0, 0, 0, 107, 1, 16, 0, 0, 0, 50, 100};
+	uint8_t b[113] = { 0, 1, 0, 0, 0, 107, 1, 16, 0, 0, 0, 50, 100 };
 	struct stream_stats st;
 
 	handshake(0, 0);
@@ -394,7 +403,8 @@ Test(stream, seq_wrap_out_of_order)
 	rhr(b, 1);
 	rhr(b + 12, 2);
 	handshake(0xfffffff8u, 7);
-	cr_assert_eq(seg(&cli, P, 0xfffffff9u + 12, 8, b + 12, 12), STREAM_HELD);
+	cr_assert_eq(seg(&cli, P, 0xfffffff9u + 12, 8, b + 12, 12),
+		     STREAM_HELD);
 	cr_assert_eq(seg(&cli, P, 0xfffffff9u, 8, b, 12), STREAM_OK);
 	cr_assert_eq(seen.pdus, 2);
 	cr_assert_eq(cli.next_seq, 0xfffffff9u + 24);
@@ -438,8 +448,10 @@ Test(stream, fin_and_data_after_fin)
 	cr_assert(stream_closed(&cli));
 	cr_assert_eq(cli.fin_seq, 13);
 	/* FIN retransmitted: fine; the ACK of FIN is within bounds. */
-	cr_assert_eq(seg(&cli, A | STREAM_TCP_FIN, 13, 1, NULL, 0), STREAM_NODATA);
-	cr_assert_eq(seg(&srv, A | STREAM_TCP_FIN, 1, 14, NULL, 0), STREAM_NODATA);
+	cr_assert_eq(seg(&cli, A | STREAM_TCP_FIN, 13, 1, NULL, 0),
+		     STREAM_NODATA);
+	cr_assert_eq(seg(&srv, A | STREAM_TCP_FIN, 1, 14, NULL, 0),
+		     STREAM_NODATA);
 	cr_assert_eq(cli.buf, STREAM_NO_BUF);
 	cr_assert_eq(seg(&cli, P, 13, 2, b, 12), STREAM_AFTER_CLOSE);
 	cr_assert_eq(seen.pdus, 1);
@@ -476,7 +488,8 @@ Test(stream, syn_with_other_isn)
 	handshake(100, 200);
 	cr_assert_eq(seg(&cli, STREAM_TCP_SYN, 100, 0, NULL, 0), STREAM_NODATA,
 		     "retransmitted SYN");
-	cr_assert_eq(seg(&cli, STREAM_TCP_SYN, 999, 0, NULL, 0), STREAM_OVERLAP_MISMATCH);
+	cr_assert_eq(seg(&cli, STREAM_TCP_SYN, 999, 0, NULL, 0),
+		     STREAM_OVERLAP_MISMATCH);
 }
 
 Test(stream, consumer_error_aborts)
@@ -511,10 +524,13 @@ Test(stream, pool_exhausted)
 	stream_init(&other[7]);
 	/* Six directions with a partial PDU hold all six buffers. */
 	for (int i = 0; i < 6; i++) {
-		struct stream_seg g = {.seq = 1, .flags = P, .data = b, .len = 5};
+		struct stream_seg g = {
+			.seq = 1, .flags = P, .data = b, .len = 5
+		};
 
 		stream_init(&other[i]);
-		cr_assert_eq(stream_segment(pool, &other[i], &other[7], &g, modbus_cb, NULL),
+		cr_assert_eq(stream_segment(pool, &other[i], &other[7], &g,
+					    modbus_cb, NULL),
 			     STREAM_OK);
 	}
 	cr_assert_eq(in_use(), 6);
@@ -544,7 +560,8 @@ Test(stream, jumbo_segment_parsed_in_place)
 
 Test(stream, status_names)
 {
-	cr_assert_str_eq(stream_status_str(STREAM_OVERLAP_MISMATCH), "overlap-mismatch");
+	cr_assert_str_eq(stream_status_str(STREAM_OVERLAP_MISMATCH),
+			 "overlap-mismatch");
 	cr_assert_str_eq(stream_status_str(STREAM_GAP), "gap");
 	cr_assert_str_eq(stream_status_str((enum stream_status)99), "unknown");
 	cr_assert(stream_status_is_anomaly(STREAM_NOBUF));
@@ -553,8 +570,10 @@ Test(stream, status_names)
 
 Test(stream_conf, bad)
 {
-	struct stream_conf c = {
-		.small_bufs = 1, .small_size = 64, .large_bufs = 1, .large_size = 70000};
+	struct stream_conf c = { .small_bufs = 1,
+				 .small_size = 64,
+				 .large_bufs = 1,
+				 .large_size = 70000 };
 
 	cr_assert_null(stream_pool_alloc(&c));
 	c.large_size = 32;
@@ -572,14 +591,17 @@ Test(stream, pipelined_unacked_bytes_kept_for_comparison)
 	handshake(0, 0);
 	/* 96 unacknowledged bytes: more than a small buffer. */
 	for (uint32_t i = 0; i < 8; i++)
-		cr_assert_eq(seg(&cli, P, 1 + 12 * i, 1, b + 12 * i, 12), STREAM_OK);
+		cr_assert_eq(seg(&cli, P, 1 + 12 * i, 1, b + 12 * i, 12),
+			     STREAM_OK);
 	cr_assert_eq(seen.pdus, 8);
 	cr_assert(cli.buf != STREAM_NO_BUF);
-	cr_assert_eq(cli.base_seq, 1, "nothing dropped: moved to a large buffer");
+	cr_assert_eq(cli.base_seq, 1,
+		     "nothing dropped: moved to a large buffer");
 	cr_assert_eq(seg(&cli, P, 1, 1, b, 12), STREAM_DUP);
 	/* Acknowledged bytes make room first. */
 	cr_assert_eq(seg(&srv, A, 1, 49, NULL, 0), STREAM_NODATA);
-	cr_assert_eq(seg(&cli, P, 1, 1, b, 12), STREAM_DUP, "acked: receiver drops it");
+	cr_assert_eq(seg(&cli, P, 1, 1, b, 12), STREAM_DUP,
+		     "acked: receiver drops it");
 }
 
 /* CR 3.5 */
@@ -594,16 +616,20 @@ Test(stream, retransmission_of_dropped_unacked_bytes_is_unverifiable)
 	for (int i = 0; i < 3; i++)
 		stream_init(&other[i]);
 	for (int i = 0; i < 2; i++) {
-		struct stream_seg g = {.seq = 1, .flags = P, .data = b, .len = 90};
+		struct stream_seg g = {
+			.seq = 1, .flags = P, .data = b, .len = 90
+		};
 
 		seen.need_forever = 1;
-		cr_assert_eq(stream_segment(pool, &other[i], &other[2], &g, modbus_cb, NULL),
+		cr_assert_eq(stream_segment(pool, &other[i], &other[2], &g,
+					    modbus_cb, NULL),
 			     STREAM_OK);
 		seen.need_forever = 0;
 	}
 	handshake(0, 0);
 	for (uint32_t i = 0; i < 8; i++)
-		cr_assert_eq(seg(&cli, P, 1 + 12 * i, 1, b + 12 * i, 12), STREAM_OK);
+		cr_assert_eq(seg(&cli, P, 1 + 12 * i, 1, b + 12 * i, 12),
+			     STREAM_OK);
 	cr_assert_eq(seen.pdus, 8);
 	cr_assert_neq(cli.base_seq, 1, "room made by dropping unacked bytes");
 	cr_assert_eq(seg(&cli, P, 1, 1, b, 12), STREAM_UNVERIFIABLE);
