@@ -49,19 +49,25 @@ static int buf_reserve(struct nft_batch *b, size_t need)
 	size_t ncap;
 	char *nb;
 
-	if (b->cap - b->len >= need)
-		return 0;
-	ncap = b->cap ? b->cap : 256 * 1024;
-	while (ncap - b->len < need)
-		ncap *= 2;
-	nb = realloc(b->buf, ncap);
-	if (nb == NULL)
-		return -ENOMEM;
+	if (b->cap - b->len < need) {
+		ncap = b->cap ? b->cap : 256 * 1024;
+		while (ncap - b->len < need)
+			ncap *= 2;
+		nb = realloc(b->buf, ncap);
+		if (nb == NULL)
+			return -ENOMEM;
+		b->buf = nb;
+		b->cap = ncap;
+	}
 	/* mnl pads attributes itself; zero anyway so the batch bytes are
-	 * deterministic for tests that compare them. */
-	memset(nb + b->cap, 0, ncap - b->cap);
-	b->buf = nb;
-	b->cap = ncap;
+	 * deterministic for tests that compare them -- but only the window
+	 * about to be written, never the whole doubled capacity: untouched
+	 * pages of a large buffer stay unallocated, so the process holds
+	 * about len bytes, not cap (up to 2 x len) for a big batch. */
+	if (b->zeroed < b->len + need) {
+		memset(b->buf + b->zeroed, 0, b->len + need - b->zeroed);
+		b->zeroed = b->len + need;
+	}
 	return 0;
 }
 

@@ -4,9 +4,13 @@
  * short: the forward hook keeps established flows whose ct mark names a
  * live service atom, classifies new flows by source zone (address maps,
  * then interface map) into a per-zone chain, which classifies the
- * destination zone into a per-conduit chain, which sets the ct mark from
- * one interval map lookup keyed on addresses, protocol and port. Every
- * packet costs a constant number of lookups whatever the policy size.
+ * destination zone into a per-conduit chain, which sets the ct mark to the
+ * id of the service atom that matches: with at most NFT_INLINE_RULES plain
+ * rules for a small conduit (no sets), else from one map lookup per map
+ * (hash on protocol and port, or pipapo when hosts or ranges need it).
+ * Every packet costs a bounded number of rules and lookups whatever the
+ * policy size, and named sets stay O(zones) + O(conduits over the limit):
+ * the kernel finds a set by name with a list walk per message.
  *
  * Also the atoms (the revocation unit behind the ct mark) and the NFQUEUE
  * verdict expression for inline inspection.
@@ -59,6 +63,13 @@ enum { BO_INVALID = 0, BO_HOST = 1, BO_BIG = 2 };
 /* A guard against a policy whose overlapping services split into more
  * elements than a gateway should carry in one map. */
 #define NFT_MAX_GROUP_ELEMS 200000
+/* K: a conduit whose services take at most this many plain rules gets
+ * them inline in its chain, without maps (docs/dev/ruleset.md, cost
+ * model): a new flow then walks at most K rules, ~20 ns each here, which
+ * is what one hash map lookup costs (+54..97 ns) and well under a pipapo
+ * lookup (+327..481 ns); each map avoided is one named set less for the
+ * kernel's by-name set lookup. */
+#define NFT_INLINE_RULES 4
 
 /* NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | ...(IP_CT_RELATED), invalid bit. */
 #define CT_STATE_INVALID 0x01u
@@ -540,8 +551,12 @@ uint32_t nft_atoms_find(const struct nft_atoms *a, const char *text)
 /* --- compile context and rule builder --------------------------------- */
 
 struct cplan {             /* what was emitted for one conduit */
+	bool inl;              /* services as plain rules, no maps */
 	uint8_t main_mask;     /* GRP_* bits of the unrated maps */
+	uint8_t hash_mask;     /* of those, the non-interval (hash) ones */
 	uint8_t *svc_mask;     /* per allow entry, rated maps */
+	const struct nft_atom **at;  /* the conduit's atoms (by_conduit) */
+	size_t n_at;
 };
 
 enum {
@@ -549,6 +564,7 @@ enum {
 	GRP_L4V6 = 2,
 	GRP_IC4 = 4,
 	GRP_IC6 = 8,
+	GRP_L4 = 16,           /* family-agnostic meta l4proto . th dport */
 };
 
 struct cc {
@@ -738,6 +754,45 @@ static void e_log(struct rb *rb, const char *prefix, uint16_t group)
 		return;
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
 	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+}
+
+/* immediate: a 32-bit value into dreg */
+static void e_imm_u32(struct rb *rb, uint32_t dreg, uint32_t v)
+{
+	struct nftnl_expr *e = rb_expr(rb, "immediate");
+
+	if (e == NULL)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &v, sizeof(v));
+}
+
+/* range eq reg1 lo hi (big-endian data of len bytes) */
+static void e_range(struct rb *rb, const void *lo, const void *hi, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "range");
+
+	if (e == NULL)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, NFT_RANGE_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, lo, len);
+	nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, hi, len);
+}
+
+/* reg1 &= mask (len bytes) */
+static void e_mask(struct rb *rb, const uint8_t *mask, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "bitwise");
+	uint8_t zero[16] = { 0 };
+
+	if (e == NULL)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
 }
 
 /* meta nfproto <v> */
@@ -984,11 +1039,14 @@ struct eb {
 	struct nftnl_set *s;
 	size_t n;
 	struct pol_loc loc;
+	bool by_count;         /* cut by count only: a message names the
+				* line of its first element */
 	int err;
 };
 
 static void eb_init(struct eb *eb, struct cc *cc, const char *set)
 {
+	eb->by_count = false;
 	eb->cc = cc;
 	eb->set = set;
 	eb->s = NULL;
@@ -1018,6 +1076,8 @@ static void eb_add(struct eb *eb, struct nftnl_set_elem *e,
 
 	if (loc)
 		l = *loc;
+	if (eb->by_count && eb->s)
+		l = eb->loc;
 	if (e == NULL) {
 		eb->err = -ENOMEM;
 		return;
@@ -1228,11 +1288,12 @@ static int ival_flatten(struct ivec *in, size_t klen, struct ivec *out)
  * first interval does not start there, start elements carrying the
  * verdict, end elements at hi + 1 (none when hi is the maximum). */
 static int emit_ival_map(struct cc *cc, const char *set, struct ivec *segs,
-			 size_t klen)
+			 size_t klen, bool by_count)
 {
 	struct eb eb;
 
 	eb_init(&eb, cc, set);
+	eb.by_count = by_count;
 	for (size_t i = 0; i < segs->n; i++) {
 		const struct ival *s = &segs->v[i];
 		struct nftnl_set_elem *e;
@@ -1341,8 +1402,16 @@ static const char *zkey_suffix(enum zkey k)
 	return k == ZK_V4 ? "4" : k == ZK_V6 ? "6" : "if";
 }
 
+static void vf_zone_out(struct cc *cc, size_t ctx, size_t zi,
+			struct verdict *v);
+
 /* Creates the map name (when there is anything to put in it) and its
- * elements. *made tells whether it exists. */
+ * elements. *made tells whether it exists. Elements are cut into messages
+ * by policy line (a rejected network names its line) except in the
+ * destination maps zout*_<zone>: they repeat every zone's networks, which
+ * zin* already attributes line by line, so they go NFT_ELEMS_PER_MSG to a
+ * message (under the line of its first network) -- zones x networks
+ * elements in zones x networks / 128 messages, not one per network. */
 static int zone_map(struct cc *cc, const char *name, enum zkey k,
 		    void (*vf)(struct cc *, size_t, size_t, struct verdict *),
 		    size_t ctx, const struct pol_loc *loc, bool *made)
@@ -1372,7 +1441,8 @@ static int zone_map(struct cc *cc, const char *name, enum zkey k,
 	sd.data_type = NFT_DATA_VERDICT;
 	ret = add_set(cc, &sd, loc);
 	if (ret == 0)
-		ret = emit_ival_map(cc, name, &segs, zkey_len(k));
+		ret = emit_ival_map(cc, name, &segs, zkey_len(k),
+				    vf == vf_zone_out);
 	free(segs.v);
 	*made = ret == 0;
 	return ret;
@@ -1450,6 +1520,7 @@ struct group {
 	struct bvec elems;     /* disjoint */
 	size_t dlen[3];
 	bool icmp;
+	bool hashed;           /* emitted as a hash map (group_hashable) */
 	int family;
 };
 
@@ -1603,7 +1674,42 @@ static int group_add_atom(struct group *g, const struct nft_atom *a,
 	return 0;
 }
 
-/* key layout: src . dst . [proto pad3] . port pad2 | src . dst . type pad3 */
+/* A group that needs no interval: every element any source, any
+ * destination and a single port (or ICMP type). Its map is a hash keyed on
+ * the port (or type) alone. */
+static bool group_hashable(const struct group *g)
+{
+	for (size_t i = 0; i < g->elems.n; i++) {
+		const struct box *b = &g->elems.v[i];
+
+		for (int d = 0; d < 2; d++) {
+			if (!key_is_zero(b->lo[d], g->dlen[d]) ||
+			    !key_is_max(b->hi[d], g->dlen[d]))
+				return false;
+		}
+		if (key_cmp(b->lo[2], b->hi[2], g->dlen[2]) != 0)
+			return false;
+	}
+	return g->elems.n > 0;
+}
+
+/* the IPv4 and IPv6 groups hold the same (proto, port) -> id elements */
+static bool groups_same_l4(const struct group *a, const struct group *b)
+{
+	if (a->elems.n != b->elems.n)
+		return false;
+	for (size_t i = 0; i < a->elems.n; i++) {
+		const struct box *x = &a->elems.v[i], *y = &b->elems.v[i];
+
+		if (x->proto != y->proto || x->id != y->id ||
+		    memcmp(x->lo[2], y->lo[2], 2) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* key layout: src . dst . [proto pad3] . port pad2 | src . dst . type pad3;
+ * hashed groups: [proto pad3] . port pad2 | type pad3 */
 static size_t group_key(const struct group *g, const struct box *b, bool hi,
 			uint8_t *k)
 {
@@ -1611,6 +1717,15 @@ static size_t group_key(const struct group *g, const struct box *b, bool hi,
 	size_t off = 0;
 
 	memset(k, 0, 64);
+	if (g->hashed) {
+		if (!g->icmp) {
+			k[0] = b->proto;
+			memcpy(k + 4, b->lo[2], 2);
+			return 8;
+		}
+		k[0] = b->lo[2][0];
+		return 4;
+	}
 	memcpy(k + off, hi ? b->hi[0] : b->lo[0], al);
 	off += al;
 	memcpy(k + off, hi ? b->hi[1] : b->lo[1], al);
@@ -1643,7 +1758,17 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 	sd.flags = NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT;
 	sd.key_bo = BO_INVALID;
 	sd.data_type = DT_MARK;
-	if (!g->icmp) {
+	if (g->hashed && !g->icmp) {
+		/* meta l4proto . th dport: both families, no interval; no
+		 * field description either (the kernel wants one only with
+		 * NFT_SET_CONCAT, which would select pipapo) */
+		sd.flags = NFT_SET_MAP;
+		sd.key_type = DT_CONCAT(DT_INET_PROTO, DT_INET_SERVICE);
+	} else if (g->hashed) {
+		sd.flags = NFT_SET_MAP;
+		sd.key_type = v4 ? DT_ICMP_TYPE : DT_ICMP6_TYPE;
+		sd.key_bo = BO_BIG;
+	} else if (!g->icmp) {
 		uint32_t a = v4 ? DT_IPADDR : DT_IP6ADDR;
 
 		sd.key_type = DT_CONCAT(DT_CONCAT(DT_CONCAT(a, a),
@@ -1660,6 +1785,8 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 		sd.n_fields = 3;
 	}
 	sd.key_len = (uint32_t)group_key(g, &g->elems.v[0], false, key);
+	if (g->hashed && g->icmp)
+		sd.key_len = 1;
 	ret = add_set(cc, &sd, loc);
 	if (ret < 0)
 		return ret;
@@ -1674,10 +1801,13 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 
 			kl = group_key(g, b, false, key);
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key,
-					   (uint32_t)kl);
-			kl = group_key(g, b, true, key);
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, key,
-					   (uint32_t)kl);
+					   g->hashed && g->icmp ? 1
+								: (uint32_t)kl);
+			if (!g->hashed) {
+				kl = group_key(g, b, true, key);
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END,
+						   key, (uint32_t)kl);
+			}
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &id,
 					   sizeof(id));
 		}
@@ -1694,7 +1824,8 @@ static void group_name(char *buf, size_t len, int bit, size_t rated_n,
 		       const struct pol_conduit *c)
 {
 	const char *k = bit == GRP_L4V4 ? "svc4" : bit == GRP_L4V6 ? "svc6"
-			: bit == GRP_IC4 ? "icmp4" : "icmp6";
+			: bit == GRP_IC4 ? "icmp4" : bit == GRP_IC6 ? "icmp6"
+			: "svc";
 
 	if (rated_n)
 		snprintf(buf, len, "r%s_%zu_%s", k, rated_n, c->name);
@@ -1712,6 +1843,97 @@ static int cmp_atom_conduit(const void *a, const void *b)
 	return atom_order(x, y);
 }
 
+/* Whether a atom is the first of its text among the conduit's atoms in
+ * the position the maps (and the inline rules) use it: unrated atoms are
+ * deduplicated over the conduit, rated ones within their entry. */
+static bool atom_first(const struct nft_atom **at, size_t i)
+{
+	if (i == 0 || strcmp(at[i - 1]->text, at[i]->text) != 0)
+		return true;
+	return at[i]->svc->has_rate && at[i - 1]->svc != at[i]->svc;
+}
+
+/* Which families a service's rules cover: 0 both at once (no host in
+ * either list, not ICMP), else AF_INET / AF_INET6 bits (1 and 2). */
+static unsigned svc_families(const struct pol_service *s,
+			     const struct hostlist *from,
+			     const struct hostlist *to)
+{
+	unsigned f = 0;
+
+	if (s->proto == POL_PROTO_ICMP)
+		return hostlist_has(from, AF_INET) && hostlist_has(to, AF_INET)
+			       ? 1 : 4;   /* 4: nothing */
+	if (s->proto == POL_PROTO_ICMPV6)
+		return hostlist_has(from, AF_INET6) &&
+			       hostlist_has(to, AF_INET6) ? 2 : 4;
+	if (from->any && to->any)
+		return 0;
+	if (hostlist_has(from, AF_INET) && hostlist_has(to, AF_INET))
+		f |= 1;
+	if (hostlist_has(from, AF_INET6) && hostlist_has(to, AF_INET6))
+		f |= 2;
+	return f ? f : 4;
+}
+
+static size_t hosts_in(const struct hostlist *h, int family)
+{
+	size_t n = 0;
+
+	if (h->any)
+		return 1;
+	for (size_t i = 0; i < h->n; i++)
+		n += h->v[i]->family == family;
+	return n;
+}
+
+/* Number of plain rules the atom takes inline: one per (source prefix,
+ * destination prefix) pair of each family it covers; one in all when it
+ * has no host restriction (meta l4proto + th dport serve both families). */
+static size_t atom_inline_rules(const struct pol_service *s,
+				const struct hostlist *from,
+				const struct hostlist *to)
+{
+	unsigned f = svc_families(s, from, to);
+	size_t n = 0;
+
+	if (f == 0)
+		return 1;
+	if (f & 1)
+		n += hosts_in(from, AF_INET) * hosts_in(to, AF_INET);
+	if (f & 2)
+		n += hosts_in(from, AF_INET6) * hosts_in(to, AF_INET6);
+	return n;
+}
+
+/* Services of a conduit with at most NFT_INLINE_RULES rules go inline. */
+static int conduit_inline_rules(const struct nft_atom **at, size_t n_at,
+				size_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_at; i++) {
+		const struct pol_service *s = at[i]->svc;
+		struct hostlist from, to;
+
+		if (!atom_first(at, i))
+			continue;
+		if (hostlist_build(s->from_hosts, s->n_from_hosts, &from) < 0)
+			return -ENOMEM;
+		if (hostlist_build(s->to_hosts, s->n_to_hosts, &to) < 0) {
+			free(from.v);
+			return -ENOMEM;
+		}
+		n += atom_inline_rules(s, &from, &to);
+		free(from.v);
+		free(to.v);
+		if (n > NFT_INLINE_RULES)
+			break;
+	}
+	*out = n;
+	return 0;
+}
+
 /* The maps of one conduit; records in cc->plan what exists. */
 static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 			size_t n_at)
@@ -1723,7 +1945,17 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 	struct group main[4];
 	int ret = 0;
 	char name[NAME_BUF];
+	size_t n_inline;
 
+	pl->at = at;
+	pl->n_at = n_at;
+	ret = conduit_inline_rules(at, n_at, &n_inline);
+	if (ret < 0)
+		return ret;
+	if (n_inline <= NFT_INLINE_RULES) {
+		pl->inl = true;
+		return 0;
+	}
 	group_init(&main[0], AF_INET, false);
 	group_init(&main[1], AF_INET6, false);
 	group_init(&main[2], AF_INET, true);
@@ -1760,13 +1992,32 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 		free(from.v);
 		free(to.v);
 	}
+	/* no host restriction and single ports only: one hash map for both
+	 * families (meta l4proto . th dport); ICMP by type alone likewise */
+	if (ret == 0 && group_hashable(&main[0]) && group_hashable(&main[1]) &&
+	    groups_same_l4(&main[0], &main[1])) {
+		main[0].hashed = true;
+		group_name(name, sizeof(name), GRP_L4, 0, c);
+		ret = emit_group(cc, name, &main[0], &c->loc);
+		if (ret == 0) {
+			pl->main_mask |= GRP_L4;
+			pl->hash_mask |= GRP_L4;
+		}
+		main[0].elems.n = 0;
+		main[1].elems.n = 0;
+	}
+	for (int gi = 2; gi < 4; gi++)
+		main[gi].hashed = group_hashable(&main[gi]);
 	for (int gi = 0; gi < 4 && ret == 0; gi++) {
 		if (main[gi].elems.n == 0)
 			continue;
 		group_name(name, sizeof(name), 1 << gi, 0, c);
 		ret = emit_group(cc, name, &main[gi], &c->loc);
-		if (ret == 0)
+		if (ret == 0) {
 			pl->main_mask |= (uint8_t)(1 << gi);
+			if (main[gi].hashed)
+				pl->hash_mask |= (uint8_t)(1 << gi);
+		}
 	}
 	for (int gi = 0; gi < 4; gi++)
 		free(main[gi].elems.v);
@@ -1852,13 +2103,27 @@ static uint32_t concat_reg(size_t off, size_t len)
 }
 
 /* the lookup key of a service group into the registers */
-static void m_svc_key(struct rb *rb, int bit)
+static void m_svc_key(struct rb *rb, int bit, bool hashed)
 {
 	bool v4 = bit == GRP_L4V4 || bit == GRP_IC4;
 	bool icmp = bit == GRP_IC4 || bit == GRP_IC6;
 	uint32_t al = v4 ? 4 : 16;
 	uint32_t soff = v4 ? 12 : 8, doff = v4 ? 16 : 24;
 
+	if (bit == GRP_L4) {
+		/* meta l4proto . th dport, any family */
+		e_meta(rb, NFT_META_L4PROTO, concat_reg(0, 1));
+		e_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2,
+			  concat_reg(4, 2));
+		return;
+	}
+	if (hashed && icmp) {
+		/* meta nfproto . meta l4proto, then the type alone */
+		m_nfproto(rb, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		m_l4proto(rb, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+		e_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		return;
+	}
 	m_nfproto(rb, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
 	if (icmp)
 		m_l4proto(rb, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
@@ -1874,6 +2139,150 @@ static void m_svc_key(struct rb *rb, int bit)
 	}
 }
 
+/* <sel> <prefix>: payload at off, masked unless a host address */
+static void m_prefix(struct rb *rb, const struct pol_prefix *px, uint32_t off)
+{
+	uint32_t al = (uint32_t)fam_alen(px->family);
+	uint8_t lo[16], hi[16], mask[16];
+
+	prefix_range(px, lo, hi);
+	e_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, al, NFT_REG_1);
+	if (px->len < al * 8) {
+		for (uint32_t i = 0; i < al; i++)
+			mask[i] = (uint8_t)~(lo[i] ^ hi[i]);
+		e_mask(rb, mask, al);
+	}
+	e_cmp(rb, NFT_REG_1, NFT_CMP_EQ, lo, al);
+}
+
+/* One inline service rule: [meta nfproto F] [saddr] [daddr] meta l4proto
+ * P [th dport | icmp type] ct mark set <id> [limit name] counter name
+ * accept|goto l_<c>. from/to NULL = any. */
+static int inline_rule(struct cc *cc, const struct nft_atom *a, int family,
+		       const struct pol_prefix *from,
+		       const struct pol_prefix *to, const char *chain,
+		       const char *acc, const char *lchain)
+{
+	const struct pol_conduit *c = a->conduit;
+	const struct pol_service *s = a->svc;
+	bool v4 = family == AF_INET;
+	char lim[NAME_BUF];
+	struct rb rb;
+
+	rb_init(&rb, chain);
+	if (family) {
+		m_nfproto(&rb, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		if (from)
+			m_prefix(&rb, from, v4 ? 12 : 8);
+		if (to)
+			m_prefix(&rb, to, v4 ? 16 : 24);
+	}
+	m_l4proto(&rb, (uint8_t)s->proto);
+	if (is_icmp(s->proto)) {
+		if (s->icmp_type >= 0) {
+			e_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1,
+				  NFT_REG_1);
+			e_cmp_u8(&rb, NFT_CMP_EQ, (uint8_t)s->icmp_type);
+		}
+	} else if (a->port_index >= 0) {
+		const struct pol_port_range *pr = &s->ports[a->port_index];
+		uint16_t lo = htons(pr->lo), hi = htons(pr->hi);
+
+		e_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		if (pr->lo == pr->hi)
+			e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &lo, sizeof(lo));
+		else
+			e_range(&rb, &lo, &hi, sizeof(lo));
+	}
+	e_imm_u32(&rb, NFT_REG_1, a->id);
+	e_ct_set(&rb, NFT_CT_MARK, NFT_REG_1);
+	if (s->has_rate) {
+		snprintf(lim, sizeof(lim), "rl_%zu_%s", a->svc_index + 1,
+			 c->name);
+		e_objref(&rb, NFT_OBJECT_LIMIT, lim);
+	}
+	e_objref(&rb, NFT_OBJECT_COUNTER, acc);
+	if (c->log)
+		e_verdict(&rb, NFT_GOTO, lchain);
+	else
+		e_verdict(&rb, NF_ACCEPT, NULL);
+	return rb_commit(cc, &rb, &s->loc, "service %s of %s (inline)",
+			 a->text, c->name);
+}
+
+static int inline_atom(struct cc *cc, const struct nft_atom *a,
+		       const char *chain, const char *acc, const char *lchain)
+{
+	const struct pol_service *s = a->svc;
+	struct hostlist from, to;
+	unsigned fams;
+	int ret = 0;
+
+	if (hostlist_build(s->from_hosts, s->n_from_hosts, &from) < 0)
+		return -ENOMEM;
+	if (hostlist_build(s->to_hosts, s->n_to_hosts, &to) < 0) {
+		free(from.v);
+		return -ENOMEM;
+	}
+	fams = svc_families(s, &from, &to);
+	if (fams == 0)
+		ret = inline_rule(cc, a, 0, NULL, NULL, chain, acc, lchain);
+	for (int f = 0; f < 2 && ret == 0 && fams != 0; f++) {
+		int fam = f == 0 ? AF_INET : AF_INET6;
+		size_t nf = from.any ? 1 : from.n, nt = to.any ? 1 : to.n;
+
+		if (!(fams & (1u << f)))
+			continue;
+		for (size_t i = 0; i < nf && ret == 0; i++) {
+			const struct pol_prefix *fp = from.any ? NULL : from.v[i];
+
+			if (fp && fp->family != fam)
+				continue;
+			for (size_t j = 0; j < nt && ret == 0; j++) {
+				const struct pol_prefix *tp =
+					to.any ? NULL : to.v[j];
+
+				if (tp && tp->family != fam)
+					continue;
+				ret = inline_rule(cc, a, fam, fp, tp, chain,
+						  acc, lchain);
+			}
+		}
+	}
+	free(from.v);
+	free(to.v);
+	return ret;
+}
+
+/* Services as plain rules, in the order the maps would give precedence:
+ * unrated atoms in canonical order (the first matching rule wins, as the
+ * atom first in canonical order keeps an overlap), then each rated entry
+ * in policy order. */
+static int conduit_inline(struct cc *cc, size_t ci, const char *chain,
+			  const char *acc, const char *lchain)
+{
+	const struct pol_conduit *c = &cc->p->conduits[ci];
+	const struct cplan *pl = &cc->plan[ci];
+	int ret = 0;
+
+	for (size_t i = 0; i < pl->n_at && ret == 0; i++) {
+		if (pl->at[i]->svc->has_rate || !atom_first(pl->at, i))
+			continue;
+		ret = inline_atom(cc, pl->at[i], chain, acc, lchain);
+	}
+	for (size_t si = 0; si < c->n_allow && ret == 0; si++) {
+		if (!c->allow[si].has_rate)
+			continue;
+		for (size_t i = 0; i < pl->n_at && ret == 0; i++) {
+			if (pl->at[i]->svc != &c->allow[si] ||
+			    !atom_first(pl->at, i))
+				continue;
+			ret = inline_atom(cc, pl->at[i], chain, acc, lchain);
+		}
+	}
+	return ret;
+}
+
 static int conduit_rules(struct cc *cc, size_t ci)
 {
 	const struct pol_conduit *c = &cc->p->conduits[ci];
@@ -1886,14 +2295,16 @@ static int conduit_rules(struct cc *cc, size_t ci)
 	conduit_chain(c, chain, sizeof(chain));
 	snprintf(acc, sizeof(acc), "c_%s_acc", c->name);
 	snprintf(lchain, sizeof(lchain), "l_%s", c->name);
-	for (int gi = 0; gi < 4 && ret == 0; gi++) {
+	if (pl->inl)
+		ret = conduit_inline(cc, ci, chain, acc, lchain);
+	for (int gi = 0; gi < 5 && ret == 0; gi++) {
 		int bit = 1 << gi;
 
 		if (!(pl->main_mask & bit))
 			continue;
 		group_name(set, sizeof(set), bit, 0, c);
 		rb_init(&rb, chain);
-		m_svc_key(&rb, bit);
+		m_svc_key(&rb, bit, (pl->hash_mask & bit) != 0);
 		e_lookup(&rb, NFT_REG_1, set, NFT_REG_1);
 		e_ct_set(&rb, NFT_CT_MARK, NFT_REG_1);
 		e_objref(&rb, NFT_OBJECT_COUNTER, acc);
@@ -1918,7 +2329,7 @@ static int conduit_rules(struct cc *cc, size_t ci)
 				continue;
 			group_name(set, sizeof(set), bit, si + 1, c);
 			rb_init(&rb, chain);
-			m_svc_key(&rb, bit);
+			m_svc_key(&rb, bit, false);
 			e_lookup(&rb, NFT_REG_1, set, NFT_REG_1);
 			e_ct_set(&rb, NFT_CT_MARK, NFT_REG_1);
 			e_objref(&rb, NFT_OBJECT_LIMIT, lim);
@@ -2131,6 +2542,10 @@ static int forward_policy(struct cc *cc)
 		if ((ret = add_set(cc, &sd, NULL)))
 			return ret;
 		eb_init(&eb, cc, "live");
+		/* one element per atom: cut by count, not by line (a
+		 * message per atom would be 100 000 messages at 100 000
+		 * conduits, each one more by-name set lookup) */
+		eb.by_count = true;
 		for (size_t i = 0; i < cc->atoms.n; i++) {
 			const struct nft_atom *a = &cc->atoms.v[i];
 			struct nftnl_set_elem *e;

@@ -45,6 +45,7 @@ struct nft_batch {
 	char *buf;
 	size_t len;
 	size_t cap;
+	size_t zeroed;          /* buf[0..zeroed) has been zeroed */
 	uint32_t seq0;          /* sequence number of refs[0] (the BEGIN) */
 	struct nft_msgref *refs; /* refs[seq - seq0] */
 	size_t n_refs;

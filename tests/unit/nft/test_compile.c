@@ -669,3 +669,209 @@ Test(nft_kernel, management_port_zero_opens_nothing)
 	nft_close(c);
 	policy_free(p);
 }
+
+/* --- representation of a conduit's services: inline rules or maps ------- */
+
+/* a -> b with tcp ports 1001..1000+nports, no host restriction */
+static struct pol_policy *load_ports(int nports)
+{
+	char buf[2048], ports[512] = "";
+	struct diag_list d;
+	struct pol_policy *p = NULL;
+	int ret;
+
+	for (int i = 0; i < nports; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports),
+			 "%s%d", i ? ", " : "", 1001 + i);
+	snprintf(buf, sizeof(buf),
+		 "version: 1\nzones:\n"
+		 "  a:\n    networks: [198.18.60.0/24, 2001:db8:60::/64]\n"
+		 "  b:\n    networks: [198.18.61.0/24, 2001:db8:61::/64]\n"
+		 "conduits:\n  - name: a-to-b\n    from: a\n    to: b\n"
+		 "    allow:\n      - { proto: tcp, port: [%s] }\n", ports);
+	diag_list_init(&d);
+	ret = policy_load_buffer("ports.yaml", buf, strlen(buf), 0, &p, &d);
+	if (ret)
+		diag_print(&d, stderr);
+	cr_assert_eq(ret, 0);
+	diag_list_free(&d);
+	return p;
+}
+
+/* NEWSET messages of a batch whose set name starts with prefix */
+static size_t count_sets(const struct pol_policy *p, const char *prefix)
+{
+	struct diag_list d;
+	struct nft_batch *b = NULL;
+	const struct nlmsghdr *nlh;
+	size_t n = 0;
+	int left;
+
+	diag_list_init(&d);
+	cr_assert_eq(nft_compile(p, &OPTS, &b, &d), 0);
+	left = (int)nft_batch_len(b);
+	for (nlh = nft_batch_data(b); mnl_nlmsg_ok(nlh, left);
+	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		if (nlh->nlmsg_type !=
+		    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSET))
+			continue;
+		if (memmem(nlh, nlh->nlmsg_len, prefix, strlen(prefix)))
+			n++;
+	}
+	nft_batch_free(b);
+	diag_list_free(&d);
+	return n;
+}
+
+static uint32_t atom_id_of(const struct pol_policy *p, const char *text)
+{
+	struct nft_atoms a;
+	uint32_t id;
+
+	cr_assert_eq(nft_atoms_build(p, &a), 0);
+	id = nft_atoms_find(&a, text);
+	nft_atoms_free(&a);
+	cr_assert_neq(id, 0, "no atom %s", text);
+	return id;
+}
+
+/* CR 5.1: a small conduit's services are plain rules, no sets */
+Test(nft_shape, small_conduit_is_inline)
+{
+	struct pol_policy *p = load(PLANT);
+	uint32_t id = atom_id_of(p, "dmz>control tcp port=502 from=any "
+				    "to=198.18.30.10/32");
+	struct nft_ctx *c;
+	char *s, want[160];
+
+	/* historian-poll: tcp 502 to one v4 host, icmp, icmpv6 = 3 rules;
+	 * plc-to-historian: udp 514, tcp 5201 with no hosts = 2 rules */
+	cr_assert_eq(count_sets(p, "_historian-poll"), 0);
+	cr_assert_eq(count_sets(p, "_plc-to-historian"), 0);
+	enter_netns();
+	c = nft_open();
+	cr_assert_not_null(c);
+	apply_ok(c, p, &OPTS);
+	s = run("nft list chain inet conduitd c_historian-poll");
+	snprintf(want, sizeof(want), "ip daddr 198.18.30.10 tcp dport 502 "
+		 "ct mark set 0x%08x counter name \"c_historian-poll_acc\" "
+		 "accept", id);
+	cr_assert(strstr(s, want) != NULL, "%s", s);
+	/* the host is IPv4 only: no IPv6 rule for tcp 502 */
+	cr_assert(strstr(s, "ip6 daddr") == NULL, "%s", s);
+	free(s);
+	/* no host restriction: one family-agnostic rule per service */
+	s = run("nft list chain inet conduitd c_plc-to-historian");
+	cr_assert(strstr(s, "udp dport 514 ct mark set") != NULL, "%s", s);
+	cr_assert(strstr(s, "ip saddr") == NULL && strstr(s, "ip6 ") == NULL,
+		  "%s", s);
+	free(s);
+	nft_close(c);
+	policy_free(p);
+}
+
+/* CR 5.1: a large conduit keeps maps; pipapo only for hosts or ranges */
+Test(nft_shape, large_conduit_has_maps)
+{
+	struct pol_policy *p = load(PLANT), *h = load_ports(8);
+	struct nft_ctx *c;
+	char *s;
+
+	/* ops-to-historian: 3 ports x (v4 + v6 host) + icmp + icmpv6 +
+	 * rated udp = 9 rules > K: interval maps keyed on the hosts */
+	cr_assert_eq(count_sets(p, "svc4_ops-to-historian"), 1);
+	cr_assert_eq(count_sets(p, "svc6_ops-to-historian"), 1);
+	cr_assert_eq(count_sets(p, "rsvc4_4_ops-to-historian"), 1);
+	/* 8 single ports, no hosts: one hash map for both families */
+	cr_assert_eq(count_sets(h, "svc_a-to-b"), 1);
+	cr_assert_eq(count_sets(h, "svc4_"), 0);
+	cr_assert_eq(count_sets(h, "svc6_"), 0);
+	enter_netns();
+	c = nft_open();
+	cr_assert_not_null(c);
+	apply_ok(c, h, &OPTS);
+	s = run("nft list map inet conduitd svc_a-to-b");
+	cr_assert(strstr(s, "type inet_proto . inet_service : mark") != NULL,
+		  "%s", s);
+	cr_assert(strstr(s, "interval") == NULL, "%s", s);
+	cr_assert(strstr(s, "tcp . 1008 : 0x") != NULL, "%s", s);
+	free(s);
+	s = run("nft list chain inet conduitd c_a-to-b");
+	cr_assert(strstr(s, "ct mark set meta l4proto . th dport map "
+			    "@svc_a-to-b") != NULL, "%s", s);
+	free(s);
+	nft_close(c);
+	policy_free(p);
+	policy_free(h);
+}
+
+/* CR 5.1: K rules inline, K + 1 in a map */
+Test(nft_shape, inline_limit_boundary)
+{
+	struct pol_policy *k = load_ports(4), *k1 = load_ports(5);
+	struct diag_list d;
+	struct nft_batch *b = NULL;
+	const struct nlmsghdr *nlh;
+	size_t rules_k = 0, rules_k1 = 0;
+	int left;
+
+	cr_assert_eq(count_sets(k, "svc"), 0);
+	cr_assert_eq(count_sets(k1, "svc_a-to-b"), 1);
+	/* c_a-to-b: 4 service rules + deny + drop, or 1 map rule + 2 */
+	for (int pass = 0; pass < 2; pass++) {
+		diag_list_init(&d);
+		cr_assert_eq(nft_compile(pass ? k1 : k, &OPTS, &b, &d), 0);
+		left = (int)nft_batch_len(b);
+		for (nlh = nft_batch_data(b); mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
+			if (nlh->nlmsg_type ==
+			    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) &&
+			    memmem(nlh, nlh->nlmsg_len, "c_a-to-b\0", 9))
+				(*(pass ? &rules_k1 : &rules_k))++;
+		}
+		nft_batch_free(b);
+		diag_list_free(&d);
+	}
+	cr_assert_eq(rules_k, 4 + 2);
+	cr_assert_eq(rules_k1, 1 + 2);
+	policy_free(k);
+	policy_free(k1);
+}
+
+/* NDR 5.2 RE(1): the representation switch keeps every atom id, so flows
+ * of a conduit that grows past K (or shrinks below it) stay live */
+Test(nft_shape, revocation_ids_survive_the_switch)
+{
+	struct pol_policy *k = load_ports(4), *k1 = load_ports(5);
+	const char *text = "a>b tcp port=1003 from=any to=any";
+	uint32_t id = atom_id_of(k, text);
+	struct nft_ctx *c;
+	char *s, hex[16];
+
+	cr_assert_eq(atom_id_of(k1, text), id);
+	snprintf(hex, sizeof(hex), "0x%08x", id);
+	enter_netns();
+	c = nft_open();
+	cr_assert_not_null(c);
+	apply_ok(c, k, &OPTS);
+	s = run("nft list chain inet conduitd c_a-to-b");
+	cr_assert(strstr(s, hex) != NULL, "inline rule lacks %s: %s", hex, s);
+	free(s);
+	s = run("nft list map inet conduitd live");
+	cr_assert(strstr(s, hex) != NULL);
+	free(s);
+	apply_ok(c, k1, &OPTS);
+	s = run("nft list map inet conduitd live");
+	cr_assert(strstr(s, hex) != NULL, "id lost in the switch to a map");
+	free(s);
+	s = run("nft list map inet conduitd svc_a-to-b");
+	cr_assert(strstr(s, hex) != NULL, "%s", s);
+	free(s);
+	apply_ok(c, k, &OPTS);
+	s = run("nft list map inet conduitd live");
+	cr_assert(strstr(s, hex) != NULL, "id lost in the switch back");
+	free(s);
+	nft_close(c);
+	policy_free(k);
+	policy_free(k1);
+}
