@@ -42,8 +42,8 @@ static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
 			    uint64_t id);
 
 const struct cmd_def cmd_table[] = {
-	{ "hello", cmd_hello, { { NULL } }, "protocol version and commands" },
-	{ "status", cmd_status, { { NULL } }, "daemon and policy state" },
+	{ "hello", cmd_hello, { { 0 } }, "protocol version and commands" },
+	{ "status", cmd_status, { { 0 } }, "daemon and policy state" },
 	{ "policy.diff", cmd_policy_diff,
 	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
 	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
@@ -52,13 +52,13 @@ const struct cmd_def cmd_table[] = {
 	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
 	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
 	  "validate, commit and persist a policy" },
-	{ "policy.show", cmd_policy_show, { { NULL } },
+	{ "policy.show", cmd_policy_show, { { 0 } },
 	  "the running policy with per-conduit counters" },
-	{ "reload", cmd_reload_h, { { NULL } },
+	{ "reload", cmd_reload_h, { { 0 } },
 	  "re-read the configured policy file" },
 	{ "island", cmd_island_h, { { "on", CMD_ARG_BOOL, true, 0 } },
 	  "isolate every zone (on) or restore the policy (off)" },
-	{ NULL, NULL, { { NULL } }, NULL },
+	{ NULL, NULL, { { 0 } }, NULL },
 };
 
 const struct cmd_def *cmd_lookup(const char *name)

@@ -71,6 +71,14 @@ static int buf_reserve(struct nft_batch *b, size_t need)
 	return 0;
 }
 
+static uint32_t ref_add(struct nft_batch *b, const struct pol_loc *loc,
+			const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static struct nlmsghdr *msg_open(struct nft_batch *b, uint16_t type,
+				 uint16_t flags, const struct pol_loc *loc,
+				 const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
 /* Records a new message; returns its sequence number or 0 on ENOMEM. */
 static uint32_t ref_add(struct nft_batch *b, const struct pol_loc *loc,
 			const char *fmt, va_list ap)
