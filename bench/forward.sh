@@ -11,6 +11,9 @@
 #   none     no ruleset in the gateway (no conntrack either)
 #   c10 c1k c10k c100k   conduitd with bench/gen-policy N (the bench conduit last)
 #   lin10k   bench/gen-policy --linear 10000 loaded with nft -f (ct fast path first)
+#   ct       the smallest stateful firewall (ct established accept + 1 accept
+#            rule, nft -f): what conntrack alone costs, the floor of any
+#            conntrack-based ruleset
 # Per config and round: udpgen 64-byte UDP, one flow (stays NEW in conntrack,
 # so every packet is classified), received pps over T s; iperf3 TCP, 1
 # stream, T s. Ratios are to `none` of the same round; the table shows the
@@ -28,7 +31,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-3}
 T=${T:-3}
-CONFIGS=${CONFIGS:-"none c10 c1k c10k c100k lin10k"}
+CONFIGS=${CONFIGS:-"none ct c10 c1k c10k c100k lin10k"}
 BENCH_MAX=${BENCH_MAX:-600}
 [ "$(id -u)" -eq 0 ] || { echo "bench/forward.sh: must run as root" >&2; exit 1; }
 
@@ -111,6 +114,12 @@ for c in $CONFIGS; do
 	c10k) "$top/bench/gen-policy" 10000 >"$OUT/c10k.yaml" ;;
 	c100k) "$top/bench/gen-policy" 100000 >"$OUT/c100k.yaml" ;;
 	lin10k) "$top/bench/gen-policy" --linear 10000 >"$OUT/lin10k.nft" ;;
+	ct) printf '%s\n' 'table inet ctbench {' \
+		'	chain forward {' \
+		'		type filter hook forward priority 0; policy drop;' \
+		'		ct state established,related accept' \
+		'		ip daddr 198.18.2.2 accept' \
+		'	}' '}' >"$OUT/ct.nft" ;;
 	esac
 done
 chmod 0644 "$OUT"/*.yaml 2>/dev/null
@@ -184,8 +193,8 @@ for round in $(seq "$ROUNDS"); do
 		ready=- apply=- hwm=- nfts=- nftrss=- ok=yes
 		case "$c" in
 		none) ;;
-		lin10k)
-			if /usr/bin/time -f "%e %M" -o "$OUT/time.txt" $GW nft -f "$OUT/lin10k.nft" 2>"$OUT/nft-lin.err"; then
+		lin10k | ct)
+			if /usr/bin/time -f "%e %M" -o "$OUT/time.txt" $GW nft -f "$OUT/$c.nft" 2>"$OUT/nft-lin.err"; then
 				read -r nfts nftrss <"$OUT/time.txt"
 			else
 				ok=load-failed
@@ -201,7 +210,7 @@ for round in $(seq "$ROUNDS"); do
 		udp=$(measure_udp)
 		tcp=$(measure_tcp)
 		case "$c" in
-		none | lin10k) ;;
+		none | lin10k | ct) ;;
 		*)
 			if [ "$ok" = yes ]; then
 				nft_compare "$c"
@@ -211,7 +220,7 @@ for round in $(seq "$ROUNDS"); do
 		esac
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "${udp:-0}" "${tcp:-0}" \
 			"$ready" "$apply" "$hwm" "$nfts" "$nftrss" "$ok" | tee -a "$RAW"
-		if [ "$c" != none ] && [ "$c" != lin10k ]; then
+		if [ "$c" != none ] && [ "$c" != lin10k ] && [ "$c" != ct ]; then
 			lab_conduitd_stop KILL
 			lab_conduitd_oneshot --flush >/dev/null 2>&1
 		fi
@@ -228,10 +237,11 @@ def num(v):
     try: return float(v)
     except (TypeError, ValueError): return None
 base = {(r["round"]): r for r in rows if r["cfg"] == "none"}
+ctb = {(r["round"]): r for r in rows if r["cfg"] == "ct"}
 order = []
 for r in rows:
     if r["cfg"] not in order: order.append(r["cfg"])
-n_of = {"none": "-", "c10": "10", "c1k": "1 000", "c10k": "10 000", "c100k": "100 000", "lin10k": "10 000 rules"}
+n_of = {"none": "-", "ct": "1 rule + ct", "c10": "10", "c1k": "1 000", "c10k": "10 000", "c100k": "100 000", "lin10k": "10 000 rules"}
 def med(vals):
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
@@ -240,15 +250,18 @@ def fmt(v, nd=2, unit=""):
 def kpps(v):
     return "ERR" if v is None else "%.0fk" % (v / 1000)
 print()
-print("| config | conduits | UDP64 pps | × none | TCP Gbit/s | × none | start→ready s | apply s | VmHWM MB | nft -f s | nft RSS MB | rounds ok |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| config | conduits | UDP64 pps | × none | × ct | TCP Gbit/s | × none | start→ready s | apply s | VmHWM MB | nft -f s | nft RSS MB | rounds ok |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c in order:
     rs = [r for r in rows if r["cfg"] == c]
     udp = [num(r["udp_pps"]) for r in rs]
     tcp = [num(r["tcp_gbps"]) for r in rs]
-    ru, rt = [], []
+    ru, rt, rc = [], [], []
     for r in rs:
         b = base.get(r["round"])
+        k = ctb.get(r["round"])
+        if k and num(k["udp_pps"]) and num(r["udp_pps"]) is not None:
+            rc.append(num(r["udp_pps"]) / num(k["udp_pps"]))
         if b and num(b["udp_pps"]) and num(r["udp_pps"]) is not None:
             ru.append(num(r["udp_pps"]) / num(b["udp_pps"]))
         if b and num(b["tcp_gbps"]) and num(r["tcp_gbps"]) is not None:
@@ -256,15 +269,16 @@ for c in order:
     hwm = med([num(r["hwm_kb"]) for r in rs])
     nrss = med([num(r["nft_rss_kb"]) for r in rs])
     okn = sum(1 for r in rs if r["ok"] == "yes")
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
-        c, n_of.get(c, "?"), kpps(med(udp)), fmt(med(ru)), fmt(med(tcp)), fmt(med(rt)),
-        fmt(med([num(r["ready_s"]) for r in rs])) if c not in ("none", "lin10k") else "-",
-        fmt(med([num(r["apply_s"]) for r in rs])) if c not in ("none", "lin10k") else "-",
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+        c, n_of.get(c, "?"), kpps(med(udp)), fmt(med(ru)), fmt(med(rc)) if rc else "-",
+        fmt(med(tcp)), fmt(med(rt)),
+        fmt(med([num(r["ready_s"]) for r in rs])) if c not in ("none", "lin10k", "ct") else "-",
+        fmt(med([num(r["apply_s"]) for r in rs])) if c not in ("none", "lin10k", "ct") else "-",
         fmt(hwm / 1024, 1) if hwm else "-",
         fmt(med([num(r["nft_s"]) for r in rs])) if c != "none" else "-",
         fmt(nrss / 1024, 0) if nrss else "-", okn, len(rs)))
 print()
-print("median of %d round(s), T = %s s per measurement; × = median of same-round ratios to `none`;" % (len(base), T))
+print("median of %d round(s), T = %s s per measurement; × = median of same-round ratios to `none` (no ruleset, no conntrack) and to `ct` (conntrack + 1 rule);" % (len(base), T))
 print("nft -f for conduitd rows = loading conduitd's own table dump (`nft list table inet conduitd`).")
 print("bench runtime: %d s" % runtime)
 EOF

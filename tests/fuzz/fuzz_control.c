@@ -49,6 +49,7 @@ static void check_frame(const struct ctl_frame *f)
 	free(buf);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ctl_decoder d;

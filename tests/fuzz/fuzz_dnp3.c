@@ -29,6 +29,7 @@ static void check_app(const uint8_t *p, size_t n)
 	(void)dnp3_preset_allows(DNP3_PRESET_OPERATE, a.func);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dnp3_tp tp;

@@ -32,6 +32,7 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 	(void)engine_proto_name(pdu->proto);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct engine *e;

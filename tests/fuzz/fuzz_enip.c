@@ -18,6 +18,7 @@ static void check_pdu(const struct enip_pdu *e)
 		(void)cip_request_is_read(&e->cip[i]);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum dpi_dir dirs[] = { DPI_DIR_REQUEST, DPI_DIR_RESPONSE };

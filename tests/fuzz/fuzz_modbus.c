@@ -9,6 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	for (int d = 0; d < 2; d++) {

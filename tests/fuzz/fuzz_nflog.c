@@ -22,6 +22,7 @@ static void sink(const struct deny_event *ev, void *arg)
 	*(size_t *)arg += strlen(line);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nflog_reader *r;

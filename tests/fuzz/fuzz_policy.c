@@ -84,6 +84,7 @@ static void use_diff(const struct pol_policy *a, const struct pol_policy *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t v4[4] = { 198, 18, 20, 5 };

@@ -22,6 +22,7 @@ static void check_items(const struct s7comm_pdu *m)
 	(void)s7comm_ud_group_name(m->ud_group);
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct s7comm_pdu p;

@@ -53,6 +53,7 @@ static void check(const struct stream *s)
 		abort();
 }
 
+/* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t cli[4] = { 10, 0, 0, 1 }, srv[4] = { 10, 0, 0, 2 };

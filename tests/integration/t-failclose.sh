@@ -18,35 +18,35 @@ check "conduitd died on SIGKILL" wait_dead "$pid"
 wait "$pid" 2>/dev/null
 LAB_PID=
 
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "table inet conduitd still in the kernel after kill -9" lab_table_present
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: allowed tcp ent -> historian:443 (v4) passes" lab_tcp_echo_ok ent "$LAB_HIST4" 443
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: allowed tcp ent -> historian:5201 (v6) passes" lab_tcp_echo_ok ent "$LAB_HIST6" 5201
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: allowed ping ent -> historian passes" lab_ping_ok ent "$LAB_HIST4"
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: established session still carries data" lab_session_roundtrip est
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: denied tcp ent -> plc:502 (v4) still dropped" tcp_blocked ent "$LAB_PLC4" 502
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: denied tcp ent -> plc:502 (v6) still dropped" tcp_blocked ent "$LAB_PLC6" 502
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: denied udp ent -> plc:20000 still dropped" udp_blocked ent "$LAB_PLC4" 20000
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: denied ping dmz -> ent still dropped" ping_blocked dmz "$LAB_ENT4"
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "after kill -9: denied tcp ent -> historian:22 still dropped" tcp_blocked ent "$LAB_HIST4" 22
 lab_session_close est
 
@@ -54,8 +54,8 @@ lab_session_close est
 lab_conduitd_run || it_bail "conduitd restarts after kill -9"
 pid=$LAB_PID
 lab_conduitd_stop TERM
-# tags: NDR 5.2 RE(3)
-TAGS="NDR 5.2 RE(3)"
+# tags: NDR 5.2 RE(3), CR 3.6
+TAGS="NDR 5.2 RE(3), CR 3.6"
 check "table still present after SIGTERM" lab_table_present
 check "after SIGTERM: denied tcp ent -> plc:502 still dropped" tcp_blocked ent "$LAB_PLC4" 502
 

@@ -78,8 +78,8 @@ check "island off: management port still closed for enterprise" tcp_blocked ent 
 # Island survives a restart of the daemon.
 check "island on (before restart) exits 0" lab_ctl island on
 lab_conduitd_restart || it_bail "conduitd restarts in island mode"
-# tags: NDR 5.2 RE(2)
-TAGS="NDR 5.2 RE(2)"
+# tags: NDR 5.2 RE(2), CR 7.4
+TAGS="NDR 5.2 RE(2), CR 7.4"
 check "after restart: status still says island on" island_is on
 # tags: NDR 5.2 RE(2)
 TAGS="NDR 5.2 RE(2)"
@@ -90,13 +90,13 @@ check "after restart: management port reachable from control" lab_tcp_ok ctl "$L
 # kill -9 and start again: the state is on disk, not only in the kernel
 lab_conduitd_stop KILL
 lab_conduitd_run || it_bail "conduitd starts after kill -9 in island mode"
-# tags: NDR 5.2 RE(2)
-TAGS="NDR 5.2 RE(2)"
+# tags: NDR 5.2 RE(2), CR 7.4
+TAGS="NDR 5.2 RE(2), CR 7.4"
 check "after kill -9 and start: status still says island on" island_is on
 check "after kill -9 and start: allowed tcp ent -> historian:443 still dropped" tcp_blocked ent "$LAB_HIST4" 443
 check "island off after restart exits 0" lab_ctl island off
-# tags: NDR 5.2 RE(2)
-TAGS="NDR 5.2 RE(2)"
+# tags: NDR 5.2 RE(2), CR 7.4
+TAGS="NDR 5.2 RE(2), CR 7.4"
 check "island off after restart: policy restored (tcp ent -> historian:443)" lab_tcp_echo_ok ent "$LAB_HIST4" 443
 check "conduitd still running at the end" kill -0 "$LAB_PID"
 it_done
