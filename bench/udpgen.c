@@ -39,8 +39,8 @@ struct ug_sender {
 	socklen_t dst_len;
 	double secs;
 	size_t len;
-	uint64_t count;      /* 0 = unbounded */
-	double pps;          /* 0 = as fast as possible */
+	uint64_t count; /* 0 = unbounded */
+	double pps;	/* 0 = as fast as possible */
 	uint64_t sent;
 	int err;
 };
@@ -58,7 +58,8 @@ static void ug_signals(void)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = ug_on_signal;   /* no SA_RESTART: recvmmsg returns EINTR */
+	sa.sa_handler =
+		ug_on_signal; /* no SA_RESTART: recvmmsg returns EINTR */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 }
@@ -140,7 +141,8 @@ static void *ug_send_thread(void *arg)
 		}
 		if (s->count && s->sent >= s->count)
 			break;
-		if (((s->sent & 1023) < UG_BURST || s->pps > 0) && ug_now() >= end)
+		if (((s->sent & 1023) < UG_BURST || s->pps > 0) &&
+		    ug_now() >= end)
 			break;
 	}
 	close(fd);
@@ -180,11 +182,20 @@ static int ug_send(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "l:t:c:r:")) != -1) {
 		switch (opt) {
-		case 'l': len = (size_t)atoi(optarg); break;
-		case 't': threads = atoi(optarg); break;
-		case 'c': count = strtoull(optarg, NULL, 10); break;
-		case 'r': pps = atof(optarg); break;
-		default: return 2;
+		case 'l':
+			len = (size_t)atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'c':
+			count = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			pps = atof(optarg);
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (argc - optind != 3 || threads < 1 || threads > UG_MAX_THREADS ||
@@ -196,7 +207,8 @@ static int ug_send(int argc, char **argv)
 		memset(&s[i], 0, sizeof(s[i]));
 		if (ug_parse_dst(argv[optind], argv[optind + 1], &s[i].dst,
 				 &s[i].dst_len) < 0) {
-			fprintf(stderr, "udpgen: bad address %s\n", argv[optind]);
+			fprintf(stderr, "udpgen: bad address %s\n",
+				argv[optind]);
 			return 2;
 		}
 		s[i].secs = secs;
@@ -295,7 +307,8 @@ int main(int argc, char **argv)
 	else if (argc >= 2 && strcmp(argv[1], "recv") == 0)
 		rc = ug_recv(argc - 1, argv + 1);
 	if (rc == 2)
-		fprintf(stderr, "usage: udpgen send [-l LEN] [-t THREADS] [-c COUNT] [-r PPS] DST PORT SECONDS\n"
-				"       udpgen recv [-w WAIT] PORT SECONDS\n");
+		fprintf(stderr,
+			"usage: udpgen send [-l LEN] [-t THREADS] [-c COUNT] [-r PPS] DST PORT SECONDS\n"
+			"       udpgen recv [-w WAIT] PORT SECONDS\n");
 	return rc;
 }

@@ -32,11 +32,11 @@
 #include "policy/diff.h"
 #include "policy/model.h"
 
-#define EXIT_REJECTED    1
-#define EXIT_USAGE       2
+#define EXIT_REJECTED 1
+#define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
 
-#define CTL_REPLY_TIMEOUT 300   /* s: an apply of a huge policy takes a while */
+#define CTL_REPLY_TIMEOUT 300 /* s: an apply of a huge policy takes a while */
 
 static const char *prog = "conduitctl";
 static bool opt_json;
@@ -76,11 +76,15 @@ static void print_diag_json(const json_t *diags, FILE *out)
 	size_t i;
 	json_t *d;
 
-	json_array_foreach(diags, i, d) {
-		const char *file = json_string_value(json_object_get(d, "file"));
-		json_int_t line = json_integer_value(json_object_get(d, "line"));
+	json_array_foreach(diags, i, d)
+	{
+		const char *file =
+			json_string_value(json_object_get(d, "file"));
+		json_int_t line =
+			json_integer_value(json_object_get(d, "line"));
 		json_int_t col = json_integer_value(json_object_get(d, "col"));
-		const char *msg = json_string_value(json_object_get(d, "message"));
+		const char *msg =
+			json_string_value(json_object_get(d, "message"));
 
 		fprintf(out, "%s", file ? file : "-");
 		if (line > 0)
@@ -179,19 +183,20 @@ static json_t *ctl_call(const char *sock, const char *cmd, json_t *args)
 			continue;
 		if (n <= 0) {
 			fprintf(stderr, "%s: %s: %s\n", prog, sock,
-				n == 0 ? "connection closed before the reply"
-				       : strerror(errno));
+				n == 0 ? "connection closed before the reply" :
+					 strerror(errno));
 			break;
 		}
 		while (off < (size_t)n && resp == NULL) {
-			enum ctl_result r = ctl_decode(&dec, buf + off,
-						       (size_t)n - off, &used, &f);
+			enum ctl_result r = ctl_decode(
+				&dec, buf + off, (size_t)n - off, &used, &f);
 
 			off += used;
 			if (r == CTL_FRAME) {
 				if (f.type != CTL_TYPE_RESPONSE) {
 					json_decref(f.msg);
-					fprintf(stderr, "%s: unexpected frame type\n",
+					fprintf(stderr,
+						"%s: unexpected frame type\n",
 						prog);
 					goto out;
 				}
@@ -234,8 +239,10 @@ static const json_t *ctl_run(const char *sock, const char *cmd, json_t *args,
 			print_json(error);
 		} else {
 			fprintf(stderr, "%s: %s: %s\n", prog,
-				json_string_value(json_object_get(error, "code")),
-				json_string_value(json_object_get(error, "message")));
+				json_string_value(
+					json_object_get(error, "code")),
+				json_string_value(
+					json_object_get(error, "message")));
 			print_diag_json(json_object_get(error, "diagnostics"),
 					stderr);
 		}
@@ -295,7 +302,8 @@ static const char *join(const json_t *a, const char *sep, char *buf, size_t len)
 	json_t *v;
 
 	buf[0] = '\0';
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		char tmp[64];
 		const char *s = json_string_value(v);
 
@@ -324,11 +332,12 @@ static void print_status(const json_t *r)
 	printf("version:     %s (protocol %lld)\n", jstr(r, "version", "?"),
 	       jint(r, "protocol"));
 	printf("pid:         %lld\n", jint(r, "pid"));
-	printf("uptime:      %s\n", fmt_duration(jint(r, "uptime"), b, sizeof(b)));
+	printf("uptime:      %s\n",
+	       fmt_duration(jint(r, "uptime"), b, sizeof(b)));
 	printf("user:        %s%s\n", jstr(r, "user", "?"),
-	       json_is_true(json_object_get(r, "privileged"))
-		       ? " (not dropped: development only)"
-		       : "");
+	       json_is_true(json_object_get(r, "privileged")) ?
+		       " (not dropped: development only)" :
+		       "");
 	if (json_is_object(p)) {
 		printf("policy:      %s (from %s)\n", jstr(p, "file", "-"),
 		       jstr(p, "source", "?"));
@@ -345,8 +354,8 @@ static void print_status(const json_t *r)
 	       fmt_time(jint(r, "last_apply"), b, sizeof(b)));
 	printf("features:    %s\n", jstr(r, "features_text", "-"));
 	if (json_is_object(m))
-		printf("management:  zone %s, port %lld\n", jstr(m, "zone", "-"),
-		       jint(m, "port"));
+		printf("management:  zone %s, port %lld\n",
+		       jstr(m, "zone", "-"), jint(m, "port"));
 	if (json_is_object(n)) {
 		if (json_is_true(json_object_get(n, "active")))
 			printf("nflog:       group %lld, %lld packets, %lld events, %lld lost\n",
@@ -380,11 +389,13 @@ static void fmt_service(const json_t *s, char *buf, size_t len)
 	v = json_object_get(s, "from_hosts");
 	if (json_array_size(v) > 0)
 		off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
-					" from %s", join(v, ",", tmp, sizeof(tmp)));
+					" from %s",
+					join(v, ",", tmp, sizeof(tmp)));
 	v = json_object_get(s, "to_hosts");
 	if (json_array_size(v) > 0)
 		off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
-					" to %s", join(v, ",", tmp, sizeof(tmp)));
+					" to %s",
+					join(v, ",", tmp, sizeof(tmp)));
 	v = json_object_get(s, "rate");
 	if (json_is_string(v))
 		off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
@@ -404,13 +415,15 @@ static void print_policy_show(const json_t *r)
 	int wz = 4, wc = 7, wft = 9;
 	json_t *z, *c, *s;
 
-	json_array_foreach(zones, i, z) {
+	json_array_foreach(zones, i, z)
+	{
 		int l = (int)strlen(jstr(z, "name", ""));
 
 		if (l > wz)
 			wz = l;
 	}
-	json_array_foreach(conduits, i, c) {
+	json_array_foreach(conduits, i, c)
+	{
 		int l = (int)strlen(jstr(c, "name", ""));
 		int ft = (int)(strlen(jstr(c, "from", "")) +
 			       strlen(jstr(c, "to", "")) + 4);
@@ -421,25 +434,30 @@ static void print_policy_show(const json_t *r)
 			wft = ft;
 	}
 	printf("policy %s (from %s)  sha256 %.16s  generation %lld  island %s\n\n",
-	       jstr(r, "file", "-"), jstr(r, "source", "?"), jstr(r, "sha256", "-"),
-	       jint(r, "generation"),
+	       jstr(r, "file", "-"), jstr(r, "source", "?"),
+	       jstr(r, "sha256", "-"), jint(r, "generation"),
 	       json_is_true(json_object_get(r, "island")) ? "on" : "off");
 	printf("%-*s  %-2s  %-4s  %-20s  %s\n", wz, "ZONE", "SL", "MGMT",
 	       "INTERFACES", "NETWORKS");
-	json_array_foreach(zones, i, z) {
+	json_array_foreach(zones, i, z)
+	{
 		long long sl = jint(z, "security_level");
 		char slb[8];
 
 		snprintf(slb, sizeof(slb), "%lld", sl);
-		printf("%-*s  %-2s  %-4s  %-20s  %s\n", wz, jstr(z, "name", "?"),
-		       sl > 0 ? slb : "-",
-		       json_is_true(json_object_get(z, "management")) ? "yes" : "-",
-		       join(json_object_get(z, "interfaces"), ",", a, sizeof(a)),
-		       join(json_object_get(z, "networks"), ", ", b, sizeof(b)));
+		printf("%-*s  %-2s  %-4s  %-20s  %s\n", wz,
+		       jstr(z, "name", "?"), sl > 0 ? slb : "-",
+		       json_is_true(json_object_get(z, "management")) ? "yes" :
+									"-",
+		       join(json_object_get(z, "interfaces"), ",", a,
+			    sizeof(a)),
+		       join(json_object_get(z, "networks"), ", ", b,
+			    sizeof(b)));
 	}
 	printf("\n%-*s  %-*s  %21s  %21s\n", wc, "CONDUIT", wft, "FROM -> TO",
 	       "ACCEPT packets/bytes", "DENY packets/bytes");
-	json_array_foreach(conduits, i, c) {
+	json_array_foreach(conduits, i, c)
+	{
 		const json_t *k = json_object_get(c, "counters");
 		char ft[128], acc[48], den[48];
 
@@ -447,17 +465,21 @@ static void print_policy_show(const json_t *r)
 			 jstr(c, "to", "?"));
 		if (json_is_object(k)) {
 			snprintf(acc, sizeof(acc), "%lld/%lld",
-				 jint(k, "accept_packets"), jint(k, "accept_bytes"));
+				 jint(k, "accept_packets"),
+				 jint(k, "accept_bytes"));
 			snprintf(den, sizeof(den), "%lld/%lld",
-				 jint(k, "deny_packets"), jint(k, "deny_bytes"));
+				 jint(k, "deny_packets"),
+				 jint(k, "deny_bytes"));
 		} else {
 			snprintf(acc, sizeof(acc), "-");
 			snprintf(den, sizeof(den), "-");
 		}
 		printf("%-*s  %-*s  %21s  %21s%s\n", wc, jstr(c, "name", "?"),
 		       wft, ft, acc, den,
-		       json_is_true(json_object_get(c, "log")) ? "  (log)" : "");
-		json_array_foreach(json_object_get(c, "allow"), j, s) {
+		       json_is_true(json_object_get(c, "log")) ? "  (log)" :
+								 "");
+		json_array_foreach(json_object_get(c, "allow"), j, s)
+		{
 			fmt_service(s, a, sizeof(a));
 			printf("    allow %s\n", a);
 		}
@@ -498,10 +520,12 @@ static char *read_file(const char *path, size_t *len)
 			close(fd);
 		return NULL;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > POL_SIZE_MAX_DEFAULT) {
+	if (!S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > POL_SIZE_MAX_DEFAULT) {
 		fprintf(stderr, "%s: %s: %s\n", prog, path,
-			S_ISREG(st.st_mode) ? "larger than the 32 MiB policy limit"
-					    : "not a regular file");
+			S_ISREG(st.st_mode) ?
+				"larger than the 32 MiB policy limit" :
+				"not a regular file");
 		close(fd);
 		return NULL;
 	}
@@ -539,18 +563,21 @@ static int cmd_check_local(const char *file)
 		json_t *o;
 
 		if (rc == 0) {
-			o = json_pack("{s:b, s:s, s:I, s:I, s:o}", "ok", 1, "file",
-				      file, "zones", (json_int_t)p->n_zones,
-				      "conduits", (json_int_t)p->n_conduits,
-				      "policy", policy_to_json(p));
+			o = json_pack("{s:b, s:s, s:I, s:I, s:o}", "ok", 1,
+				      "file", file, "zones",
+				      (json_int_t)p->n_zones, "conduits",
+				      (json_int_t)p->n_conduits, "policy",
+				      policy_to_json(p));
 		} else {
-			json_t *e = ctl_response_error(0, CTL_ERR_POLICY_INVALID,
+			json_t *e = ctl_response_error(0,
+						       CTL_ERR_POLICY_INVALID,
 						       "policy rejected", &dl);
 
-			o = json_pack("{s:b, s:s, s:O}", "ok", 0, "file", file,
-				      "diagnostics",
-				      json_object_get(json_object_get(e, "error"),
-						      "diagnostics"));
+			o = json_pack(
+				"{s:b, s:s, s:O}", "ok", 0, "file", file,
+				"diagnostics",
+				json_object_get(json_object_get(e, "error"),
+						"diagnostics"));
 			json_decref(e);
 		}
 		print_json(o);
@@ -582,7 +609,8 @@ static int cmd_send_policy(const char *sock, const char *cmd, const char *file)
 	content = json_stringn(buf, len);
 	free(buf);
 	if (content == NULL)
-		return cmd_check_local(file) == 0 ? EXIT_REJECTED : EXIT_REJECTED;
+		return cmd_check_local(file) == 0 ? EXIT_REJECTED :
+						    EXIT_REJECTED;
 	args = json_pack("{s:s, s:o}", "name", file, "content", content);
 	r = ctl_run(sock, cmd, args, &resp, &ec);
 	if (r != NULL) {
@@ -625,8 +653,8 @@ static void print_island(const json_t *r)
 	bool on = json_is_true(json_object_get(r, "island"));
 
 	printf("island mode %s%s\n", on ? "on" : "off",
-	       json_is_true(json_object_get(r, "changed")) ? ""
-							     : " (unchanged)");
+	       json_is_true(json_object_get(r, "changed")) ? "" :
+							     " (unchanged)");
 	if (on)
 		printf("every inter-zone packet is dropped; the management zone keeps its access\n");
 	else
@@ -673,7 +701,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nargs; i++)
 		if (strcmp(a[i], "--json") == 0) {
 			opt_json = true;
-			memmove(&a[i], &a[i + 1], (size_t)(nargs - i - 1) * sizeof(*a));
+			memmove(&a[i], &a[i + 1],
+				(size_t)(nargs - i - 1) * sizeof(*a));
 			nargs--;
 			i--;
 		}
@@ -686,7 +715,8 @@ int main(int argc, char **argv)
 	if (nargs == 2 && strcmp(a[0], "island") == 0 &&
 	    (strcmp(a[1], "on") == 0 || strcmp(a[1], "off") == 0))
 		return cmd_simple(sock, "island",
-				  json_pack("{s:b}", "on", strcmp(a[1], "on") == 0),
+				  json_pack("{s:b}", "on",
+					    strcmp(a[1], "on") == 0),
 				  print_island);
 	if (nargs >= 2 && strcmp(a[0], "policy") == 0) {
 		if (nargs == 2 && strcmp(a[1], "show") == 0)

@@ -35,7 +35,7 @@
 #include "sys/daemon.h"
 #include "sys/privdrop.h"
 
-#define NFLOG_MAX_KEYS 4096   /* distinct deny keys aggregated at once */
+#define NFLOG_MAX_KEYS 4096 /* distinct deny keys aggregated at once */
 
 struct opts {
 	const char *conf_path;
@@ -227,10 +227,11 @@ static void notify_status(const struct cmd_daemon *d)
 		daemon_notifyf("STATUS=island mode (policy %s stored)",
 			       d->policy_name);
 	else
-		daemon_notifyf("STATUS=enforcing %s: %zu zones, %zu conduits, generation %llu",
-			       d->policy_name, d->policy->n_zones,
-			       d->policy->n_conduits,
-			       (unsigned long long)d->generation);
+		daemon_notifyf(
+			"STATUS=enforcing %s: %zu zones, %zu conduits, generation %llu",
+			d->policy_name, d->policy->n_zones,
+			d->policy->n_conduits,
+			(unsigned long long)d->generation);
 }
 
 static json_t *on_request(const json_t *req, const struct srv_peer *peer,
@@ -255,7 +256,8 @@ static void on_sighup(struct cmd_daemon *d)
 	diag_list_init(&dl);
 	if (cmd_reload(d, &summary, &deferred, &dl) < 0) {
 		for (size_t i = 0; i < dl.n; i++)
-			log_warnx("%s", diag_format(&dl.v[i], buf, sizeof(buf)));
+			log_warnx("%s",
+				  diag_format(&dl.v[i], buf, sizeof(buf)));
 	}
 	json_decref(summary);
 	diag_list_free(&dl);
@@ -277,7 +279,8 @@ static bool resolve_user(const struct conf *c, uid_t *uid, gid_t *gid)
 	rc = privdrop_lookup(c->user, uid, gid);
 	if (rc < 0) {
 		log_warnx("user %s: %s: running as root: development only",
-			  c->user, rc == -ENOENT ? "no such user" : strerror(-rc));
+			  c->user,
+			  rc == -ENOENT ? "no such user" : strerror(-rc));
 		*uid = 0;
 		*gid = 0;
 		return false;
@@ -322,7 +325,8 @@ static int run(const struct opts *o, struct conf *c)
 	d.started = time(NULL);
 	d.source = CMD_SOURCE_CONFIG;
 	if (geteuid() != 0)
-		log_warnx("not started as root: netlink access will likely fail");
+		log_warnx(
+			"not started as root: netlink access will likely fail");
 
 	/* Policy first: a bad one leaves the kernel as it is. */
 	diag_list_init(&dl);
@@ -390,7 +394,8 @@ static int run(const struct opts *o, struct conf *c)
 	cmd_nft_opts(&d, d.island, &no);
 	rc = nft_apply(d.nft, d.policy, &no, &dl);
 	if (rc < 0) {
-		diag_print(&dl, stderr);   /* not detached yet: the shell sees it */
+		diag_print(&dl,
+			   stderr); /* not detached yet: the shell sees it */
 		errno = -rc;
 		fatal("commit of table inet %s failed; the kernel ruleset is unchanged",
 		      NFT_TABLE_NAME);
@@ -399,11 +404,12 @@ static int run(const struct opts *o, struct conf *c)
 	d.generation = 1;
 	d.last_apply = time(NULL);
 	if (d.island)
-		log_info("island mode on (state kept in %s): every inter-zone packet is dropped",
-			 path);
+		log_info(
+			"island mode on (state kept in %s): every inter-zone packet is dropped",
+			path);
 	else
-		log_info("table inet %s committed: enforcing %s", NFT_TABLE_NAME,
-			 d.policy_name);
+		log_info("table inet %s committed: enforcing %s",
+			 NFT_TABLE_NAME, d.policy_name);
 
 	d.nflog = nflog_open(c->nflog_group, c->deny_log_interval,
 			     NFLOG_MAX_KEYS);
@@ -429,7 +435,8 @@ static int run(const struct opts *o, struct conf *c)
 		 * can remove its socket and pidfile at exit. */
 		if (srv_made_dir(srv) &&
 		    (rc = privdrop_chown_dir(srv_made_dir(srv), uid)) < 0)
-			log_warnx("chown %s: %s", srv_made_dir(srv), strerror(-rc));
+			log_warnx("chown %s: %s", srv_made_dir(srv),
+				  strerror(-rc));
 		if (piddir_made && (rc = privdrop_chown_dir(piddir, uid)) < 0)
 			log_warnx("chown %s: %s", piddir, strerror(-rc));
 
@@ -440,8 +447,8 @@ static int run(const struct opts *o, struct conf *c)
 		}
 		log_info("privileges dropped: %s%s",
 			 privdrop_describe(buf, sizeof(buf)),
-			 bkept ? " (bounding set left to the service manager)"
-			       : "");
+			 bkept ? " (bounding set left to the service manager)" :
+				 "");
 	}
 
 	if (!o->foreground) {
@@ -488,8 +495,9 @@ static int run(const struct opts *o, struct conf *c)
 
 		pfd[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = tfd, .events = POLLIN };
-		pfd[2] = (struct pollfd){ .fd = d.nflog ? nflog_fd(d.nflog) : -1,
-					  .events = POLLIN };
+		pfd[2] =
+			(struct pollfd){ .fd = d.nflog ? nflog_fd(d.nflog) : -1,
+					 .events = POLLIN };
 		ns = srv_pollfds(srv, pfd + 3, npfd - 3);
 		n = poll(pfd, 3 + ns, -1);
 		if (n < 0) {
@@ -523,8 +531,8 @@ static int run(const struct opts *o, struct conf *c)
 				srv_tick(srv, mono_now());
 				/* Ping when the next tick would be later than
 				 * half the watchdog period. */
-				if (wd_usec &&
-				    mono_usec() - wd_last + 1000000 > wd_usec / 2) {
+				if (wd_usec && mono_usec() - wd_last + 1000000 >
+						       wd_usec / 2) {
 					daemon_notify("WATCHDOG=1");
 					wd_last = mono_usec();
 				}
@@ -548,8 +556,9 @@ static int run(const struct opts *o, struct conf *c)
 		nflog_close(d.nflog);
 	}
 	srv_close(srv, true);
-	log_info("table inet %s stays in the kernel and keeps enforcing (fail close); `conduitd --flush` removes it",
-		 NFT_TABLE_NAME);
+	log_info(
+		"table inet %s stays in the kernel and keeps enforcing (fail close); `conduitd --flush` removes it",
+		NFT_TABLE_NAME);
 	if (pidfd >= 0)
 		daemon_pidfile_remove(c->pidfile, pidfd);
 	free(pfd);

@@ -19,9 +19,9 @@
 #include "common/diag.h"
 
 enum conf_type {
-	CONF_T_PATH,     /* absolute, or relative to the conf file's directory */
-	CONF_T_NAME,     /* one word */
-	CONF_T_USER,     /* one word or "-" */
+	CONF_T_PATH, /* absolute, or relative to the conf file's directory */
+	CONF_T_NAME, /* one word */
+	CONF_T_USER, /* one word or "-" */
 	CONF_T_U16,
 	CONF_T_U32,
 	CONF_T_LEVEL,
@@ -30,8 +30,8 @@ enum conf_type {
 struct conf_key {
 	const char *name;
 	enum conf_type type;
-	size_t off;          /* offset of the field in struct conf */
-	unsigned long min;   /* numbers only */
+	size_t off;	   /* offset of the field in struct conf */
+	unsigned long min; /* numbers only */
 	unsigned long max;
 };
 
@@ -175,8 +175,9 @@ static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
 	switch (k->type) {
 	case CONF_T_PATH:
 		if (strchr(v, ' ') || strchr(v, '\t')) {
-			diag_add(d, file, line, col, "%s: expected one path, got \"%s\"",
-				 k->name, v);
+			diag_add(d, file, line, col,
+				 "%s: expected one path, got \"%s\"", k->name,
+				 v);
 			return -EINVAL;
 		}
 		s = conf_resolve_path(c->file, v);
@@ -195,9 +196,10 @@ static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
 		/* fall through */
 	case CONF_T_NAME:
 		if (!conf_name_ok(v)) {
-			diag_add(d, file, line, col,
-				 "%s: expected a name of letters, digits, '-', '_' or '.', got \"%s\"",
-				 k->name, v);
+			diag_add(
+				d, file, line, col,
+				"%s: expected a name of letters, digits, '-', '_' or '.', got \"%s\"",
+				k->name, v);
 			return -EINVAL;
 		}
 		s = strdup(v);
@@ -230,9 +232,10 @@ static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
 	case CONF_T_LEVEL:
 		lvl = log_level_parse(v);
 		if (lvl < 0) {
-			diag_add(d, file, line, col,
-				 "%s: expected err, warn, info or debug, got \"%s\"",
-				 k->name, v);
+			diag_add(
+				d, file, line, col,
+				"%s: expected err, warn, info or debug, got \"%s\"",
+				k->name, v);
 			return -EINVAL;
 		}
 		*(enum log_level *)((char *)c + k->off) = (enum log_level)lvl;

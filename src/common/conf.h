@@ -22,35 +22,35 @@ struct diag_list;
 #define RUNSTATEDIR "/run"
 #endif
 
-#define CONF_PATH_DEFAULT          SYSCONFDIR "/conduitd/conduitd.conf"
-#define CONF_POLICY_DEFAULT        SYSCONFDIR "/conduitd/policy.yaml"
+#define CONF_PATH_DEFAULT SYSCONFDIR "/conduitd/conduitd.conf"
+#define CONF_POLICY_DEFAULT SYSCONFDIR "/conduitd/policy.yaml"
 #define CONF_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/conduitd/control.sock"
-#define CONF_STATE_DIR_DEFAULT     LOCALSTATEDIR "/lib/conduitd"
-#define CONF_PIDFILE_DEFAULT       RUNSTATEDIR "/conduitd/conduitd.pid"
+#define CONF_STATE_DIR_DEFAULT LOCALSTATEDIR "/lib/conduitd"
+#define CONF_PIDFILE_DEFAULT RUNSTATEDIR "/conduitd/conduitd.pid"
 #define CONF_CONTROL_GROUP_DEFAULT "conduitd"
-#define CONF_USER_DEFAULT          "conduitd"
-#define CONF_NFLOG_GROUP_DEFAULT   7
-#define CONF_LOG_RATE_DEFAULT      10
+#define CONF_USER_DEFAULT "conduitd"
+#define CONF_NFLOG_GROUP_DEFAULT 7
+#define CONF_LOG_RATE_DEFAULT 10
 #define CONF_DENY_INTERVAL_DEFAULT 10
-#define CONF_MGMT_PORT_DEFAULT     0
+#define CONF_MGMT_PORT_DEFAULT 0
 
-#define CONF_LINE_MAX 4096   /* longer lines are an error, not truncated */
+#define CONF_LINE_MAX 4096 /* longer lines are an error, not truncated */
 
 struct conf {
-	char *file;                 /* the file read; NULL for defaults only */
-	char *policy;               /* absolute (relative values resolved against the conf dir) */
-	char *management_zone;      /* NULL: not configured */
-	int management_zone_line;   /* line of the key, for diagnostics; 0 if absent */
-	uint16_t management_port;   /* 0 = closed */
+	char *file; /* the file read; NULL for defaults only */
+	char *policy; /* absolute (relative values resolved against the conf dir) */
+	char *management_zone; /* NULL: not configured */
+	int management_zone_line; /* line of the key, for diagnostics; 0 if absent */
+	uint16_t management_port; /* 0 = closed */
 	uint16_t nflog_group;
-	uint32_t log_rate;          /* NFLOG'd packets per second per deny point */
+	uint32_t log_rate; /* NFLOG'd packets per second per deny point */
 	uint32_t deny_log_interval; /* seconds */
 	char *control_socket;
 	char *control_group;
 	char *state_dir;
 	char *pidfile;
 	enum log_level log_level;
-	char *user;                 /* "-" = do not drop privileges */
+	char *user; /* "-" = do not drop privileges */
 };
 
 /* Fills c with the defaults; strings are owned by c. Returns 0 or -ENOMEM. */

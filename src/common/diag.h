@@ -10,10 +10,10 @@
 #include <stdio.h>
 
 struct diag {
-	char *file;     /* owned copy; may be NULL for "no file" */
-	int line;       /* 1-based; 0 when unknown */
-	int col;        /* 1-based; 0 when unknown */
-	char *msg;      /* owned */
+	char *file; /* owned copy; may be NULL for "no file" */
+	int line;   /* 1-based; 0 when unknown */
+	int col;    /* 1-based; 0 when unknown */
+	char *msg;  /* owned */
 };
 
 struct diag_list {
@@ -23,7 +23,7 @@ struct diag_list {
 };
 
 void diag_list_init(struct diag_list *dl);
-void diag_list_free(struct diag_list *dl);   /* frees records, keeps dl usable */
+void diag_list_free(struct diag_list *dl); /* frees records, keeps dl usable */
 /* Appends one record; out of memory is fatal (start-up/config path only). */
 void diag_add(struct diag_list *dl, const char *file, int line, int col,
 	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));

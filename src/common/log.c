@@ -72,12 +72,12 @@ static void log_vemit(enum log_level lvl, int with_errno, const char *fmt,
 	errno = saved;
 }
 
-#define LOG_BODY(lvl, e)                     \
-	do {                                 \
-		va_list ap;                  \
-		va_start(ap, fmt);           \
-		log_vemit(lvl, e, fmt, ap);  \
-		va_end(ap);                  \
+#define LOG_BODY(lvl, e)                    \
+	do {                                \
+		va_list ap;                 \
+		va_start(ap, fmt);          \
+		log_vemit(lvl, e, fmt, ap); \
+		va_end(ap);                 \
 	} while (0)
 
 void log_warn(const char *fmt, ...)

@@ -24,17 +24,17 @@
 
 /* Per-flow state in the flow's user area (FLOW_DEFAULT_USER_SIZE). */
 struct eflow {
-	uint8_t classified;     /* the classifier answered DONE */
-	uint8_t proto;          /* enum engine_proto */
-	uint8_t how;            /* enum engine_class_how */
-	uint8_t req_dir;        /* enum flow_dir carrying requests */
-	uint8_t broken[2];      /* by enum dpi_dir: reported, no more parsing */
-	uint8_t resync[2];      /* DNP3: inside a junk run already reported */
-	uint32_t dnp3_slot;     /* index into the DNP3 pool, or ENGINE_NO_SLOT */
+	uint8_t classified; /* the classifier answered DONE */
+	uint8_t proto;	    /* enum engine_proto */
+	uint8_t how;	    /* enum engine_class_how */
+	uint8_t req_dir;    /* enum flow_dir carrying requests */
+	uint8_t broken[2];  /* by enum dpi_dir: reported, no more parsing */
+	uint8_t resync[2];  /* DNP3: inside a junk run already reported */
+	uint32_t dnp3_slot; /* index into the DNP3 pool, or ENGINE_NO_SLOT */
 };
 
 struct dnp3_slot {
-	struct dnp3_tp tp[2];   /* by enum dpi_dir */
+	struct dnp3_tp tp[2]; /* by enum dpi_dir */
 };
 
 struct engine {
@@ -47,7 +47,7 @@ struct engine {
 	struct engine_stats st;
 
 	struct dnp3_slot *dnp3;
-	uint32_t *dnp3_free;    /* stack of free slot indices */
+	uint32_t *dnp3_free; /* stack of free slot indices */
 	uint32_t n_dnp3, n_dnp3_free;
 
 	/* decode scratch: one PDU at a time per engine */
@@ -72,12 +72,9 @@ struct ctx {
 };
 
 static const char *const proto_names[ENGINE_PROTO_MAX] = {
-	[ENGINE_PROTO_NONE] = "none",
-	[ENGINE_PROTO_MODBUS] = "modbus",
-	[ENGINE_PROTO_DNP3] = "dnp3",
-	[ENGINE_PROTO_IEC104] = "iec104",
-	[ENGINE_PROTO_S7COMM] = "s7comm",
-	[ENGINE_PROTO_ENIP] = "enip",
+	[ENGINE_PROTO_NONE] = "none",	  [ENGINE_PROTO_MODBUS] = "modbus",
+	[ENGINE_PROTO_DNP3] = "dnp3",	  [ENGINE_PROTO_IEC104] = "iec104",
+	[ENGINE_PROTO_S7COMM] = "s7comm", [ENGINE_PROTO_ENIP] = "enip",
 };
 
 const char *engine_proto_name(enum engine_proto proto)
@@ -93,17 +90,21 @@ static enum engine_proto port_proto(uint8_t l4, uint16_t port)
 {
 	switch (port) {
 	case 502:
-		return l4 == IPPROTO_TCP ? ENGINE_PROTO_MODBUS : ENGINE_PROTO_NONE;
+		return l4 == IPPROTO_TCP ? ENGINE_PROTO_MODBUS :
+					   ENGINE_PROTO_NONE;
 	case 20000:
 		return ENGINE_PROTO_DNP3;
 	case 2404:
-		return l4 == IPPROTO_TCP ? ENGINE_PROTO_IEC104 : ENGINE_PROTO_NONE;
+		return l4 == IPPROTO_TCP ? ENGINE_PROTO_IEC104 :
+					   ENGINE_PROTO_NONE;
 	case 102:
-		return l4 == IPPROTO_TCP ? ENGINE_PROTO_S7COMM : ENGINE_PROTO_NONE;
+		return l4 == IPPROTO_TCP ? ENGINE_PROTO_S7COMM :
+					   ENGINE_PROTO_NONE;
 	case 44818:
 		return ENGINE_PROTO_ENIP;
 	case 2222:
-		return l4 == IPPROTO_UDP ? ENGINE_PROTO_ENIP : ENGINE_PROTO_NONE;
+		return l4 == IPPROTO_UDP ? ENGINE_PROTO_ENIP :
+					   ENGINE_PROTO_NONE;
 	default:
 		return ENGINE_PROTO_NONE;
 	}
@@ -189,8 +190,10 @@ struct engine *engine_alloc(const struct engine_conf *conf)
 	flow_conf_defaults(&fc, (uint32_t)c.max_flows);
 	fc.user_size = sizeof(struct eflow);
 	if (c.stream_bytes != 0)
-		fc.stream.large_size = (uint32_t)(c.stream_bytes < STREAM_BUF_MAX
-						  ? c.stream_bytes : STREAM_BUF_MAX);
+		fc.stream.large_size =
+			(uint32_t)(c.stream_bytes < STREAM_BUF_MAX ?
+					   c.stream_bytes :
+					   STREAM_BUF_MAX);
 	if (c.tcp_timeout != 0)
 		fc.timeout_tcp_established = c.tcp_timeout;
 	if (c.udp_timeout != 0)
@@ -210,7 +213,7 @@ void engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
-	flow_table_free(e->flows);      /* ends every flow: slots come back */
+	flow_table_free(e->flows); /* ends every flow: slots come back */
 	free(e->dnp3);
 	free(e->dnp3_free);
 	free(e);
@@ -391,14 +394,15 @@ static int run_dnp3(struct ctx *x, const uint8_t *d, size_t len)
 		x->ef->resync[x->dir] = 0;
 		off += res.consumed;
 		if (!dnp3_link_has_data(lk))
-			continue;       /* link-layer service only */
+			continue; /* link-layer service only */
 		slot = slot_get(e, x->ef);
 		if (slot == NULL) {
 			e->st.state_pool_full++;
 			emit_broken(x, "dnp3: transport state pool exhausted");
 			return -1;
 		}
-		switch (dnp3_tp_push(&slot->tp[x->dir], lk->user, lk->user_len, &why)) {
+		switch (dnp3_tp_push(&slot->tp[x->dir], lk->user, lk->user_len,
+				     &why)) {
 		case DNP3_TP_MORE:
 			break;
 		case DNP3_TP_ERROR:
@@ -406,9 +410,10 @@ static int run_dnp3(struct ctx *x, const uint8_t *d, size_t len)
 			break;
 		case DNP3_TP_DONE:
 			r.u.dnp3.app = &e->u.dnp3;
-			dnp3_app_parse(slot->tp[x->dir].buf, slot->tp[x->dir].len,
-				       &e->u.dnp3, &res);
-			emit(x, &r, res.status == DPI_ERROR ? res.error : NULL, false);
+			dnp3_app_parse(slot->tp[x->dir].buf,
+				       slot->tp[x->dir].len, &e->u.dnp3, &res);
+			emit(x, &r, res.status == DPI_ERROR ? res.error : NULL,
+			     false);
 			break;
 		}
 	}
@@ -457,7 +462,8 @@ static int run_s7comm(struct ctx *x, const uint8_t *d, size_t len)
 			}
 			if (m->cotp_type != S7COMM_COTP_DT) {
 				if (end > off) {
-					s7_emit(x, m, "cotp: TPDU inside a fragmented TSDU");
+					s7_emit(x, m,
+						"cotp: TPDU inside a fragmented TSDU");
 					glen = 0;
 				} else {
 					s7_emit(x, m, NULL);
@@ -466,7 +472,8 @@ static int run_s7comm(struct ctx *x, const uint8_t *d, size_t len)
 				break;
 			}
 			if (glen + m->payload_len > sizeof(x->e->gather)) {
-				s7_emit(x, m, "cotp: TSDU exceeds the reassembly buffer");
+				s7_emit(x, m,
+					"cotp: TSDU exceeds the reassembly buffer");
 				end += res.consumed;
 				glen = 0;
 				break;
@@ -477,10 +484,11 @@ static int run_s7comm(struct ctx *x, const uint8_t *d, size_t len)
 			end += res.consumed;
 			done = m->cotp_eot;
 			if (end >= len && !done)
-				return (int)off;        /* wait for the rest */
+				return (int)off; /* wait for the rest */
 		}
 		if (done && glen > 0) {
-			err = s7comm_parse_payload(x->e->gather, glen, x->dir, m);
+			err = s7comm_parse_payload(x->e->gather, glen, x->dir,
+						   m);
 			s7_emit(x, m, err);
 		}
 		off = end;
@@ -511,7 +519,7 @@ static int on_stream_data(const uint8_t *data, size_t len, void *arg)
 	struct ctx *x = arg;
 
 	if (!x->ef->classified)
-		return 0;       /* hold until the classifier decides */
+		return 0; /* hold until the classifier decides */
 	return run_proto(x, data, len);
 }
 
@@ -526,11 +534,15 @@ static void on_datagram(struct ctx *x)
 		return;
 	if (x->ef->proto == ENGINE_PROTO_ENIP &&
 	    (x->p->sport == 2222 || x->p->dport == 2222)) {
-		struct engine_pdu r = { .u.enip = &x->e->u.enip, .enip_io = true };
+		struct engine_pdu r = { .u.enip = &x->e->u.enip,
+					.enip_io = true };
 
 		memset(&x->e->u.enip, 0, sizeof(x->e->u.enip));
-		emit(x, &r, enip_io_recognise(d, len) ? NULL
-			: "enip: not a CIP class 0/1 I/O datagram", false);
+		emit(x, &r,
+		     enip_io_recognise(d, len) ?
+			     NULL :
+			     "enip: not a CIP class 0/1 I/O datagram",
+		     false);
 		return;
 	}
 	n = run_proto(x, d, len);
@@ -556,7 +568,8 @@ static bool stream_anomaly(struct ctx *x, struct flow *f, enum flow_dir d,
 	struct engine *e = x->e;
 	struct ctx y = *x;
 	struct pkt rp;
-	enum dpi_dir dd = d == x->ef->req_dir ? DPI_DIR_REQUEST : DPI_DIR_RESPONSE;
+	enum dpi_dir dd = d == x->ef->req_dir ? DPI_DIR_REQUEST :
+						DPI_DIR_RESPONSE;
 	bool resync = st == STREAM_GAP && e->resync_on_gap;
 
 	e->st.stream_events++;
@@ -576,7 +589,8 @@ static bool stream_anomaly(struct ctx *x, struct flow *f, enum flow_dir d,
 			struct engine_pdu r;
 
 			memset(&r, 0, sizeof(r));
-			emit(&y, &r, "tcp: bytes missing (capture loss); resynchronised",
+			emit(&y, &r,
+			     "tcp: bytes missing (capture loss); resynchronised",
 			     false);
 		} else {
 			emit_broken(&y, stream_status_str(st));
@@ -598,8 +612,11 @@ static void tcp_segment(struct ctx *x, struct flow *f, enum flow_dir fdir)
 {
 	const struct pkt *p = x->p;
 	struct stream_seg seg = {
-		.seq = p->seq, .ack = p->ack, .flags = p->tcp_flags,
-		.data = p->payload, .len = p->payload_len,
+		.seq = p->seq,
+		.ack = p->ack,
+		.flags = p->tcp_flags,
+		.data = p->payload,
+		.len = p->payload_len,
 	};
 	bool was[2] = {
 		(f->stream[0].flags & STREAM_F_BROKEN) != 0,
@@ -610,7 +627,8 @@ static void tcp_segment(struct ctx *x, struct flow *f, enum flow_dir fdir)
 		enum stream_status st;
 		bool retry = false;
 
-		st = flow_tcp_segment(x->e->flows, f, fdir, &seg, on_stream_data, x);
+		st = flow_tcp_segment(x->e->flows, f, fdir, &seg,
+				      on_stream_data, x);
 		/* replay: a hole in a capture is loss far more often than
 		 * reordering; tshark dissects what follows the hole at once */
 		if (st == STREAM_HELD && x->e->resync_on_gap && attempt == 0) {
@@ -676,7 +694,8 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 			x.ef->classified = 1;
 			x.ef->proto = (uint8_t)c.proto;
 			x.ef->how = (uint8_t)c.how;
-			x.ef->req_dir = (uint8_t)(c.server_is_dst ? fdir : !fdir);
+			x.ef->req_dir =
+				(uint8_t)(c.server_is_dst ? fdir : !fdir);
 		}
 	}
 	x.dir = fdir == x.ef->req_dir ? DPI_DIR_REQUEST : DPI_DIR_RESPONSE;

@@ -26,7 +26,7 @@
 #include "dpi/proto/s7comm.h"
 
 enum engine_proto {
-	ENGINE_PROTO_NONE,      /* not (yet) identified: no parser runs */
+	ENGINE_PROTO_NONE, /* not (yet) identified: no parser runs */
 	ENGINE_PROTO_MODBUS,
 	ENGINE_PROTO_DNP3,
 	ENGINE_PROTO_IEC104,
@@ -38,19 +38,19 @@ enum engine_proto {
 /* How a classification was reached; only DPI counts as identification
  * once nDPI is wired in (the issue: port guesses are not accepted). */
 enum engine_class_how {
-	ENGINE_CLASS_PORT,      /* well-known port guess */
-	ENGINE_CLASS_DPI,       /* content inspection (nDPI) */
+	ENGINE_CLASS_PORT, /* well-known port guess */
+	ENGINE_CLASS_DPI,  /* content inspection (nDPI) */
 };
 
 struct engine_class {
 	enum engine_proto proto;
 	enum engine_class_how how;
-	bool server_is_dst;     /* this packet travels client -> server */
+	bool server_is_dst; /* this packet travels client -> server */
 };
 
 enum engine_class_result {
-	ENGINE_CLASS_DONE,      /* *out decided (proto may be NONE: no parser) */
-	ENGINE_CLASS_MORE,      /* ask again with the next packet of the flow */
+	ENGINE_CLASS_DONE, /* *out decided (proto may be NONE: no parser) */
+	ENGINE_CLASS_MORE, /* ask again with the next packet of the flow */
 };
 
 /*
@@ -58,9 +58,8 @@ enum engine_class_result {
  * `ctx` is the classifier's own per-engine state (nDPI's detection module
  * later); it must not allocate per packet either.
  */
-typedef enum engine_class_result (*engine_classify_fn)(void *ctx,
-						       const struct pkt *p,
-						       struct engine_class *out);
+typedef enum engine_class_result (*engine_classify_fn)(
+	void *ctx, const struct pkt *p, struct engine_class *out);
 
 /* The built-in classifier: the well-known port table, labelled PORT. */
 enum engine_class_result engine_classify_port(void *ctx, const struct pkt *p,
@@ -73,25 +72,25 @@ const char *engine_proto_name(enum engine_proto proto);
  * valid only during the callback.
  */
 struct engine_pdu {
-	uint64_t tag;           /* the caller's packet tag (replay: frame) */
+	uint64_t tag; /* the caller's packet tag (replay: frame) */
 	enum engine_proto proto;
 	enum dpi_dir dir;
 	uint8_t l4proto;
-	const struct pkt_addr *src, *dst;       /* of this PDU's direction */
+	const struct pkt_addr *src, *dst; /* of this PDU's direction */
 	uint16_t sport, dport;
 	enum engine_class_how how;
 	/* NULL, or what was wrong; the decoded fields so far stay valid */
 	const char *error;
 	/* the direction cannot be resynchronised: no more PDUs from it */
 	bool broken;
-	bool enip_io;           /* UDP 2222 class 0/1 I/O datagram: no fields */
+	bool enip_io; /* UDP 2222 class 0/1 I/O datagram: no fields */
 	/* decoded fields by proto; the pointer is NULL when there are none
 	 * (stream events, framing lost) */
 	union {
 		const struct modbus_pdu *modbus;
 		struct {
-			const struct dnp3_link *link;  /* last frame */
-			const struct dnp3_apdu *app;   /* NULL: link error */
+			const struct dnp3_link *link; /* last frame */
+			const struct dnp3_apdu *app;  /* NULL: link error */
 		} dnp3;
 		const struct iec104_apdu *iec104;
 		const struct s7comm_pdu *s7comm;
@@ -102,11 +101,11 @@ struct engine_pdu {
 typedef void (*engine_pdu_fn)(const struct engine_pdu *pdu, void *arg);
 
 struct engine_conf {
-	size_t max_flows;       /* flow table entries (0: default) */
-	size_t stream_bytes;    /* largest reassembly buffer (0: default) */
-	size_t max_dnp3;        /* flows with DNP3 transport state at once */
-	uint32_t tcp_timeout;   /* s, idle established TCP flow */
-	uint32_t udp_timeout;   /* s */
+	size_t max_flows;     /* flow table entries (0: default) */
+	size_t stream_bytes;  /* largest reassembly buffer (0: default) */
+	size_t max_dnp3;      /* flows with DNP3 transport state at once */
+	uint32_t tcp_timeout; /* s, idle established TCP flow */
+	uint32_t udp_timeout; /* s */
 	/*
 	 * Exception policy for STREAM_GAP (bytes never seen: capture loss).
 	 * false (inline default): the direction is broken for good. true
@@ -118,15 +117,15 @@ struct engine_conf {
 
 struct engine_stats {
 	uint64_t packets;
-	uint64_t not_ip;        /* -EPROTONOSUPPORT from the link or IP layer */
-	uint64_t bad_packets;   /* malformed L3/L4 headers */
-	uint64_t fragments;     /* IP fragments (not reassembled) */
-	uint64_t other_l4;      /* neither TCP nor UDP */
-	uint64_t flows;         /* flows created */
+	uint64_t not_ip;      /* -EPROTONOSUPPORT from the link or IP layer */
+	uint64_t bad_packets; /* malformed L3/L4 headers */
+	uint64_t fragments;   /* IP fragments (not reassembled) */
+	uint64_t other_l4;    /* neither TCP nor UDP */
+	uint64_t flows;	      /* flows created */
 	uint64_t flow_pool_full;
 	uint64_t state_pool_full;
 	uint64_t stream_events; /* gaps, overlaps with different bytes, ... */
-	uint64_t unclassified;  /* packets of flows without a parser */
+	uint64_t unclassified;	/* packets of flows without a parser */
 	uint64_t pdus[ENGINE_PROTO_MAX];
 	uint64_t requests[ENGINE_PROTO_MAX];
 	uint64_t responses[ENGINE_PROTO_MAX];

@@ -14,7 +14,7 @@
 #include "dpi/proto/cursor.h"
 
 #define IPV6_HDR_LEN 40
-#define IPV6_MAX_EXT 8          /* extension headers walked before giving up */
+#define IPV6_MAX_EXT 8 /* extension headers walked before giving up */
 
 static int bad(struct pkt *p, const char *why)
 {
@@ -45,7 +45,7 @@ static int decode_l4(struct pkt *p, struct cur *c)
 		off = cur_u8(c);
 		p->tcp_flags = cur_u8(c);
 		p->window = cur_be16(c);
-		cur_skip(c, 4);         /* checksum, urgent pointer */
+		cur_skip(c, 4); /* checksum, urgent pointer */
 		if (!cur_ok(c))
 			return bad(p, "TCP header truncated");
 		if ((off >> 4) < 5)
@@ -82,13 +82,13 @@ static int decode_v4(struct pkt *p, struct cur *c)
 	size_t hlen;
 
 	vihl = cur_u8(c);
-	cur_skip(c, 1);                 /* DSCP/ECN */
+	cur_skip(c, 1); /* DSCP/ECN */
 	total = cur_be16(c);
-	cur_skip(c, 2);                 /* identification */
+	cur_skip(c, 2); /* identification */
 	frag = cur_be16(c);
 	p->ttl = cur_u8(c);
 	proto = cur_u8(c);
-	cur_skip(c, 2);                 /* checksum: tshark does not check it either */
+	cur_skip(c, 2); /* checksum: tshark does not check it either */
 	p->src.family = p->dst.family = 4;
 	take(c, p->src.a, 4);
 	take(c, p->dst.a, 4);
@@ -102,11 +102,11 @@ static int decode_v4(struct pkt *p, struct cur *c)
 		return bad(p, "IPv4 total length below header length");
 	if (total > c->len)
 		return bad(p, "IPv4 total length beyond captured data");
-	c->len = total;                 /* drop link padding */
-	cur_skip(c, hlen - 20);         /* options */
+	c->len = total;		/* drop link padding */
+	cur_skip(c, hlen - 20); /* options */
 	if (!cur_ok(c))
 		return bad(p, "IPv4 options truncated");
-	p->fragment = (frag & 0x3fff) != 0;     /* MF or an offset */
+	p->fragment = (frag & 0x3fff) != 0; /* MF or an offset */
 	return decode_l4(p, c);
 }
 
@@ -115,7 +115,7 @@ static int decode_v6(struct pkt *p, struct cur *c)
 	uint16_t plen;
 	uint8_t nh;
 
-	cur_skip(c, 4);                 /* version, class, flow label */
+	cur_skip(c, 4); /* version, class, flow label */
 	plen = cur_be16(c);
 	nh = cur_u8(c);
 	p->ttl = cur_u8(c);
@@ -152,7 +152,7 @@ static int decode_v6(struct pkt *p, struct cur *c)
 			cur_skip(c, 1);
 			fo = cur_be16(c);
 			cur_skip(c, 4);
-			if ((fo & 0xfff9) != 0)         /* offset or M set */
+			if ((fo & 0xfff9) != 0) /* offset or M set */
 				p->fragment = true;
 			break;
 		default:

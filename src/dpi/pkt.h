@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PKT_MAX_VLAN 2          /* 802.1Q, QinQ: outer first */
+#define PKT_MAX_VLAN 2 /* 802.1Q, QinQ: outer first */
 
 /* TCP flags, as in the header's flags octet. */
 #define PKT_TCP_FIN 0x01
@@ -24,7 +24,7 @@
 /* IPv4 as ::ffff:a.b.c.d would be ambiguous with real mapped addresses,
  * so the family is kept; v4 addresses use the first four octets. */
 struct pkt_addr {
-	uint8_t family;         /* 4 or 6 */
+	uint8_t family; /* 4 or 6 */
 	uint8_t a[16];
 };
 
@@ -33,10 +33,10 @@ struct pkt {
 	uint8_t n_vlan;
 	uint16_t vlan[PKT_MAX_VLAN];
 
-	uint8_t ip_version;     /* 4 or 6 */
-	uint8_t ttl;            /* IPv4 TTL / IPv6 hop limit */
-	uint8_t l4proto;        /* IPPROTO_TCP, IPPROTO_UDP, or what was found */
-	bool fragment;          /* IP fragment: L4 not decoded */
+	uint8_t ip_version; /* 4 or 6 */
+	uint8_t ttl;	    /* IPv4 TTL / IPv6 hop limit */
+	uint8_t l4proto;    /* IPPROTO_TCP, IPPROTO_UDP, or what was found */
+	bool fragment;	    /* IP fragment: L4 not decoded */
 	struct pkt_addr src, dst;
 	uint16_t sport, dport;
 
@@ -50,7 +50,7 @@ struct pkt {
 	const uint8_t *payload;
 	size_t payload_len;
 
-	const char *error;      /* static reason, set with -EBADMSG */
+	const char *error; /* static reason, set with -EBADMSG */
 };
 
 /*

@@ -29,11 +29,11 @@
 #define ETH_P_IPV6 0x86dd
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88a8
-#define ETH_P_QINQ1 0x9100      /* pre-802.1ad QinQ */
+#define ETH_P_QINQ1 0x9100 /* pre-802.1ad QinQ */
 
 /* Address families a BSD loopback header may carry (any byte order). */
 #define BSD_AF_INET 2
-#define BSD_AF_INET6_BSD 24     /* NetBSD, OpenBSD, BSD/OS */
+#define BSD_AF_INET6_BSD 24 /* NetBSD, OpenBSD, BSD/OS */
 #define BSD_AF_INET6_FREEBSD 28
 #define BSD_AF_INET6_DARWIN 30
 #define BSD_AF_INET6_LINUX 10
@@ -78,7 +78,8 @@ static int decode_null(struct cur *c, bool network_order, struct pkt *p)
 	}
 	cur_skip(c, 4);
 	/* DLT_NULL is in the capturing host's byte order: accept both. */
-	af = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	af = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 |
+	     h[3];
 	if (!network_order && (af & 0xffff) == 0)
 		af = h[0] | (uint32_t)h[1] << 8;
 	switch (af) {
@@ -110,8 +111,7 @@ int replay_link_supported(int dlt)
 	}
 }
 
-int replay_link_decode(int dlt, const uint8_t *buf, size_t len,
-		       struct pkt *p)
+int replay_link_decode(int dlt, const uint8_t *buf, size_t len, struct pkt *p)
 {
 	struct cur c = cur_init(buf, len);
 	uint16_t type;
@@ -127,10 +127,11 @@ int replay_link_decode(int dlt, const uint8_t *buf, size_t len,
 			return -EBADMSG;
 		}
 		if (type < 0x0600)
-			return not_ip(p, "802.3 length field, not an ethertype");
+			return not_ip(p,
+				      "802.3 length field, not an ethertype");
 		return decode_ethertype(&c, type, p);
 	case DLT_LINUX_SLL:
-		cur_skip(&c, 14);       /* packet type, ARPHRD, address */
+		cur_skip(&c, 14); /* packet type, ARPHRD, address */
 		type = cur_be16(&c);
 		if (!cur_ok(&c)) {
 			p->error = "Linux SLL header truncated";
@@ -139,7 +140,7 @@ int replay_link_decode(int dlt, const uint8_t *buf, size_t len,
 		return decode_ethertype(&c, type, p);
 	case DLT_LINUX_SLL2:
 		type = cur_be16(&c);
-		cur_skip(&c, 18);       /* reserved, ifindex, ARPHRD, type, address */
+		cur_skip(&c, 18); /* reserved, ifindex, ARPHRD, type, address */
 		if (!cur_ok(&c)) {
 			p->error = "Linux SLL2 header truncated";
 			return -EBADMSG;
@@ -162,7 +163,7 @@ int replay_link_decode(int dlt, const uint8_t *buf, size_t len,
 
 struct replay_out {
 	bool json;
-	const char *capture;    /* set when more than one capture is given */
+	const char *capture; /* set when more than one capture is given */
 	FILE *f;
 	struct engine_conf conf;
 };
@@ -244,20 +245,28 @@ static void add_iec104(json_t *o, const struct iec104_apdu *m)
 static const char *cotp_name(uint8_t t)
 {
 	switch (t) {
-	case S7COMM_COTP_CR: return "CR";
-	case S7COMM_COTP_CC: return "CC";
-	case S7COMM_COTP_DR: return "DR";
-	case S7COMM_COTP_DC: return "DC";
-	case S7COMM_COTP_ER: return "ER";
-	case S7COMM_COTP_DT: return "DT";
-	default: return "other";
+	case S7COMM_COTP_CR:
+		return "CR";
+	case S7COMM_COTP_CC:
+		return "CC";
+	case S7COMM_COTP_DR:
+		return "DR";
+	case S7COMM_COTP_DC:
+		return "DC";
+	case S7COMM_COTP_ER:
+		return "ER";
+	case S7COMM_COTP_DT:
+		return "DT";
+	default:
+		return "other";
 	}
 }
 
 static void add_s7comm(json_t *o, const struct s7comm_pdu *m)
 {
 	if (m->cotp_type != S7COMM_COTP_DT)
-		json_object_set_new(o, "cotp", json_string(cotp_name(m->cotp_type)));
+		json_object_set_new(o, "cotp",
+				    json_string(cotp_name(m->cotp_type)));
 	if (!m->has_s7)
 		return;
 	if (m->s7plus) {
@@ -318,7 +327,8 @@ static void print_text_value(FILE *f, const json_t *v)
 
 	if (json_is_array(v)) {
 		fputc('[', f);
-		json_array_foreach(v, i, x) {
+		json_array_foreach(v, i, x)
+		{
 			if (i)
 				fputc(',', f);
 			print_text_value(f, x);
@@ -328,7 +338,8 @@ static void print_text_value(FILE *f, const json_t *v)
 		bool first = true;
 
 		fputc('{', f);
-		json_object_foreach((json_t *)v, k, x) {
+		json_object_foreach((json_t *)v, k, x)
+		{
 			fprintf(f, "%s%s=", first ? "" : " ", k);
 			print_text_value(f, x);
 			first = false;
@@ -348,20 +359,22 @@ static void print_text_value(FILE *f, const json_t *v)
 /* Text: "FRAME SRC -> DST DIR PROTO key=value ..." from the same object. */
 static void print_text(FILE *f, json_t *o)
 {
-	static const char *const fixed[] = { "capture", "frame", "src", "dst",
-					     "dir", "proto" };
+	static const char *const fixed[] = { "capture", "frame", "src",
+					     "dst",	"dir",	 "proto" };
 	const char *k;
 	json_t *x;
 
 	if (json_object_get(o, "capture"))
-		fprintf(f, "%s ", json_string_value(json_object_get(o, "capture")));
+		fprintf(f, "%s ",
+			json_string_value(json_object_get(o, "capture")));
 	fprintf(f, "%" JSON_INTEGER_FORMAT " %s -> %s %s %s",
 		json_integer_value(json_object_get(o, "frame")),
 		json_string_value(json_object_get(o, "src")),
 		json_string_value(json_object_get(o, "dst")),
 		json_string_value(json_object_get(o, "dir")),
 		json_string_value(json_object_get(o, "proto")));
-	json_object_foreach(o, k, x) {
+	json_object_foreach(o, k, x)
+	{
 		bool skip = false;
 
 		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -385,11 +398,20 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 	if (out->capture)
 		json_object_set_new(o, "capture", json_string(out->capture));
 	set_int(o, "frame", (json_int_t)pdu->tag);
-	json_object_set_new(o, "src", json_string(pkt_addr_port_str(pdu->src, pdu->sport, a, sizeof(a))));
-	json_object_set_new(o, "dst", json_string(pkt_addr_port_str(pdu->dst, pdu->dport, a, sizeof(a))));
-	json_object_set_new(o, "dir", json_string(pdu->dir == DPI_DIR_REQUEST ? "request" : "response"));
-	json_object_set_new(o, "proto", json_string(engine_proto_name(pdu->proto)));
-	json_object_set_new(o, "transport", json_string(pdu->l4proto == 17 ? "udp" : "tcp"));
+	json_object_set_new(o, "src",
+			    json_string(pkt_addr_port_str(pdu->src, pdu->sport,
+							  a, sizeof(a))));
+	json_object_set_new(o, "dst",
+			    json_string(pkt_addr_port_str(pdu->dst, pdu->dport,
+							  a, sizeof(a))));
+	json_object_set_new(o, "dir",
+			    json_string(pdu->dir == DPI_DIR_REQUEST ?
+						"request" :
+						"response"));
+	json_object_set_new(o, "proto",
+			    json_string(engine_proto_name(pdu->proto)));
+	json_object_set_new(o, "transport",
+			    json_string(pdu->l4proto == 17 ? "udp" : "tcp"));
 	if (pdu->how == ENGINE_CLASS_PORT)
 		json_object_set_new(o, "identified_by", json_string("port"));
 	else
@@ -438,7 +460,8 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 static void print_summary(FILE *f, const char *capture,
 			  const struct engine_stats *s, uint64_t frames)
 {
-	fprintf(f, "summary %s: %llu frames, %llu flows, %llu not IP, "
+	fprintf(f,
+		"summary %s: %llu frames, %llu flows, %llu not IP, "
 		"%llu malformed headers, %llu IP fragments, %llu other L4, "
 		"%llu unclassified, %llu stream events, %llu pool exhaustions\n",
 		capture, (unsigned long long)frames,
@@ -481,14 +504,19 @@ static int replay_file(const char *path, struct replay_out *out)
 	}
 	dlt = pcap_datalink(pc);
 	if (!replay_link_supported(dlt)) {
-		fprintf(stderr, "conduitctl: replay: %s: unsupported link type %s\n",
-			path, pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?");
+		fprintf(stderr,
+			"conduitctl: replay: %s: unsupported link type %s\n",
+			path,
+			pcap_datalink_val_to_name(dlt) ?
+				pcap_datalink_val_to_name(dlt) :
+				"?");
 		pcap_close(pc);
 		return 1;
 	}
 	e = engine_alloc(&out->conf);
 	if (e == NULL) {
-		fprintf(stderr, "conduitctl: replay: engine: %s\n", strerror(errno));
+		fprintf(stderr, "conduitctl: replay: engine: %s\n",
+			strerror(errno));
 		pcap_close(pc);
 		return 1;
 	}
@@ -499,7 +527,8 @@ static int replay_file(const char *path, struct replay_out *out)
 		int d;
 
 		frame++;
-		now_us = (uint64_t)h->ts.tv_sec * 1000000 + (uint64_t)h->ts.tv_usec;
+		now_us = (uint64_t)h->ts.tv_sec * 1000000 +
+			 (uint64_t)h->ts.tv_usec;
 		d = replay_link_decode(dlt, data, h->caplen, &p);
 		if (d < 0) {
 			engine_count_undecoded(e, d);
@@ -508,12 +537,13 @@ static int replay_file(const char *path, struct replay_out *out)
 		engine_process(e, &p, now_us, frame);
 	}
 	if (r == -1) {
-		fprintf(stderr, "conduitctl: replay: %s: frame %llu: %s\n", path,
-			(unsigned long long)frame + 1, pcap_geterr(pc));
+		fprintf(stderr, "conduitctl: replay: %s: frame %llu: %s\n",
+			path, (unsigned long long)frame + 1, pcap_geterr(pc));
 		rc = 1;
 	}
 	fflush(out->f);
-	print_summary(out->json ? stderr : out->f, path, engine_get_stats(e), frame);
+	print_summary(out->json ? stderr : out->f, path, engine_get_stats(e),
+		      frame);
 	engine_free(e);
 	pcap_close(pc);
 	return rc;
@@ -522,7 +552,7 @@ static int replay_file(const char *path, struct replay_out *out)
 static void replay_usage(FILE *f)
 {
 	fprintf(f, "usage: conduitctl replay [--policy FILE] [--json] "
-		"[--strict-stream] CAPTURE...\n");
+		   "[--strict-stream] CAPTURE...\n");
 }
 
 int replay_main(int argc, char **argv, int json)
@@ -535,7 +565,8 @@ int replay_main(int argc, char **argv, int json)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct replay_out out = {
-		.json = json != 0, .f = stdout,
+		.json = json != 0,
+		.f = stdout,
 		.conf = { .resync_on_gap = true },
 	};
 	const char *policy = NULL;
@@ -566,8 +597,10 @@ int replay_main(int argc, char **argv, int json)
 		return 2;
 	}
 	if (policy != NULL)
-		fprintf(stderr, "conduitctl: replay: --policy %s: verdicts not "
-			"implemented yet; decoding only\n", policy);
+		fprintf(stderr,
+			"conduitctl: replay: --policy %s: verdicts not "
+			"implemented yet; decoding only\n",
+			policy);
 	for (int i = optind; i < argc; i++) {
 		out.capture = argc - optind > 1 ? argv[i] : NULL;
 		rc |= replay_file(argv[i], &out);

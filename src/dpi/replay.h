@@ -19,8 +19,7 @@
  * pkt_decode_ip returns; -EPROTONOSUPPORT also for a link type or
  * ethertype that carries no IP, with p->error set.
  */
-int replay_link_decode(int dlt, const uint8_t *buf, size_t len,
-		       struct pkt *p);
+int replay_link_decode(int dlt, const uint8_t *buf, size_t len, struct pkt *p);
 
 /* True when replay_link_decode knows the link type. */
 int replay_link_supported(int dlt);

@@ -29,7 +29,8 @@
 #define CMD_NAME_MAX 4096
 
 static json_t *cmd_hello(struct cmd_daemon *d, const json_t *args, uint64_t id);
-static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id);
+static json_t *cmd_status(struct cmd_daemon *d, const json_t *args,
+			  uint64_t id);
 static json_t *cmd_policy_diff(struct cmd_daemon *d, const json_t *args,
 			       uint64_t id);
 static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
@@ -44,19 +45,27 @@ static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
 const struct cmd_def cmd_table[] = {
 	{ "hello", cmd_hello, { { 0 } }, "protocol version and commands" },
 	{ "status", cmd_status, { { 0 } }, "daemon and policy state" },
-	{ "policy.diff", cmd_policy_diff,
+	{ "policy.diff",
+	  cmd_policy_diff,
 	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
 	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
 	  "what applying a policy would change" },
-	{ "policy.apply", cmd_policy_apply,
+	{ "policy.apply",
+	  cmd_policy_apply,
 	  { { "name", CMD_ARG_STRING, false, CMD_NAME_MAX },
 	    { "content", CMD_ARG_STRING, true, POL_SIZE_MAX_DEFAULT } },
 	  "validate, commit and persist a policy" },
-	{ "policy.show", cmd_policy_show, { { 0 } },
+	{ "policy.show",
+	  cmd_policy_show,
+	  { { 0 } },
 	  "the running policy with per-conduit counters" },
-	{ "reload", cmd_reload_h, { { 0 } },
+	{ "reload",
+	  cmd_reload_h,
+	  { { 0 } },
 	  "re-read the configured policy file" },
-	{ "island", cmd_island_h, { { "on", CMD_ARG_BOOL, true, 0 } },
+	{ "island",
+	  cmd_island_h,
+	  { { "on", CMD_ARG_BOOL, true, 0 } },
 	  "isolate every zone (on) or restore the policy (off)" },
 	{ NULL, NULL, { { 0 } }, NULL },
 };
@@ -108,31 +117,36 @@ int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
 		return -EINVAL;
 	}
 	if (*args != NULL) {
-		json_object_foreach((json_t *)*args, key, v) {
+		json_object_foreach((json_t *)*args, key, v)
+		{
 			const struct cmd_arg *a = NULL;
 
-			for (int i = 0; i < CMD_MAX_ARGS && c->args[i].name; i++)
+			for (int i = 0; i < CMD_MAX_ARGS && c->args[i].name;
+			     i++)
 				if (strcmp(c->args[i].name, key) == 0)
 					a = &c->args[i];
 			if (a == NULL) {
-				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
-						 "%s: unknown argument \"%.64s\"",
-						 c->name, key);
+				*error = cmd_err(
+					*id, CTL_ERR_INVALID_ARGS,
+					"%s: unknown argument \"%.64s\"",
+					c->name, key);
 				return -EINVAL;
 			}
 			if ((a->type == CMD_ARG_STRING && !json_is_string(v)) ||
 			    (a->type == CMD_ARG_BOOL && !json_is_boolean(v))) {
-				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
-						 "%s: argument \"%s\" must be %s",
-						 c->name, a->name,
-						 cmd_type_name(a->type));
+				*error = cmd_err(
+					*id, CTL_ERR_INVALID_ARGS,
+					"%s: argument \"%s\" must be %s",
+					c->name, a->name,
+					cmd_type_name(a->type));
 				return -EINVAL;
 			}
 			if (a->type == CMD_ARG_STRING && a->max_len &&
 			    json_string_length(v) > a->max_len) {
-				*error = cmd_err(*id, CTL_ERR_INVALID_ARGS,
-						 "%s: argument \"%s\" longer than %zu bytes",
-						 c->name, a->name, a->max_len);
+				*error = cmd_err(
+					*id, CTL_ERR_INVALID_ARGS,
+					"%s: argument \"%s\" longer than %zu bytes",
+					c->name, a->name, a->max_len);
 				return -EINVAL;
 			}
 		}
@@ -332,10 +346,11 @@ int cmd_check_policy_conf(const struct conf *c, const struct pol_policy *p,
 	if (c->management_zone == NULL)
 		return 0;
 	if (mz == NULL || strcmp(mz->name, c->management_zone) != 0) {
-		diag_add(dl, c->file, c->management_zone_line, 0,
-			 "management-zone %s does not match the policy %s (its management zone is %s)",
-			 c->management_zone, p->file ? p->file : "-",
-			 mz ? mz->name : "not declared");
+		diag_add(
+			dl, c->file, c->management_zone_line, 0,
+			"management-zone %s does not match the policy %s (its management zone is %s)",
+			c->management_zone, p->file ? p->file : "-",
+			mz ? mz->name : "not declared");
 		return -EINVAL;
 	}
 	return 0;
@@ -439,8 +454,9 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 		int r = cmd_state_commit(path);
 
 		if (r < 0)
-			log_warnx("cannot store %s: %s (a restart will load the previous policy)",
-				  path, strerror(-r));
+			log_warnx(
+				"cannot store %s: %s (a restart will load the previous policy)",
+				path, strerror(-r));
 	} else if (clear_state) {
 		int r = cmd_state_remove(path);
 
@@ -456,13 +472,15 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 	d->source = src;
 	d->generation++;
 	d->last_apply = time(NULL);
-	log_info("policy %s (%s): %s sha256=%.16s generation=%llu zones +%d -%d ~%d conduits +%d -%d ~%d%s",
-		 *deferred ? "stored" : "applied", cmd_source_name(src), nname,
-		 cmd_sha256_hex(p, sha, sizeof(sha)),
-		 (unsigned long long)d->generation, zn[0], zn[1], zn[2], cn[0],
-		 cn[1], cn[2],
-		 *deferred ? "; island mode is on: it takes effect at island off"
-			   : "");
+	log_info(
+		"policy %s (%s): %s sha256=%.16s generation=%llu zones +%d -%d ~%d conduits +%d -%d ~%d%s",
+		*deferred ? "stored" : "applied", cmd_source_name(src), nname,
+		cmd_sha256_hex(p, sha, sizeof(sha)),
+		(unsigned long long)d->generation, zn[0], zn[1], zn[2], cn[0],
+		cn[1], cn[2],
+		*deferred ?
+			"; island mode is on: it takes effect at island off" :
+			"");
 	if (summary && have_diff)
 		*summary = cmd_diff_json(&df);
 	if (have_diff)
@@ -487,8 +505,9 @@ int cmd_reload(struct cmd_daemon *d, json_t **summary, bool *deferred,
 		*summary = NULL;
 	rc = policy_load_file(d->conf->policy, 0, &p, dl);
 	if (rc < 0) {
-		log_warnx("reload: %s rejected (%zu error%s); the running policy stays",
-			  d->conf->policy, dl->n, dl->n == 1 ? "" : "s");
+		log_warnx(
+			"reload: %s rejected (%zu error%s); the running policy stays",
+			d->conf->policy, dl->n, dl->n == 1 ? "" : "s");
 		return rc;
 	}
 	rc = cmd_install(d, p, d->conf->policy, CMD_SOURCE_CONFIG, NULL, 0,
@@ -511,7 +530,8 @@ int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl)
 	if (on) {
 		rc = cmd_write_atomic(path, "on\n", 3);
 		if (rc < 0) {
-			diag_add(dl, path, 0, 0, "cannot store island state: %s",
+			diag_add(dl, path, 0, 0,
+				 "cannot store island state: %s",
 				 strerror(-rc));
 			return rc;
 		}
@@ -529,8 +549,9 @@ int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl)
 		int r = cmd_state_remove(path);
 
 		if (r < 0)
-			log_warnx("cannot remove %s: %s (a restart will be in island mode)",
-				  path, strerror(-r));
+			log_warnx(
+				"cannot remove %s: %s (a restart will be in island mode)",
+				path, strerror(-r));
 	}
 	d->island = on;
 	if (on)
@@ -548,9 +569,9 @@ static json_t *cmd_diag_error(uint64_t id, const char *code, const char *what,
 			      int rc, const struct diag_list *dl)
 {
 	const char *tail = strcmp(code, CTL_ERR_APPLY_FAILED) == 0 &&
-				   strncmp(what, "island", 6) == 0
-				   ? "the ruleset is unchanged"
-				   : "the running policy stays";
+					   strncmp(what, "island", 6) == 0 ?
+				   "the ruleset is unchanged" :
+				   "the running policy stays";
 	char msg[512];
 
 	if (rc == -EINVAL || dl->n > 0)
@@ -570,10 +591,10 @@ static json_t *cmd_hello(struct cmd_daemon *d, const json_t *args, uint64_t id)
 	(void)args;
 	for (const struct cmd_def *c = cmd_table; c->name; c++)
 		json_array_append_new(cmds, json_string(c->name));
-	return ctl_response_ok(id, json_pack("{s:i, s:s, s:s, s:o}", "protocol",
-					     CMD_PROTOCOL_VERSION, "server",
-					     "conduitd", "version",
-					     PACKAGE_VERSION, "commands", cmds));
+	return ctl_response_ok(
+		id, json_pack("{s:i, s:s, s:s, s:o}", "protocol",
+			      CMD_PROTOCOL_VERSION, "server", "conduitd",
+			      "version", PACKAGE_VERSION, "commands", cmds));
 }
 
 static json_t *cmd_features_json(const struct nft_features *f)
@@ -609,8 +630,8 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 		struct nflog_stats st;
 
 		nflog_get_stats(d->nflog, &st);
-		nfl = json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "active", 1,
-				"group", d->conf->nflog_group, "packets",
+		nfl = json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "active",
+				1, "group", d->conf->nflog_group, "packets",
 				(json_int_t)st.packets, "events",
 				(json_int_t)st.events, "malformed",
 				(json_int_t)(st.malformed + st.bad_packet +
@@ -621,22 +642,22 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 		nfl = json_pack("{s:b, s:i}", "active", 0, "group",
 				d->conf->nflog_group);
 	}
-	r = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:b, s:o, s:s, s:I, s:I, s:s, s:b, s:o, s:{s:s?, s:i}}",
-		      "version", PACKAGE_VERSION, "protocol",
-		      CMD_PROTOCOL_VERSION, "pid", (json_int_t)getpid(),
-		      "uptime", (json_int_t)(now - d->started), "started",
-		      (json_int_t)d->started, "policy", cmd_policy_summary(d),
-		      "island", d->island, "features",
-		      cmd_features_json(&d->features), "features_text",
-		      nft_features_str(&d->features, feat, sizeof(feat)),
-		      "generation", (json_int_t)d->generation, "last_apply",
-		      (json_int_t)d->last_apply, "user",
-		      d->user ? d->user : "root", "privileged", d->privileged,
-		      "nflog", nfl, "management", "zone",
-		      d->policy && policy_management_zone(d->policy)
-			      ? policy_management_zone(d->policy)->name
-			      : NULL,
-		      "port", d->conf->management_port);
+	r = json_pack(
+		"{s:s, s:i, s:I, s:I, s:I, s:o, s:b, s:o, s:s, s:I, s:I, s:s, s:b, s:o, s:{s:s?, s:i}}",
+		"version", PACKAGE_VERSION, "protocol", CMD_PROTOCOL_VERSION,
+		"pid", (json_int_t)getpid(), "uptime",
+		(json_int_t)(now - d->started), "started",
+		(json_int_t)d->started, "policy", cmd_policy_summary(d),
+		"island", d->island, "features",
+		cmd_features_json(&d->features), "features_text",
+		nft_features_str(&d->features, feat, sizeof(feat)),
+		"generation", (json_int_t)d->generation, "last_apply",
+		(json_int_t)d->last_apply, "user", d->user ? d->user : "root",
+		"privileged", d->privileged, "nflog", nfl, "management", "zone",
+		d->policy && policy_management_zone(d->policy) ?
+			policy_management_zone(d->policy)->name :
+			NULL,
+		"port", d->conf->management_port);
 	return ctl_response_ok(id, r);
 }
 
@@ -667,8 +688,8 @@ static json_t *cmd_policy_diff(struct cmd_daemon *d, const json_t *args,
 	if (rc == 0)
 		rc = cmd_check_policy_conf(d->conf, p, &dl);
 	if (rc < 0) {
-		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID, "policy rejected",
-				   rc, &dl);
+		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID,
+				   "policy rejected", rc, &dl);
 		goto out;
 	}
 	rc = policy_diff(d->policy, p, &df);
@@ -701,10 +722,12 @@ static json_t *cmd_install_result(const struct cmd_daemon *d, bool deferred,
 		return NULL;
 	}
 	json_object_set_new(r, "diff", summary ? summary : json_null());
-	json_object_set_new(r, "message",
-			    json_string(deferred
-						? "island mode is on: the policy is stored and takes effect at island off"
-						: "policy applied"));
+	json_object_set_new(
+		r, "message",
+		json_string(
+			deferred ?
+				"island mode is on: the policy is stored and takes effect at island off" :
+				"policy applied"));
 	return r;
 }
 
@@ -722,19 +745,23 @@ static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
 	diag_list_init(&dl);
 	rc = cmd_load_arg(args, &p, &name, &dl);
 	if (rc < 0) {
-		log_warnx("policy.apply: %s rejected (%zu error%s); the running policy stays",
-			  name, dl.n, dl.n == 1 ? "" : "s");
-		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID, "policy rejected",
-				   rc, &dl);
+		log_warnx(
+			"policy.apply: %s rejected (%zu error%s); the running policy stays",
+			name, dl.n, dl.n == 1 ? "" : "s");
+		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID,
+				   "policy rejected", rc, &dl);
 		goto out;
 	}
 	rc = cmd_install(d, p, name, CMD_SOURCE_APPLY, json_string_value(c),
-			 json_string_length(c), false, &deferred, &summary, &dl);
+			 json_string_length(c), false, &deferred, &summary,
+			 &dl);
 	if (rc < 0) {
-		log_warnx("policy.apply: %s not applied; the running policy stays",
-			  name);
-		r = cmd_diag_error(id, rc == -EINVAL ? CTL_ERR_POLICY_INVALID
-						     : CTL_ERR_APPLY_FAILED,
+		log_warnx(
+			"policy.apply: %s not applied; the running policy stays",
+			name);
+		r = cmd_diag_error(id,
+				   rc == -EINVAL ? CTL_ERR_POLICY_INVALID :
+						   CTL_ERR_APPLY_FAILED,
 				   "policy not applied", rc, &dl);
 		goto out;
 	}
@@ -763,7 +790,8 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 		rc = cnt ? nft_read_counters(d->nft, d->policy, cnt) : -ENOMEM;
 	}
 	conduits = json_object_get(j, "conduits");
-	json_array_foreach(conduits, i, cj) {
+	json_array_foreach(conduits, i, cj)
+	{
 		const char *n = json_string_value(json_object_get(cj, "name"));
 		const struct pol_conduit *pc =
 			n ? policy_conduit_by_name(d->policy, n) : NULL;
@@ -775,24 +803,23 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 			continue;
 		}
 		k = &cnt[pc->id - 1];
-		json_object_set_new(cj, "counters",
-				    json_pack("{s:I, s:I, s:I, s:I}",
-					      "accept_packets",
-					      (json_int_t)k->accept_packets,
-					      "accept_bytes",
-					      (json_int_t)k->accept_bytes,
-					      "deny_packets",
-					      (json_int_t)k->deny_packets,
-					      "deny_bytes",
-					      (json_int_t)k->deny_bytes));
+		json_object_set_new(
+			cj, "counters",
+			json_pack("{s:I, s:I, s:I, s:I}", "accept_packets",
+				  (json_int_t)k->accept_packets, "accept_bytes",
+				  (json_int_t)k->accept_bytes, "deny_packets",
+				  (json_int_t)k->deny_packets, "deny_bytes",
+				  (json_int_t)k->deny_bytes));
 	}
 	if (rc < 0 && d->policy->n_conduits > 0)
-		log_debug("policy.show: counters unavailable: %s", strerror(-rc));
+		log_debug("policy.show: counters unavailable: %s",
+			  strerror(-rc));
 	free(cnt);
 	json_object_set_new(j, "island", json_boolean(d->island));
 	json_object_set_new(j, "generation",
 			    json_integer((json_int_t)d->generation));
-	json_object_set_new(j, "source", json_string(cmd_source_name(d->source)));
+	json_object_set_new(j, "source",
+			    json_string(cmd_source_name(d->source)));
 	return ctl_response_ok(id, j);
 }
 
@@ -808,11 +835,13 @@ static json_t *cmd_reload_h(struct cmd_daemon *d, const json_t *args,
 	diag_list_init(&dl);
 	rc = cmd_reload(d, &summary, &deferred, &dl);
 	if (rc < 0)
-		r = cmd_diag_error(id, rc == -EINVAL ? CTL_ERR_POLICY_INVALID
-						     : CTL_ERR_APPLY_FAILED,
+		r = cmd_diag_error(id,
+				   rc == -EINVAL ? CTL_ERR_POLICY_INVALID :
+						   CTL_ERR_APPLY_FAILED,
 				   "reload rejected", rc, &dl);
 	else
-		r = ctl_response_ok(id, cmd_install_result(d, deferred, summary));
+		r = ctl_response_ok(id,
+				    cmd_install_result(d, deferred, summary));
 	diag_list_free(&dl);
 	return r;
 }
@@ -829,9 +858,9 @@ static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
 	diag_list_init(&dl);
 	rc = cmd_island(d, on, &dl);
 	if (rc < 0)
-		r = cmd_diag_error(id, CTL_ERR_APPLY_FAILED,
-				   on ? "island on failed" : "island off failed",
-				   rc, &dl);
+		r = cmd_diag_error(
+			id, CTL_ERR_APPLY_FAILED,
+			on ? "island on failed" : "island off failed", rc, &dl);
 	else
 		r = ctl_response_ok(id, json_pack("{s:b, s:b}", "island", on,
 						  "changed", was != on));

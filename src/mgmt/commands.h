@@ -28,26 +28,26 @@ struct nflog_reader;
 
 /* Where the running policy came from. */
 enum cmd_source {
-	CMD_SOURCE_CONFIG,       /* the conf's `policy` path (start-up, reload) */
-	CMD_SOURCE_STATE,        /* state-dir/active-policy.yaml at start-up */
-	CMD_SOURCE_APPLY,        /* a policy.apply */
+	CMD_SOURCE_CONFIG, /* the conf's `policy` path (start-up, reload) */
+	CMD_SOURCE_STATE,  /* state-dir/active-policy.yaml at start-up */
+	CMD_SOURCE_APPLY,  /* a policy.apply */
 };
 
 /* The daemon state the commands act on; owned by conduitd.c. */
 struct cmd_daemon {
 	const struct conf *conf;
-	struct nft_ctx *nft;              /* NULL only in tests */
+	struct nft_ctx *nft; /* NULL only in tests */
 	struct nft_features features;
-	struct nflog_reader *nflog;       /* NULL when deny logging is off */
-	struct pol_policy *policy;        /* running model; owned */
-	char *policy_name;                /* name shown in status; owned */
+	struct nflog_reader *nflog; /* NULL when deny logging is off */
+	struct pol_policy *policy;  /* running model; owned */
+	char *policy_name;	    /* name shown in status; owned */
 	enum cmd_source source;
 	bool island;
-	uint64_t generation;              /* policies accepted as running */
-	time_t started;                   /* wall clock */
-	time_t last_apply;                /* wall clock; 0 = never */
-	bool privileged;                  /* still root (development) */
-	const char *user;                 /* the user we run as */
+	uint64_t generation; /* policies accepted as running */
+	time_t started;	     /* wall clock */
+	time_t last_apply;   /* wall clock; 0 = never */
+	bool privileged;     /* still root (development) */
+	const char *user;    /* the user we run as */
 };
 
 /* One argument of a command. */
@@ -60,7 +60,7 @@ struct cmd_arg {
 	const char *name;
 	enum cmd_arg_type type;
 	bool required;
-	size_t max_len;                   /* strings; 0 = no limit beyond the frame */
+	size_t max_len; /* strings; 0 = no limit beyond the frame */
 };
 
 #define CMD_MAX_ARGS 4
@@ -97,8 +97,7 @@ int cmd_check_policy_conf(const struct conf *c, const struct pol_policy *p,
 			  struct diag_list *dl);
 
 /* nft_opts from the configuration and the island flag. */
-void cmd_nft_opts(const struct cmd_daemon *d, bool island,
-		  struct nft_opts *o);
+void cmd_nft_opts(const struct cmd_daemon *d, bool island, struct nft_opts *o);
 
 /*
  * Makes p (owned by the call from now on) the running policy: commits it

@@ -102,9 +102,10 @@ static enum ctl_result ctl_header_byte(struct ctl_decoder *d, uint8_t b)
 	if (i == 1 && b != CTL_MAGIC1)
 		return ctl_fail(d, CTL_E_MAGIC);
 	if (i == 2 && b != CTL_VERSION) {
-		snprintf(d->errtext, sizeof(d->errtext),
-			 "unsupported protocol version %u (this side speaks %u)",
-			 b, CTL_VERSION);
+		snprintf(
+			d->errtext, sizeof(d->errtext),
+			"unsupported protocol version %u (this side speaks %u)",
+			b, CTL_VERSION);
 		return ctl_fail(d, CTL_E_VERSION);
 	}
 	if (i == 3 && b != CTL_TYPE_REQUEST && b != CTL_TYPE_RESPONSE) {
@@ -230,7 +231,8 @@ int ctl_encode(enum ctl_type type, const json_t *msg, uint8_t **out,
 	f = malloc(CTL_HDR_LEN + plen);
 	if (f == NULL)
 		return -ENOMEM;
-	if (json_dumpb(msg, (char *)f + CTL_HDR_LEN, plen, JSON_COMPACT) != plen) {
+	if (json_dumpb(msg, (char *)f + CTL_HDR_LEN, plen, JSON_COMPACT) !=
+	    plen) {
 		free(f);
 		return -ENOMEM;
 	}
@@ -251,7 +253,8 @@ json_t *ctl_request_new(uint64_t id, const char *cmd, json_t *args)
 {
 	json_t *r = json_object();
 
-	if (r == NULL || json_object_set_new(r, "id", json_integer((json_int_t)id)) ||
+	if (r == NULL ||
+	    json_object_set_new(r, "id", json_integer((json_int_t)id)) ||
 	    json_object_set_new(r, "cmd", json_string(cmd))) {
 		json_decref(r);
 		json_decref(args);
@@ -299,8 +302,10 @@ int ctl_request_parse(const json_t *msg, uint64_t *id, const char **cmd,
 	}
 	if (ctl_get_id(msg, id, why) < 0)
 		return -EINVAL;
-	json_object_foreach((json_t *)msg, key, v) {
-		if (strcmp(key, "id") && strcmp(key, "cmd") && strcmp(key, "args")) {
+	json_object_foreach((json_t *)msg, key, v)
+	{
+		if (strcmp(key, "id") && strcmp(key, "cmd") &&
+		    strcmp(key, "args")) {
 			*why = "unknown member in request (expected id, cmd, args)";
 			return -EINVAL;
 		}
@@ -370,8 +375,8 @@ json_t *ctl_response_error(uint64_t id, const char *code, const char *message,
 		      "diagnostics", dj);
 	if (e == NULL)
 		return NULL;
-	r = json_pack("{s:I, s:b, s:o}", "id", (json_int_t)id, "ok", 0,
-		      "error", e);
+	r = json_pack("{s:I, s:b, s:o}", "id", (json_int_t)id, "ok", 0, "error",
+		      e);
 	return r;
 }
 
@@ -409,7 +414,8 @@ int ctl_response_parse(const json_t *msg, uint64_t *id, bool *ok,
 	*error = json_object_get(msg, "error");
 	c = json_object_get(*error, "code");
 	m = json_object_get(*error, "message");
-	if (!json_is_object(*error) || !json_is_string(c) || !json_is_string(m)) {
+	if (!json_is_object(*error) || !json_is_string(c) ||
+	    !json_is_string(m)) {
 		*why = "\"error\" must be an object with string code and message";
 		return -EINVAL;
 	}

@@ -26,12 +26,12 @@
 
 struct diag_list;
 
-#define CTL_MAGIC0       'C'
-#define CTL_MAGIC1       'D'
-#define CTL_VERSION      1
-#define CTL_HDR_LEN      8
+#define CTL_MAGIC0 'C'
+#define CTL_MAGIC1 'D'
+#define CTL_VERSION 1
+#define CTL_HDR_LEN 8
 /* Above the 32 MiB policy file limit plus JSON escaping of typical YAML. */
-#define CTL_MAX_PAYLOAD  (40u * 1024 * 1024)
+#define CTL_MAX_PAYLOAD (40u * 1024 * 1024)
 
 enum ctl_type {
 	CTL_TYPE_REQUEST = 1,
@@ -40,38 +40,38 @@ enum ctl_type {
 
 /* Result of one ctl_decode call (three-way, like a streaming parser). */
 enum ctl_result {
-	CTL_FRAME = 0,       /* one complete frame in *out */
-	CTL_INCOMPLETE,      /* all input consumed, more bytes needed */
-	CTL_ERROR,           /* stream is broken; see ctl_decoder_error; sticky */
+	CTL_FRAME = 0,	/* one complete frame in *out */
+	CTL_INCOMPLETE, /* all input consumed, more bytes needed */
+	CTL_ERROR,	/* stream is broken; see ctl_decoder_error; sticky */
 };
 
 enum ctl_error {
 	CTL_E_NONE = 0,
-	CTL_E_MAGIC,         /* not 'C' 'D' */
-	CTL_E_VERSION,       /* unsupported protocol version */
-	CTL_E_TYPE,          /* unknown frame type */
-	CTL_E_LENGTH,        /* zero or over the payload limit */
-	CTL_E_JSON,          /* payload is not valid UTF-8 JSON */
-	CTL_E_NOT_OBJECT,    /* payload is JSON but not an object */
+	CTL_E_MAGIC,	  /* not 'C' 'D' */
+	CTL_E_VERSION,	  /* unsupported protocol version */
+	CTL_E_TYPE,	  /* unknown frame type */
+	CTL_E_LENGTH,	  /* zero or over the payload limit */
+	CTL_E_JSON,	  /* payload is not valid UTF-8 JSON */
+	CTL_E_NOT_OBJECT, /* payload is JSON but not an object */
 	CTL_E_NOMEM,
 };
 
 struct ctl_frame {
 	enum ctl_type type;
-	json_t *msg;         /* new reference; the caller json_decref()s it */
+	json_t *msg; /* new reference; the caller json_decref()s it */
 };
 
 /* Incremental decoder; feed it bytes in any split, get whole frames. */
 struct ctl_decoder {
 	uint8_t hdr[CTL_HDR_LEN];
 	size_t hdr_have;
-	uint32_t plen;       /* payload length of the frame being read */
-	char *payload;       /* grows with the bytes received */
+	uint32_t plen; /* payload length of the frame being read */
+	char *payload; /* grows with the bytes received */
 	size_t cap;
 	size_t have;
 	uint32_t max_payload;
 	enum ctl_error err;
-	char errtext[256];   /* jansson's reason for CTL_E_JSON */
+	char errtext[256]; /* jansson's reason for CTL_E_JSON */
 };
 
 /* max_payload 0 means CTL_MAX_PAYLOAD; larger values are clamped to it. */
@@ -126,16 +126,16 @@ int ctl_response_parse(const json_t *msg, uint64_t *id, bool *ok,
 		       const char **why);
 
 /* Error codes used in responses (stable; documented in conduitctl(8)). */
-#define CTL_ERR_PROTOCOL        "protocol-error"
-#define CTL_ERR_BAD_REQUEST     "bad-request"
+#define CTL_ERR_PROTOCOL "protocol-error"
+#define CTL_ERR_BAD_REQUEST "bad-request"
 #define CTL_ERR_UNKNOWN_COMMAND "unknown-command"
-#define CTL_ERR_INVALID_ARGS    "invalid-arguments"
-#define CTL_ERR_PERMISSION      "permission-denied"
-#define CTL_ERR_POLICY_INVALID  "policy-invalid"
-#define CTL_ERR_APPLY_FAILED    "apply-failed"
-#define CTL_ERR_IO              "io-error"
-#define CTL_ERR_BUSY            "busy"
-#define CTL_ERR_TIMEOUT         "timeout"
-#define CTL_ERR_INTERNAL        "internal-error"
+#define CTL_ERR_INVALID_ARGS "invalid-arguments"
+#define CTL_ERR_PERMISSION "permission-denied"
+#define CTL_ERR_POLICY_INVALID "policy-invalid"
+#define CTL_ERR_APPLY_FAILED "apply-failed"
+#define CTL_ERR_IO "io-error"
+#define CTL_ERR_BUSY "busy"
+#define CTL_ERR_TIMEOUT "timeout"
+#define CTL_ERR_INTERNAL "internal-error"
 
 #endif

@@ -26,25 +26,25 @@
 #include "common/log.h"
 #include "mgmt/control.h"
 
-#define SRV_READ_CHUNK  65536
+#define SRV_READ_CHUNK 65536
 #define SRV_ACCEPT_BURST 8
 
 struct srv_client {
-	int fd;                      /* -1 = free slot */
+	int fd; /* -1 = free slot */
 	struct srv_peer peer;
 	struct ctl_decoder dec;
-	uint8_t *out;                /* encoded responses not yet written */
+	uint8_t *out; /* encoded responses not yet written */
 	size_t out_len;
 	size_t out_off;
-	time_t last;                 /* last progress in either direction */
-	time_t frame_start;          /* 0 unless a frame is half read */
-	bool closing;                /* close once out is written */
+	time_t last;	    /* last progress in either direction */
+	time_t frame_start; /* 0 unless a frame is half read */
+	bool closing;	    /* close once out is written */
 };
 
 struct srv {
 	int lfd;
 	char *path;
-	char *made_dir;              /* the socket's directory if we created it */
+	char *made_dir; /* the socket's directory if we created it */
 	gid_t gid;
 	bool have_group;
 	char group[64];
@@ -53,7 +53,7 @@ struct srv {
 	unsigned idle_timeout;
 	struct srv_client *c;
 	size_t n_clients;
-	size_t *pollmap;             /* pollfd index - 1 -> client index */
+	size_t *pollmap; /* pollfd index - 1 -> client index */
 	srv_request_fn fn;
 	void *arg;
 };
@@ -187,11 +187,12 @@ struct srv *srv_open(const struct srv_opts *o, srv_request_fn fn, void *arg)
 	s->lfd = -1;
 	s->fn = fn;
 	s->arg = arg;
-	s->max_clients = o->max_clients ? o->max_clients : SRV_MAX_CLIENTS_DEFAULT;
-	s->frame_timeout = o->frame_timeout ? o->frame_timeout
-					    : SRV_FRAME_TIMEOUT_DEFAULT;
-	s->idle_timeout = o->idle_timeout ? o->idle_timeout
-					  : SRV_IDLE_TIMEOUT_DEFAULT;
+	s->max_clients = o->max_clients ? o->max_clients :
+					  SRV_MAX_CLIENTS_DEFAULT;
+	s->frame_timeout = o->frame_timeout ? o->frame_timeout :
+					      SRV_FRAME_TIMEOUT_DEFAULT;
+	s->idle_timeout = o->idle_timeout ? o->idle_timeout :
+					    SRV_IDLE_TIMEOUT_DEFAULT;
 	s->path = strdup(o->path);
 	s->c = calloc(s->max_clients, sizeof(*s->c));
 	s->pollmap = calloc(s->max_clients, sizeof(*s->pollmap));
@@ -209,8 +210,9 @@ struct srv *srv_open(const struct srv_opts *o, srv_request_fn fn, void *arg)
 			s->have_group = true;
 			snprintf(s->group, sizeof(s->group), "%s", o->group);
 		} else {
-			log_warnx("control: group \"%s\" does not exist: socket is root-only",
-				  o->group);
+			log_warnx(
+				"control: group \"%s\" does not exist: socket is root-only",
+				o->group);
 		}
 	}
 
@@ -351,11 +353,13 @@ static void srv_queue(struct srv_client *c, json_t *resp)
 	if (rc == -EMSGSIZE) {
 		json_t *id = json_object_get(resp, "id");
 		json_t *e = ctl_response_error(
-			json_is_integer(id) ? (uint64_t)json_integer_value(id) : 0,
-			CTL_ERR_INTERNAL, "response exceeds the frame size limit",
-			NULL);
+			json_is_integer(id) ? (uint64_t)json_integer_value(id) :
+					      0,
+			CTL_ERR_INTERNAL,
+			"response exceeds the frame size limit", NULL);
 
-		rc = e ? ctl_encode(CTL_TYPE_RESPONSE, e, &frame, &len) : -ENOMEM;
+		rc = e ? ctl_encode(CTL_TYPE_RESPONSE, e, &frame, &len) :
+			 -ENOMEM;
 		json_decref(e);
 	}
 	json_decref(resp);
@@ -443,9 +447,10 @@ static void srv_accept(struct srv *s, time_t now)
 			continue;
 		}
 		if (!srv_peer_allowed(cred.uid, s->gid, s->have_group)) {
-			log_warnx("control: refused uid %u (pid %ld): not root and not in group %s",
-				  (unsigned)cred.uid, (long)cred.pid,
-				  s->have_group ? s->group : "(none)");
+			log_warnx(
+				"control: refused uid %u (pid %ld): not root and not in group %s",
+				(unsigned)cred.uid, (long)cred.pid,
+				s->have_group ? s->group : "(none)");
 			snprintf(msg, sizeof(msg),
 				 "uid %u is not allowed: root or group %s only",
 				 (unsigned)cred.uid,
@@ -459,10 +464,12 @@ static void srv_accept(struct srv *s, time_t now)
 				break;
 			}
 		if (c == NULL) {
-			log_warnx("control: refused uid %u (pid %ld): %u clients connected",
-				  (unsigned)cred.uid, (long)cred.pid,
-				  s->max_clients);
-			srv_refuse(fd, CTL_ERR_BUSY, "too many control clients");
+			log_warnx(
+				"control: refused uid %u (pid %ld): %u clients connected",
+				(unsigned)cred.uid, (long)cred.pid,
+				s->max_clients);
+			srv_refuse(fd, CTL_ERR_BUSY,
+				   "too many control clients");
 			continue;
 		}
 		memset(c, 0, sizeof(*c));
@@ -491,8 +498,8 @@ static time_t srv_elapsed_since(const struct timespec *t0)
 
 /* A command may run for a long time (a large apply): *now moves on by the
  * time it took, so the response's write timeout starts when it is queued. */
-static void srv_frame(struct srv *s, struct srv_client *c,
-		      struct ctl_frame *f, time_t *now)
+static void srv_frame(struct srv *s, struct srv_client *c, struct ctl_frame *f,
+		      time_t *now)
 {
 	struct timespec t0;
 
@@ -527,7 +534,8 @@ static void srv_frame_run(struct srv *s, struct srv_client *c,
 	if (f->type != CTL_TYPE_REQUEST) {
 		log_warnx("control: uid %u pid %ld sent a non-request frame",
 			  (unsigned)c->peer.uid, (long)c->peer.pid);
-		srv_queue_error(c, CTL_ERR_PROTOCOL, "expected a request frame");
+		srv_queue_error(c, CTL_ERR_PROTOCOL,
+				"expected a request frame");
 		return;
 	}
 	srv_queue(c, s->fn(f->msg, &c->peer, s->arg));
@@ -583,8 +591,7 @@ static void srv_read(struct srv *s, struct srv_client *c, time_t *nowp)
 	*nowp = now;
 }
 
-void srv_dispatch(struct srv *s, const struct pollfd *pfd, size_t n,
-		  time_t now)
+void srv_dispatch(struct srv *s, const struct pollfd *pfd, size_t n, time_t now)
 {
 	if (n == 0)
 		return;
@@ -629,17 +636,19 @@ void srv_tick(struct srv *s, time_t now)
 			continue;
 		if (c->frame_start &&
 		    now - c->frame_start >= (time_t)s->frame_timeout) {
-			log_warnx("control: uid %u pid %ld: frame not completed in %u s; closing",
-				  (unsigned)c->peer.uid, (long)c->peer.pid,
-				  s->frame_timeout);
+			log_warnx(
+				"control: uid %u pid %ld: frame not completed in %u s; closing",
+				(unsigned)c->peer.uid, (long)c->peer.pid,
+				s->frame_timeout);
 			srv_queue_error(c, CTL_ERR_TIMEOUT,
 					"frame not completed in time");
 			(void)srv_flush(c);
 			srv_client_close(s, c);
 		} else if (c->out_len > c->out_off &&
 			   now - c->last >= (time_t)s->frame_timeout) {
-			log_warnx("control: uid %u pid %ld: not reading its response; closing",
-				  (unsigned)c->peer.uid, (long)c->peer.pid);
+			log_warnx(
+				"control: uid %u pid %ld: not reading its response; closing",
+				(unsigned)c->peer.uid, (long)c->peer.pid);
 			srv_client_close(s, c);
 		} else if (now - c->last >= (time_t)s->idle_timeout) {
 			log_debug("control: uid %u pid %ld idle; closing",

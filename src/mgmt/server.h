@@ -15,9 +15,9 @@
 
 #include <jansson.h>
 
-#define SRV_MAX_CLIENTS_DEFAULT   16
-#define SRV_FRAME_TIMEOUT_DEFAULT 10    /* s to finish a started frame */
-#define SRV_IDLE_TIMEOUT_DEFAULT  120   /* s without any traffic */
+#define SRV_MAX_CLIENTS_DEFAULT 16
+#define SRV_FRAME_TIMEOUT_DEFAULT 10 /* s to finish a started frame */
+#define SRV_IDLE_TIMEOUT_DEFAULT 120 /* s without any traffic */
 
 struct srv_peer {
 	pid_t pid;
@@ -31,11 +31,11 @@ typedef json_t *(*srv_request_fn)(const json_t *request,
 				  const struct srv_peer *peer, void *arg);
 
 struct srv_opts {
-	const char *path;            /* socket path */
-	const char *group;           /* control group; NULL or unknown: root only */
-	unsigned max_clients;        /* 0 = default */
-	unsigned frame_timeout;      /* 0 = default */
-	unsigned idle_timeout;       /* 0 = default */
+	const char *path;	/* socket path */
+	const char *group;	/* control group; NULL or unknown: root only */
+	unsigned max_clients;	/* 0 = default */
+	unsigned frame_timeout; /* 0 = default */
+	unsigned idle_timeout;	/* 0 = default */
 };
 
 struct srv;

@@ -449,8 +449,7 @@ static void sock_size(int fd, int force, int plain, size_t want)
 }
 
 /* Reads every queued answer; counts acks/errors into b->refs. */
-static int read_answers(struct nft_ctx *c, struct nft_batch *b,
-			size_t expected)
+static int read_answers(struct nft_ctx *c, struct nft_batch *b, size_t expected)
 {
 	int fd = mnl_socket_get_fd(c->nl);
 	static const size_t rlen = 64 * 1024;
@@ -491,7 +490,8 @@ static int read_answers(struct nft_ctx *c, struct nft_batch *b,
 		}
 		left = (int)n;
 		for (nlh = (const struct nlmsghdr *)rbuf;
-		     mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		     mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
 			const struct nlmsgerr *e;
 			uint32_t idx;
 
@@ -642,7 +642,8 @@ int nft_table_exists(struct nft_ctx *c)
 				if (e->error == 0) {
 					done = true; /* ack after the table */
 				} else {
-					ret = e->error == -ENOENT ? 0 : e->error;
+					ret = e->error == -ENOENT ? 0 :
+								    e->error;
 					done = true;
 				}
 			} else if ((r->nlmsg_type & 0xff) == NFT_MSG_NEWTABLE) {

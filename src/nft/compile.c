@@ -80,11 +80,16 @@ enum { BO_INVALID = 0, BO_HOST = 1, BO_BIG = 2 };
 static const char *proto_name(enum pol_proto p)
 {
 	switch (p) {
-	case POL_PROTO_ICMP: return "icmp";
-	case POL_PROTO_TCP: return "tcp";
-	case POL_PROTO_UDP: return "udp";
-	case POL_PROTO_ICMPV6: return "icmpv6";
-	case POL_PROTO_SCTP: return "sctp";
+	case POL_PROTO_ICMP:
+		return "icmp";
+	case POL_PROTO_TCP:
+		return "tcp";
+	case POL_PROTO_UDP:
+		return "udp";
+	case POL_PROTO_ICMPV6:
+		return "icmpv6";
+	case POL_PROTO_SCTP:
+		return "sctp";
 	}
 	return "?";
 }
@@ -92,10 +97,14 @@ static const char *proto_name(enum pol_proto p)
 static const char *rate_unit_name(enum pol_rate_unit u)
 {
 	switch (u) {
-	case POL_RATE_SECOND: return "second";
-	case POL_RATE_MINUTE: return "minute";
-	case POL_RATE_HOUR: return "hour";
-	case POL_RATE_DAY: return "day";
+	case POL_RATE_SECOND:
+		return "second";
+	case POL_RATE_MINUTE:
+		return "minute";
+	case POL_RATE_HOUR:
+		return "hour";
+	case POL_RATE_DAY:
+		return "day";
 	}
 	return "?";
 }
@@ -103,10 +112,14 @@ static const char *rate_unit_name(enum pol_rate_unit u)
 static uint64_t rate_unit_secs(enum pol_rate_unit u)
 {
 	switch (u) {
-	case POL_RATE_SECOND: return 1;
-	case POL_RATE_MINUTE: return 60;
-	case POL_RATE_HOUR: return 3600;
-	case POL_RATE_DAY: return 86400;
+	case POL_RATE_SECOND:
+		return 1;
+	case POL_RATE_MINUTE:
+		return 60;
+	case POL_RATE_HOUR:
+		return 3600;
+	case POL_RATE_DAY:
+		return 86400;
 	}
 	return 1;
 }
@@ -122,7 +135,7 @@ static int key_cmp(const uint8_t *a, const uint8_t *b, size_t len)
 	return memcmp(a, b, len);
 }
 
-static bool key_inc(uint8_t *k, size_t len)   /* false on wrap */
+static bool key_inc(uint8_t *k, size_t len) /* false on wrap */
 {
 	for (size_t i = len; i-- > 0;) {
 		if (++k[i] != 0)
@@ -183,7 +196,7 @@ static void prefix_range(const struct pol_prefix *px, uint8_t *lo, uint8_t *hi)
 /* --- atoms ------------------------------------------------------------ */
 
 struct hostlist {
-	const struct pol_prefix **v;  /* normalised: sorted, none inside another */
+	const struct pol_prefix **v; /* normalised: sorted, none inside another */
 	size_t n;
 	bool any;
 };
@@ -366,7 +379,7 @@ static char *atom_text(const struct pol_conduit *c, const struct pol_service *s,
 
 uint32_t nft_atom_hash(const char *text)
 {
-	uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64 */
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
 	uint32_t v;
 
 	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
@@ -395,7 +408,7 @@ static int atom_order(const void *a, const void *b)
 /* open addressing set of used ids */
 struct idset {
 	uint32_t *v;
-	size_t cap;   /* power of two */
+	size_t cap; /* power of two */
 };
 
 static int idset_init(struct idset *s, size_t n)
@@ -441,14 +454,16 @@ int nft_atoms_build(const struct pol_policy *p, struct nft_atoms *out)
 		for (size_t si = 0; si < c->n_allow; si++) {
 			const struct pol_service *s = &c->allow[si];
 			struct hostlist from, to;
-			int np = is_icmp(s->proto) || s->n_ports == 0
-					 ? 1 : (int)s->n_ports;
+			int np = is_icmp(s->proto) || s->n_ports == 0 ?
+					 1 :
+					 (int)s->n_ports;
 			int ret_inner = 0;
 
 			if (hostlist_build(s->from_hosts, s->n_from_hosts,
 					   &from) < 0)
 				goto out;
-			if (hostlist_build(s->to_hosts, s->n_to_hosts, &to) < 0) {
+			if (hostlist_build(s->to_hosts, s->n_to_hosts, &to) <
+			    0) {
 				free(from.v);
 				goto out;
 			}
@@ -471,9 +486,10 @@ int nft_atoms_build(const struct pol_policy *p, struct nft_atoms *out)
 				a->conduit = c;
 				a->svc = s;
 				a->svc_index = si;
-				a->port_index = is_icmp(s->proto) ||
-							s->n_ports == 0
-							? -1 : pi;
+				a->port_index =
+					is_icmp(s->proto) || s->n_ports == 0 ?
+						-1 :
+						pi;
 				a->id = 0;
 				a->text = atom_text(c, s, a->port_index, &from,
 						    &to);
@@ -550,12 +566,12 @@ uint32_t nft_atoms_find(const struct nft_atoms *a, const char *text)
 
 /* --- compile context and rule builder --------------------------------- */
 
-struct cplan {             /* what was emitted for one conduit */
-	bool inl;              /* services as plain rules, no maps */
-	uint8_t main_mask;     /* GRP_* bits of the unrated maps */
-	uint8_t hash_mask;     /* of those, the non-interval (hash) ones */
-	uint8_t *svc_mask;     /* per allow entry, rated maps */
-	const struct nft_atom **at;  /* the conduit's atoms (by_conduit) */
+struct cplan {			    /* what was emitted for one conduit */
+	bool inl;		    /* services as plain rules, no maps */
+	uint8_t main_mask;	    /* GRP_* bits of the unrated maps */
+	uint8_t hash_mask;	    /* of those, the non-interval (hash) ones */
+	uint8_t *svc_mask;	    /* per allow entry, rated maps */
+	const struct nft_atom **at; /* the conduit's atoms (by_conduit) */
 	size_t n_at;
 };
 
@@ -564,7 +580,7 @@ enum {
 	GRP_L4V6 = 2,
 	GRP_IC4 = 4,
 	GRP_IC6 = 8,
-	GRP_L4 = 16,           /* family-agnostic meta l4proto . th dport */
+	GRP_L4 = 16, /* family-agnostic meta l4proto . th dport */
 };
 
 struct cc {
@@ -574,7 +590,7 @@ struct cc {
 	struct diag_list *d;
 	struct nft_atoms atoms;
 	const struct nft_atom **by_conduit; /* atoms sorted by conduit, text */
-	int *pair;             /* pair[from * nz + to] = conduit index or -1 */
+	int *pair; /* pair[from * nz + to] = conduit index or -1 */
 	struct cplan *plan;
 	const struct pol_zone *mgmt;
 	uint32_t set_id;
@@ -826,7 +842,8 @@ static void m_log(struct cc *cc, struct rb *rb, const char *prefix)
 }
 
 static int rb_commit(struct cc *cc, struct rb *rb, const struct pol_loc *loc,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		     const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 static int rb_commit(struct cc *cc, struct rb *rb, const struct pol_loc *loc,
 		     const char *fmt, ...)
 {
@@ -863,7 +880,8 @@ int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
 	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, qtotal ? qtotal : 1);
 	/* Fan out by CPU, never bypass: no consumer means drop (fail
 	 * closed), see bench-notes failclosed. */
-	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, NFT_QUEUE_FLAG_CPU_FANOUT);
+	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS,
+			   NFT_QUEUE_FLAG_CPU_FANOUT);
 	nftnl_rule_add_expr(r, e);
 	return 0;
 }
@@ -881,7 +899,7 @@ int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
 	}
 	info->queuenum = qnum;
 	info->queues_total = qtotal ? qtotal : 1;
-	info->flags = NFQ_FLAG_CPU_FANOUT;    /* no NFQ_FLAG_BYPASS */
+	info->flags = NFQ_FLAG_CPU_FANOUT; /* no NFQ_FLAG_BYPASS */
 	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
 	/* libnftnl keeps (and later frees) the info buffer itself */
@@ -972,10 +990,10 @@ struct setdef {
 	uint32_t flags;
 	uint32_t key_type;
 	uint32_t key_len;
-	uint32_t key_bo;           /* BO_* for nft's printer */
-	uint32_t data_type;        /* 0 none; NFT_DATA_VERDICT; DT_MARK */
-	uint32_t obj_type;         /* for NFT_SET_OBJECT */
-	const uint8_t *fields;     /* concat field lengths */
+	uint32_t key_bo;       /* BO_* for nft's printer */
+	uint32_t data_type;    /* 0 none; NFT_DATA_VERDICT; DT_MARK */
+	uint32_t obj_type;     /* for NFT_SET_OBJECT */
+	const uint8_t *fields; /* concat field lengths */
 	uint32_t n_fields;
 };
 
@@ -1039,7 +1057,7 @@ struct eb {
 	struct nftnl_set *s;
 	size_t n;
 	struct pol_loc loc;
-	bool by_count;         /* cut by count only: a message names the
+	bool by_count; /* cut by count only: a message names the
 				* line of its first element */
 	int err;
 };
@@ -1158,7 +1176,7 @@ struct ival {
 	uint8_t hi[16];
 	struct verdict v;
 	const struct pol_loc *loc;
-	size_t idx;            /* input order, the tie-break */
+	size_t idx; /* input order, the tie-break */
 };
 
 static int ival_order(const void *a, const void *b, void *arg)
@@ -1169,7 +1187,7 @@ static int ival_order(const void *a, const void *b, void *arg)
 
 	if (c)
 		return c;
-	c = key_cmp(y->hi, x->hi, klen);  /* wider first */
+	c = key_cmp(y->hi, x->hi, klen); /* wider first */
 	if (c)
 		return c;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
@@ -1237,7 +1255,7 @@ static int ival_flatten(struct ivec *in, size_t klen, struct ivec *out)
 	struct ival **stack = NULL;
 	size_t sp = 0;
 	uint8_t cur[16];
-	bool cur_valid = false;   /* false after the key space wrapped */
+	bool cur_valid = false; /* false after the key space wrapped */
 
 	memset(out, 0, sizeof(*out));
 	if (in->n == 0)
@@ -1250,8 +1268,8 @@ static int ival_flatten(struct ivec *in, size_t klen, struct ivec *out)
 		struct ival *x = i < in->n ? &in->v[i] : NULL;
 
 		/* close intervals ending before x starts */
-		while (sp > 0 &&
-		       (x == NULL || key_cmp(stack[sp - 1]->hi, x->lo, klen) < 0)) {
+		while (sp > 0 && (x == NULL || key_cmp(stack[sp - 1]->hi, x->lo,
+						       klen) < 0)) {
 			struct ival *t = stack[--sp];
 
 			if (cur_valid && key_cmp(cur, t->hi, klen) <= 0) {
@@ -1267,7 +1285,7 @@ static int ival_flatten(struct ivec *in, size_t klen, struct ivec *out)
 
 			if (key_cmp(t->lo, x->lo, klen) == 0 &&
 			    key_cmp(t->hi, x->hi, klen) == 0)
-				continue;   /* same range twice: first wins */
+				continue; /* same range twice: first wins */
 			if (cur_valid && key_cmp(cur, x->lo, klen) < 0) {
 				uint8_t end[16];
 
@@ -1306,8 +1324,9 @@ static int emit_ival_map(struct cc *cc, const char *set, struct ivec *segs,
 			if (e) {
 				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, zero,
 						   (uint32_t)klen);
-				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
-						       NFT_SET_ELEM_INTERVAL_END);
+				nftnl_set_elem_set_u32(
+					e, NFTNL_SET_ELEM_FLAGS,
+					NFT_SET_ELEM_INTERVAL_END);
 			}
 			eb_add(&eb, e, s->loc);
 		}
@@ -1321,11 +1340,11 @@ static int emit_ival_map(struct cc *cc, const char *set, struct ivec *segs,
 					nftnl_udata_buf_alloc(16);
 
 				if (ud) {
-					nftnl_udata_put_u32(ud,
-						NFTNL_UDATA_SET_ELEM_FLAGS,
+					nftnl_udata_put_u32(
+						ud, NFTNL_UDATA_SET_ELEM_FLAGS,
 						NFTNL_SET_ELEM_F_INTERVAL_OPEN);
-					nftnl_set_elem_set(e,
-						NFTNL_SET_ELEM_USERDATA,
+					nftnl_set_elem_set(
+						e, NFTNL_SET_ELEM_USERDATA,
 						nftnl_udata_buf_data(ud),
 						nftnl_udata_buf_len(ud));
 					nftnl_udata_buf_free(ud);
@@ -1434,8 +1453,9 @@ static int zone_map(struct cc *cc, const char *name, enum zkey k,
 	memset(&sd, 0, sizeof(sd));
 	sd.name = name;
 	sd.flags = NFT_SET_MAP | NFT_SET_INTERVAL;
-	sd.key_type = k == ZK_V4 ? DT_IPADDR : k == ZK_V6 ? DT_IP6ADDR
-							 : DT_IFNAME;
+	sd.key_type = k == ZK_V4 ? DT_IPADDR :
+		      k == ZK_V6 ? DT_IP6ADDR :
+				   DT_IFNAME;
 	sd.key_len = (uint32_t)zkey_len(k);
 	sd.key_bo = k == ZK_IF ? BO_HOST : BO_BIG;
 	sd.data_type = NFT_DATA_VERDICT;
@@ -1463,8 +1483,8 @@ static void vf_zone_out(struct cc *cc, size_t ctx, size_t zi, struct verdict *v)
 
 	v->idx = 0;
 	if (zi == ctx) {
-		v->kind = cc->p->zones[zi].intra_zone_allow ? V_ACCEPT
-							    : V_DENY_NC;
+		v->kind = cc->p->zones[zi].intra_zone_allow ? V_ACCEPT :
+							      V_DENY_NC;
 	} else if (ci >= 0) {
 		v->kind = V_CONDUIT;
 		v->idx = (size_t)ci;
@@ -1517,10 +1537,10 @@ static void bvec_push(struct bvec *bv, const struct box *b)
 }
 
 struct group {
-	struct bvec elems;     /* disjoint */
+	struct bvec elems; /* disjoint */
 	size_t dlen[3];
 	bool icmp;
-	bool hashed;           /* emitted as a hash map (group_hashable) */
+	bool hashed; /* emitted as a hash map (group_hashable) */
 	int family;
 };
 
@@ -1618,7 +1638,8 @@ static void group_init(struct group *g, int family, bool icmp)
 
 /* the boxes of one atom in one family */
 static int group_add_atom(struct group *g, const struct nft_atom *a,
-			  const struct hostlist *from, const struct hostlist *to)
+			  const struct hostlist *from,
+			  const struct hostlist *to)
 {
 	const struct pol_service *s = a->svc;
 	size_t nf = from->any ? 1 : from->n;
@@ -1771,9 +1792,9 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 	} else if (!g->icmp) {
 		uint32_t a = v4 ? DT_IPADDR : DT_IP6ADDR;
 
-		sd.key_type = DT_CONCAT(DT_CONCAT(DT_CONCAT(a, a),
-						  DT_INET_PROTO),
-					DT_INET_SERVICE);
+		sd.key_type =
+			DT_CONCAT(DT_CONCAT(DT_CONCAT(a, a), DT_INET_PROTO),
+				  DT_INET_SERVICE);
 		sd.fields = v4 ? f4 : f6;
 		sd.n_fields = 4;
 	} else {
@@ -1801,8 +1822,8 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 
 			kl = group_key(g, b, false, key);
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key,
-					   g->hashed && g->icmp ? 1
-								: (uint32_t)kl);
+					   g->hashed && g->icmp ? 1 :
+								  (uint32_t)kl);
 			if (!g->hashed) {
 				kl = group_key(g, b, true, key);
 				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END,
@@ -1823,9 +1844,11 @@ static int emit_group(struct cc *cc, const char *name, const struct group *g,
 static void group_name(char *buf, size_t len, int bit, size_t rated_n,
 		       const struct pol_conduit *c)
 {
-	const char *k = bit == GRP_L4V4 ? "svc4" : bit == GRP_L4V6 ? "svc6"
-			: bit == GRP_IC4 ? "icmp4" : bit == GRP_IC6 ? "icmp6"
-			: "svc";
+	const char *k = bit == GRP_L4V4 ? "svc4" :
+			bit == GRP_L4V6 ? "svc6" :
+			bit == GRP_IC4	? "icmp4" :
+			bit == GRP_IC6	? "icmp6" :
+					  "svc";
 
 	if (rated_n)
 		snprintf(buf, len, "r%s_%zu_%s", k, rated_n, c->name);
@@ -1862,11 +1885,15 @@ static unsigned svc_families(const struct pol_service *s,
 	unsigned f = 0;
 
 	if (s->proto == POL_PROTO_ICMP)
-		return hostlist_has(from, AF_INET) && hostlist_has(to, AF_INET)
-			       ? 1 : 4;   /* 4: nothing */
+		return hostlist_has(from, AF_INET) &&
+				       hostlist_has(to, AF_INET) ?
+			       1 :
+			       4; /* 4: nothing */
 	if (s->proto == POL_PROTO_ICMPV6)
 		return hostlist_has(from, AF_INET6) &&
-			       hostlist_has(to, AF_INET6) ? 2 : 4;
+				       hostlist_has(to, AF_INET6) ?
+			       2 :
+			       4;
 	if (from->any && to->any)
 		return 0;
 	if (hostlist_has(from, AF_INET) && hostlist_has(to, AF_INET))
@@ -1985,7 +2012,8 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 				continue;
 			if (s->proto == POL_PROTO_ICMPV6 && fam != AF_INET6)
 				continue;
-			if (!hostlist_has(&from, fam) || !hostlist_has(&to, fam))
+			if (!hostlist_has(&from, fam) ||
+			    !hostlist_has(&to, fam))
 				continue;
 			ret = group_add_atom(&main[gi], a, &from, &to);
 		}
@@ -2085,7 +2113,8 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 too_big:
 	diag_add(cc->d, cc->p->file, c->loc.line, c->loc.col,
 		 "conduit %s: overlapping services split into more than %d "
-		 "map elements", c->name, NFT_MAX_GROUP_ELEMS);
+		 "map elements",
+		 c->name, NFT_MAX_GROUP_ELEMS);
 	return -EINVAL;
 }
 
@@ -2149,7 +2178,7 @@ static void m_prefix(struct rb *rb, const struct pol_prefix *px, uint32_t off)
 	e_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, al, NFT_REG_1);
 	if (px->len < al * 8) {
 		for (uint32_t i = 0; i < al; i++)
-			mask[i] = (uint8_t)~(lo[i] ^ hi[i]);
+			mask[i] = (uint8_t) ~(lo[i] ^ hi[i]);
 		e_mask(rb, mask, al);
 	}
 	e_cmp(rb, NFT_REG_1, NFT_CMP_EQ, lo, al);
@@ -2206,8 +2235,8 @@ static int inline_rule(struct cc *cc, const struct nft_atom *a, int family,
 		e_verdict(&rb, NFT_GOTO, lchain);
 	else
 		e_verdict(&rb, NF_ACCEPT, NULL);
-	return rb_commit(cc, &rb, &s->loc, "service %s of %s (inline)",
-			 a->text, c->name);
+	return rb_commit(cc, &rb, &s->loc, "service %s of %s (inline)", a->text,
+			 c->name);
 }
 
 static int inline_atom(struct cc *cc, const struct nft_atom *a,
@@ -2234,13 +2263,14 @@ static int inline_atom(struct cc *cc, const struct nft_atom *a,
 		if (!(fams & (1u << f)))
 			continue;
 		for (size_t i = 0; i < nf && ret == 0; i++) {
-			const struct pol_prefix *fp = from.any ? NULL : from.v[i];
+			const struct pol_prefix *fp = from.any ? NULL :
+								 from.v[i];
 
 			if (fp && fp->family != fam)
 				continue;
 			for (size_t j = 0; j < nt && ret == 0; j++) {
-				const struct pol_prefix *tp =
-					to.any ? NULL : to.v[j];
+				const struct pol_prefix *tp = to.any ? NULL :
+								       to.v[j];
 
 				if (tp && tp->family != fam)
 					continue;
@@ -2339,8 +2369,8 @@ static int conduit_rules(struct cc *cc, size_t ci)
 			else
 				e_verdict(&rb, NF_ACCEPT, NULL);
 			ret = rb_commit(cc, &rb, &s->loc,
-					"rated service of %s (map %s)",
-					c->name, set);
+					"rated service of %s (map %s)", c->name,
+					set);
 		}
 	}
 	if (ret)
@@ -2414,8 +2444,8 @@ static int vmap_rule(struct cc *cc, const char *chain, enum zkey k, bool src,
 
 		m_nfproto(&rb, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
 		e_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER,
-			  v4 ? (src ? 12 : 16) : (src ? 8 : 24),
-			  v4 ? 4 : 16, NFT_REG_1);
+			  v4 ? (src ? 12 : 16) : (src ? 8 : 24), v4 ? 4 : 16,
+			  NFT_REG_1);
 	}
 	e_lookup(&rb, NFT_REG_1, set, NFT_REG_VERDICT);
 	return rb_commit(cc, &rb, loc, "zone dispatch %s", set);
@@ -2433,7 +2463,7 @@ static int goto_rule(struct cc *cc, const char *chain, const char *target)
 /* classification of input by the management zone */
 static int input_chain(struct cc *cc)
 {
-	const uint32_t lo_idx = 1;     /* LOOPBACK_IFINDEX, in every netns */
+	const uint32_t lo_idx = 1; /* LOOPBACK_IFINDEX, in every netns */
 	const struct pol_loc *mloc = cc->mgmt ? &cc->mgmt->loc : NULL;
 	struct rb rb;
 	int ret;
@@ -2476,7 +2506,8 @@ static int input_chain(struct cc *cc)
 	for (int k = 0; k < 3; k++) {
 		if (!made[k])
 			continue;
-		ret = vmap_rule(cc, "input", (enum zkey)k, true, names[k], mloc);
+		ret = vmap_rule(cc, "input", (enum zkey)k, true, names[k],
+				mloc);
 		if (ret)
 			return ret;
 	}
@@ -2499,7 +2530,7 @@ static int input_chain(struct cc *cc)
 		m_nfproto(&rb, NFPROTO_IPV4);
 		m_l4proto(&rb, IPPROTO_ICMP);
 		e_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
-		e_cmp_u8(&rb, NFT_CMP_EQ, 8);       /* echo-request */
+		e_cmp_u8(&rb, NFT_CMP_EQ, 8); /* echo-request */
 		e_verdict(&rb, NF_ACCEPT, NULL);
 		if ((ret = rb_commit(cc, &rb, mloc, "management ping")))
 			return ret;
@@ -2507,7 +2538,7 @@ static int input_chain(struct cc *cc)
 		m_nfproto(&rb, NFPROTO_IPV6);
 		m_l4proto(&rb, IPPROTO_ICMPV6);
 		e_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
-		e_cmp_u8(&rb, NFT_CMP_EQ, 128);     /* echo-request */
+		e_cmp_u8(&rb, NFT_CMP_EQ, 128); /* echo-request */
 		e_verdict(&rb, NF_ACCEPT, NULL);
 		if ((ret = rb_commit(cc, &rb, mloc, "management ping6")))
 			return ret;
@@ -2610,7 +2641,8 @@ static int forward_policy(struct cc *cc)
 		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
 		e_objref_map(&rb, NFT_REG_1, "live");
 		e_verdict(&rb, NF_ACCEPT, NULL);
-		if ((ret = rb_commit(cc, &rb, NULL, "established, live service")))
+		if ((ret = rb_commit(cc, &rb, NULL,
+				     "established, live service")))
 			return ret;
 	}
 	if (cc->o->log_rate) {
@@ -2640,7 +2672,8 @@ static int forward_policy(struct cc *cc)
 	for (int k = 0; k < 3; k++) {
 		if (!made[k])
 			continue;
-		ret = vmap_rule(cc, "forward", (enum zkey)k, true, zin[k], NULL);
+		ret = vmap_rule(cc, "forward", (enum zkey)k, true, zin[k],
+				NULL);
 		if (ret)
 			return ret;
 	}
@@ -2689,8 +2722,8 @@ static int check_policy(struct cc *cc)
 			/* the zone chain can only dispatch to one */
 			diag_add(cc->d, p->file, c->loc.line, c->loc.col,
 				 "conduit %s has the same zones (%s to %s) as "
-				 "conduit %s at line %d; merge them", c->name,
-				 c->from->name, c->to->name, o->name,
+				 "conduit %s at line %d; merge them",
+				 c->name, c->from->name, c->to->name, o->name,
 				 o->loc.line);
 			ret = -EINVAL;
 			continue;
@@ -2782,7 +2815,8 @@ static int compile_all(struct cc *cc)
 			size_t ci = cc->by_conduit[i]->conduit->id - 1;
 
 			while (j < cc->atoms.n &&
-			       cc->by_conduit[j]->conduit == cc->by_conduit[i]->conduit)
+			       cc->by_conduit[j]->conduit ==
+				       cc->by_conduit[i]->conduit)
 				j++;
 			if ((ret = conduit_maps(cc, ci, &cc->by_conduit[i],
 						j - i)))

@@ -20,7 +20,7 @@
 #define NFT_DUMP_BUF 32768
 
 struct cnt_ctx {
-	const struct pol_conduit **by_name;   /* sorted by name */
+	const struct pol_conduit **by_name; /* sorted by name */
 	size_t n;
 	struct nft_conduit_counters *out;
 	int err;

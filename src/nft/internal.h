@@ -36,22 +36,22 @@ struct nftnl_flowtable;
 
 /* One message of the batch. */
 struct nft_msgref {
-	struct pol_loc loc;     /* 0:0 when no policy line produced it */
-	char *what;             /* "chain z_dmz", owned */
-	int err;                /* kernel answer: 0 ack, -errno, 1 not answered */
+	struct pol_loc loc; /* 0:0 when no policy line produced it */
+	char *what;	    /* "chain z_dmz", owned */
+	int err;	    /* kernel answer: 0 ack, -errno, 1 not answered */
 };
 
 struct nft_batch {
 	char *buf;
 	size_t len;
 	size_t cap;
-	size_t zeroed;          /* buf[0..zeroed) has been zeroed */
-	uint32_t seq0;          /* sequence number of refs[0] (the BEGIN) */
+	size_t zeroed;		 /* buf[0..zeroed) has been zeroed */
+	uint32_t seq0;		 /* sequence number of refs[0] (the BEGIN) */
 	struct nft_msgref *refs; /* refs[seq - seq0] */
 	size_t n_refs;
 	size_t cap_refs;
-	size_t end_off;         /* offset of the END message; 0 while open */
-	char *file;             /* policy file named in diagnostics, owned */
+	size_t end_off; /* offset of the END message; 0 while open */
+	char *file;	/* policy file named in diagnostics, owned */
 };
 
 struct nft_ctx {
@@ -60,7 +60,7 @@ struct nft_ctx {
 };
 
 /* batch.c: building */
-struct nft_batch *nft_batch_new(const char *file);   /* BEGIN included */
+struct nft_batch *nft_batch_new(const char *file); /* BEGIN included */
 /* Each add serialises the object into the batch (the object stays the
  * caller's) and records loc and what (printf format) for its seq. */
 int nft_batch_add_table(struct nft_batch *b, uint16_t type, uint16_t flags,
@@ -100,24 +100,23 @@ int nft_rule_add_queue(struct nftnl_rule *r, const struct nft_features *f,
 /* The two encodings, selectable directly for tests and the probe. */
 int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
 			      uint16_t qtotal);
-int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum,
-			  uint16_t qtotal);
+int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal);
 
 /* compile.c: atoms (exposed for tests). */
 #define NFT_ATOM_ID_BITS 30
 #define NFT_ATOM_ID_MASK ((1u << NFT_ATOM_ID_BITS) - 1)
 
 struct nft_atom {
-	char *text;                       /* canonical text, owned */
-	uint32_t id;                      /* 1..2^30-1 */
+	char *text;  /* canonical text, owned */
+	uint32_t id; /* 1..2^30-1 */
 	const struct pol_conduit *conduit;
 	const struct pol_service *svc;
-	size_t svc_index;                 /* index in conduit->allow */
-	int port_index;                   /* index in svc->ports; -1 any */
+	size_t svc_index; /* index in conduit->allow */
+	int port_index;	  /* index in svc->ports; -1 any */
 };
 
 struct nft_atoms {
-	struct nft_atom *v;               /* sorted by text */
+	struct nft_atom *v; /* sorted by text */
 	size_t n;
 };
 

@@ -28,13 +28,13 @@
 #include "dpi/proto/cursor.h"
 #include "nft/nflog.h"
 
-#define NFLOG_RCVBUF        (4 * 1024 * 1024)  /* absorbs a burst of logs */
-#define NFLOG_RECV_BUF      65536              /* > the kernel's batch skb */
-#define NFLOG_DISPATCH_MAX  256                /* datagrams per dispatch call */
-#define NFLOG_FLUSH_TIMEOUT 10                 /* 1/100 s: kernel batches <= 100 ms */
-#define NFLOG_CFG_TIMEOUT_S 2                  /* waiting for a config ack */
-#define NFLOG_V6_EXT_MAX    8                  /* extension headers we walk */
-#define NFLOG_NIL           UINT32_MAX
+#define NFLOG_RCVBUF (4 * 1024 * 1024) /* absorbs a burst of logs */
+#define NFLOG_RECV_BUF 65536	       /* > the kernel's batch skb */
+#define NFLOG_DISPATCH_MAX 256	       /* datagrams per dispatch call */
+#define NFLOG_FLUSH_TIMEOUT 10	       /* 1/100 s: kernel batches <= 100 ms */
+#define NFLOG_CFG_TIMEOUT_S 2	       /* waiting for a config ack */
+#define NFLOG_V6_EXT_MAX 8	       /* extension headers we walk */
+#define NFLOG_NIL UINT32_MAX
 
 /* Everything that separates two lines. Zeroed before filling so that it
  * can be hashed and compared as bytes; names are copies because the
@@ -57,13 +57,13 @@ struct nflog_key {
 struct nflog_entry {
 	struct nflog_key key;
 	uint32_t hash;
-	uint32_t next;          /* bucket chain, or the free list */
+	uint32_t next; /* bucket chain, or the free list */
 	bool used;
-	bool mixed;             /* sport / icmp type varied within the window */
-	uint16_t sport;         /* of the window's first packet */
+	bool mixed;	/* sport / icmp type varied within the window */
+	uint16_t sport; /* of the window's first packet */
 	int16_t icmp_type;
-	time_t start;           /* of the current window */
-	uint64_t count;         /* packets since this key's last line */
+	time_t start;	/* of the current window */
+	uint64_t count; /* packets since this key's last line */
 };
 
 struct nflog_reader {
@@ -81,9 +81,9 @@ struct nflog_reader {
 	uint32_t free_head;
 	uint64_t hash_seed;
 
-	time_t now;             /* of the last tick; stamps dispatched packets */
+	time_t now; /* of the last tick; stamps dispatched packets */
 	bool clock_set;
-	uint64_t ovf_count;     /* unitemised packets of the current window */
+	uint64_t ovf_count; /* unitemised packets of the current window */
 	time_t ovf_start;
 
 	bool seq_valid;
@@ -150,7 +150,8 @@ int nflog_parse_prefix(const char *prefix, struct nflog_pkt *pkt)
 	colon = strchr(s, ':');
 	n = colon ? (size_t)(colon - s) : strlen(s);
 	pkt->reason = NFLOG_REASON_NONE;
-	for (unsigned i = NFLOG_REASON_NO_CONDUIT; i <= NFLOG_REASON_INPUT; i++) {
+	for (unsigned i = NFLOG_REASON_NO_CONDUIT; i <= NFLOG_REASON_INPUT;
+	     i++) {
 		if (strlen(reason_names[i]) == n &&
 		    memcmp(reason_names[i], s, n) == 0) {
 			pkt->reason = (enum nflog_reason)i;
@@ -208,13 +209,13 @@ static int parse_ip4(struct cur c, struct nflog_pkt *o)
 	uint16_t frag;
 
 	ihl = (cur_u8(&c) & 0x0fu) * 4u;
-	cur_skip(&c, 1);                        /* tos */
+	cur_skip(&c, 1); /* tos */
 	tot = cur_be16(&c);
-	cur_skip(&c, 2);                        /* id */
+	cur_skip(&c, 2); /* id */
 	frag = cur_be16(&c);
-	cur_skip(&c, 1);                        /* ttl */
+	cur_skip(&c, 1); /* ttl */
 	o->proto = cur_u8(&c);
-	cur_skip(&c, 2);                        /* checksum */
+	cur_skip(&c, 2); /* checksum */
 	if (cur_peek(&c, 8) == NULL)
 		return -EBADMSG;
 	memcpy(o->saddr, cur_peek(&c, 8), 4);
@@ -240,10 +241,10 @@ static int parse_ip6(struct cur c, struct nflog_pkt *o)
 	size_t plen, lim;
 	uint8_t nh, next;
 
-	cur_skip(&c, 4);                        /* version, class, flow */
+	cur_skip(&c, 4); /* version, class, flow */
 	plen = cur_be16(&c);
 	nh = cur_u8(&c);
-	cur_skip(&c, 1);                        /* hop limit */
+	cur_skip(&c, 1); /* hop limit */
 	if (cur_peek(&c, 32) == NULL)
 		return -EBADMSG;
 	memcpy(o->saddr, cur_peek(&c, 32), 16);
@@ -283,8 +284,8 @@ static int parse_ip6(struct cur c, struct nflog_pkt *o)
 		} else {
 			/* AH counts 4-byte words minus 2, the others 8-byte
 			 * units minus 1; both lengths include these 2 bytes */
-			size_t hl = nh == IPPROTO_AH ? (cur_u8(&x) + 2u) * 4u
-						     : (cur_u8(&x) + 1u) * 8u;
+			size_t hl = nh == IPPROTO_AH ? (cur_u8(&x) + 2u) * 4u :
+						       (cur_u8(&x) + 1u) * 8u;
 
 			cur_skip(&x, hl - 2);
 		}
@@ -304,7 +305,9 @@ static int attr_check(const struct nlattr *a)
 	switch (mnl_attr_get_type(a)) {
 	case NFULA_PACKET_HDR:
 		return mnl_attr_get_payload_len(a) >=
-		       sizeof(struct nfulnl_msg_packet_hdr) ? 0 : -1;
+				       sizeof(struct nfulnl_msg_packet_hdr) ?
+			       0 :
+			       -1;
 	case NFULA_IFINDEX_INDEV:
 	case NFULA_IFINDEX_OUTDEV:
 	case NFULA_SEQ:
@@ -329,8 +332,8 @@ int nflog_parse_msg(const void *buf, size_t len, struct nflog_pkt *out)
 	memset(out, 0, sizeof(*out));
 	out->icmp_type = -1;
 	out->icmp_code = -1;
-	if (buf == NULL || len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) ||
-	    nlh->nlmsg_len > len)
+	if (buf == NULL || len < sizeof(*nlh) ||
+	    nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
 		return -EINVAL;
 	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_ULOG ||
 	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFULNL_MSG_PACKET)
@@ -343,13 +346,14 @@ int nflog_parse_msg(const void *buf, size_t len, struct nflog_pkt *out)
 	 * message must reject it, not end the walk quietly. */
 	a = mnl_nlmsg_get_payload_offset(nlh, sizeof(*nfg));
 	/* from nlmsg_len itself: the aligned tail may lie past the buffer */
-	rem = (int)(nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(*nfg)));
+	rem = (int)(nlh->nlmsg_len - MNL_NLMSG_HDRLEN -
+		    MNL_ALIGN(sizeof(*nfg)));
 	while (mnl_attr_ok(a, rem)) {
 		uint16_t type = mnl_attr_get_type(a);
 
 		if (attr_check(a) < 0)
 			return -EINVAL;
-		if (type <= NFULA_MAX)  /* newer kernels may add more */
+		if (type <= NFULA_MAX) /* newer kernels may add more */
 			tb[type] = a;
 		rem -= (int)MNL_ALIGN(a->nla_len);
 		a = mnl_attr_next(a);
@@ -443,7 +447,8 @@ struct nflog_reader *nflog_alloc(unsigned interval_sec, size_t max_entries)
 	/* A secret seed keeps spoofed sources from choosing their bucket. */
 	if (getrandom(&r->hash_seed, sizeof(r->hash_seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(r->hash_seed))
-		r->hash_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+		r->hash_seed = (uint64_t)time(NULL) ^
+			       ((uint64_t)getpid() << 32) ^
 			       (uint64_t)(uintptr_t)r;
 	return r;
 }
@@ -583,9 +588,11 @@ int nflog_ingest(struct nflog_reader *r, const struct nflog_pkt *pkt,
 		const struct pol_zone *zf, *zt;
 
 		zf = policy_classify(p, pkt->family, pkt->saddr,
-				     pkt->indev_name[0] ? pkt->indev_name : NULL);
+				     pkt->indev_name[0] ? pkt->indev_name :
+							  NULL);
 		zt = policy_classify(p, pkt->family, pkt->daddr,
-				     pkt->outdev_name[0] ? pkt->outdev_name : NULL);
+				     pkt->outdev_name[0] ? pkt->outdev_name :
+							   NULL);
 		copy_name(k.zone_from, zf ? zf->name : NULL);
 		copy_name(k.zone_to, zt ? zt->name : NULL);
 	}
@@ -652,7 +659,7 @@ void nflog_tick(struct nflog_reader *r, time_t now, nflog_cb cb, void *arg)
 
 		if (!e->used)
 			continue;
-		if (now < e->start)  /* the caller's clock stepped back */
+		if (now < e->start) /* the caller's clock stepped back */
 			e->start = now;
 		if (now - e->start < (time_t)r->interval)
 			continue;
@@ -725,8 +732,7 @@ static bool msg_ok(const struct nlmsghdr *nlh, size_t rem)
 	       nlh->nlmsg_len <= rem;
 }
 
-static const struct nlmsghdr *msg_next(const struct nlmsghdr *nlh,
-				       size_t *rem)
+static const struct nlmsghdr *msg_next(const struct nlmsghdr *nlh, size_t *rem)
 {
 	size_t step = MNL_ALIGN(nlh->nlmsg_len);
 
@@ -739,8 +745,8 @@ static const struct nlmsghdr *msg_next(const struct nlmsghdr *nlh,
 }
 
 static int walk(struct nflog_reader *r, const void *buf, size_t len,
-		const struct pol_policy *p, time_t now, nflog_cb cb,
-		void *arg, bool resolve)
+		const struct pol_policy *p, time_t now, nflog_cb cb, void *arg,
+		bool resolve)
 {
 	const struct nlmsghdr *nlh = buf;
 	size_t rem = len;
@@ -750,7 +756,7 @@ static int walk(struct nflog_reader *r, const void *buf, size_t len,
 		struct nflog_pkt pkt;
 
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
-			continue;       /* NLMSG_DONE ends a batch; stray acks */
+			continue; /* NLMSG_DONE ends a batch; stray acks */
 		switch (nflog_parse_msg(nlh, rem, &pkt)) {
 		case 0:
 			note_seq(r, &pkt);
@@ -775,7 +781,7 @@ static int walk(struct nflog_reader *r, const void *buf, size_t len,
 		}
 	}
 	if (rem > 0)
-		r->st.malformed++;      /* bytes that are no message */
+		r->st.malformed++; /* bytes that are no message */
 	return n;
 }
 
@@ -854,7 +860,7 @@ int nflog_dispatch(struct nflog_reader *r, const struct pol_policy *p,
 static int cfg_send(struct nflog_reader *r, uint16_t res_id, uint16_t type,
 		    const void *data, size_t dlen)
 {
-	uint32_t sbuf[64] = { 0 };  /* attribute padding goes out too */
+	uint32_t sbuf[64] = { 0 }; /* attribute padding goes out too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(sbuf);
 	struct nfgenmsg *nfg;
 	uint32_t seq = ++r->cfg_seq;
@@ -900,7 +906,7 @@ static int cfg_send(struct nflog_reader *r, uint16_t res_id, uint16_t type,
 			    mnl_nlmsg_get_payload_len(m) < sizeof(*err))
 				continue;
 			err = mnl_nlmsg_get_payload(m);
-			return err->error;  /* 0 = ack, else -errno */
+			return err->error; /* 0 = ack, else -errno */
 		}
 	}
 }
@@ -929,14 +935,16 @@ struct nflog_reader *nflog_open(uint16_t group, unsigned interval_sec,
 		goto fail;
 	}
 	r->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (r->nl == NULL || mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if (r->nl == NULL ||
+	    mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	fd = mnl_socket_get_fd(r->nl);
 	/* FORCE needs CAP_NET_ADMIN; without it the rmem_max cap applies */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+				 sizeof(size));
 	/* Losses show up as NFULA_SEQ gaps; ENOBUFS would only repeat that. */
 	(void)mnl_socket_setsockopt(r->nl, NETLINK_NO_ENOBUFS, &one,
 				    sizeof(one));

@@ -16,17 +16,17 @@
 
 #include "policy/model.h"
 
-#define NFLOG_COPY_RANGE     256u  /* packet bytes copied to us per log */
+#define NFLOG_COPY_RANGE 256u /* packet bytes copied to us per log */
 #define NFLOG_MAX_ENTRIES_LIMIT (1u << 20)
-#define NFLOG_LINE_MAX       320   /* always enough for nflog_event_format */
+#define NFLOG_LINE_MAX 320 /* always enough for nflog_event_format */
 
 enum nflog_action {
-	NFLOG_ACTION_DENY = 1,        /* prefix cd:deny:... */
-	NFLOG_ACTION_ACCEPT,          /* prefix cd:accept:<conduit> (log: true) */
+	NFLOG_ACTION_DENY = 1, /* prefix cd:deny:... */
+	NFLOG_ACTION_ACCEPT,   /* prefix cd:accept:<conduit> (log: true) */
 };
 
 enum nflog_reason {
-	NFLOG_REASON_NONE = 0,        /* accept events */
+	NFLOG_REASON_NONE = 0, /* accept events */
 	NFLOG_REASON_NO_CONDUIT,
 	NFLOG_REASON_CONDUIT,
 	NFLOG_REASON_NO_ZONE,
@@ -34,7 +34,7 @@ enum nflog_reason {
 	NFLOG_REASON_INVALID,
 	NFLOG_REASON_ISLAND,
 	NFLOG_REASON_INPUT,
-	NFLOG_REASON_OVERFLOW,        /* never in a prefix: aggregation table full */
+	NFLOG_REASON_OVERFLOW, /* never in a prefix: aggregation table full */
 };
 
 /* "no-conduit", ... as written in prefixes and log lines; "-" for NONE. */
@@ -44,27 +44,27 @@ const char *nflog_reason_name(enum nflog_reason reason);
 struct nflog_pkt {
 	enum nflog_action action;
 	enum nflog_reason reason;
-	char conduit[POL_NAME_MAX + 1];   /* "" when the prefix names none */
-	uint32_t indev;                   /* ifindex, 0 = absent */
+	char conduit[POL_NAME_MAX + 1]; /* "" when the prefix names none */
+	uint32_t indev;			/* ifindex, 0 = absent */
 	uint32_t outdev;
-	char indev_name[IF_NAMESIZE];     /* "" unless resolved (not by the parser) */
+	char indev_name[IF_NAMESIZE]; /* "" unless resolved (not by the parser) */
 	char outdev_name[IF_NAMESIZE];
-	uint16_t hw_protocol;             /* host order, 0 = absent */
+	uint16_t hw_protocol; /* host order, 0 = absent */
 	uint8_t hook;
 	bool has_seq;
-	uint32_t seq;                     /* NFULA_SEQ, instance-local */
-	int family;                       /* AF_INET or AF_INET6 */
-	uint8_t proto;                    /* upper layer after IPv6 ext headers */
-	uint8_t saddr[16];                /* 4 or 16 bytes used, by family */
+	uint32_t seq;	   /* NFULA_SEQ, instance-local */
+	int family;	   /* AF_INET or AF_INET6 */
+	uint8_t proto;	   /* upper layer after IPv6 ext headers */
+	uint8_t saddr[16]; /* 4 or 16 bytes used, by family */
 	uint8_t daddr[16];
-	bool has_ports;                   /* tcp/udp/sctp header captured */
+	bool has_ports; /* tcp/udp/sctp header captured */
 	uint16_t sport;
 	uint16_t dport;
-	int icmp_type;                    /* -1 when not icmp or not captured */
+	int icmp_type; /* -1 when not icmp or not captured */
 	int icmp_code;
-	bool fragment;                    /* a non-first fragment: no L4 header */
-	bool l4_truncated;                /* L4 header beyond the copy range */
-	uint32_t caplen;                  /* NFULA_PAYLOAD bytes */
+	bool fragment;	   /* a non-first fragment: no L4 header */
+	bool l4_truncated; /* L4 header beyond the copy range */
+	uint32_t caplen;   /* NFULA_PAYLOAD bytes */
 };
 
 /*
@@ -89,21 +89,21 @@ int nflog_parse_prefix(const char *prefix, struct nflog_pkt *pkt);
  */
 struct deny_event {
 	enum nflog_action action;
-	enum nflog_reason reason;         /* NONE for accept events */
-	const char *conduit;              /* NULL when none */
-	const char *zone_from;            /* NULL when unclassified */
+	enum nflog_reason reason; /* NONE for accept events */
+	const char *conduit;	  /* NULL when none */
+	const char *zone_from;	  /* NULL when unclassified */
 	const char *zone_to;
-	int family;                       /* AF_INET, AF_INET6; 0 for overflow */
+	int family; /* AF_INET, AF_INET6; 0 for overflow */
 	uint8_t proto;
 	uint8_t saddr[16];
 	uint8_t daddr[16];
-	bool has_sport;                   /* false when aggregated ports varied */
+	bool has_sport; /* false when aggregated ports varied */
 	uint16_t sport;
 	bool has_dport;
 	uint16_t dport;
-	int icmp_type;                    /* -1 when none or when it varied */
+	int icmp_type; /* -1 when none or when it varied */
 	uint64_t packets;
-	bool aggregated;                  /* end-of-interval sum */
+	bool aggregated; /* end-of-interval sum */
 };
 
 typedef void (*nflog_cb)(const struct deny_event *ev, void *arg);
@@ -182,16 +182,16 @@ const char *nflog_event_format(const struct deny_event *ev, char *buf,
 			       size_t len);
 
 struct nflog_stats {
-	uint64_t packets;       /* NFLOG packet messages parsed and ingested */
-	uint64_t events;        /* lines emitted through the callback */
-	uint64_t malformed;     /* netlink messages/datagrams skipped (-EINVAL) */
-	uint64_t bad_packet;    /* packet bytes not IPv4/IPv6 (-EBADMSG) */
-	uint64_t bad_prefix;    /* prefix missing or not ours (-EPROTO) */
-	uint64_t truncated;     /* logged without ports: L4 beyond copy range */
-	uint64_t unitemised;    /* packets counted under reason=overflow */
-	uint64_t enobufs;       /* socket overruns reported by recv */
-	uint64_t lost;          /* NFULA_SEQ gaps: logged by the kernel, never read */
-	uint64_t entries;       /* keys in the table now */
+	uint64_t packets;    /* NFLOG packet messages parsed and ingested */
+	uint64_t events;     /* lines emitted through the callback */
+	uint64_t malformed;  /* netlink messages/datagrams skipped (-EINVAL) */
+	uint64_t bad_packet; /* packet bytes not IPv4/IPv6 (-EBADMSG) */
+	uint64_t bad_prefix; /* prefix missing or not ours (-EPROTO) */
+	uint64_t truncated;  /* logged without ports: L4 beyond copy range */
+	uint64_t unitemised; /* packets counted under reason=overflow */
+	uint64_t enobufs;    /* socket overruns reported by recv */
+	uint64_t lost;	  /* NFULA_SEQ gaps: logged by the kernel, never read */
+	uint64_t entries; /* keys in the table now */
 };
 
 void nflog_get_stats(const struct nflog_reader *r, struct nflog_stats *out);

@@ -19,29 +19,30 @@ struct diag_list;
 /* What the running kernel supports; filled once at start-up by nft_probe
  * and kept for the inline-inspection path. */
 struct nft_features {
-	bool native_queue;   /* nft "queue" expression (CONFIG_NFT_QUEUE) */
-	bool xt_nfqueue;     /* xt NFQUEUE target through nft_compat */
-	bool flowtable;      /* flowtable offload objects */
-	bool ct_mark;        /* ct mark get/set */
-	bool objref_map;     /* named counters selected through a map */
+	bool native_queue; /* nft "queue" expression (CONFIG_NFT_QUEUE) */
+	bool xt_nfqueue;   /* xt NFQUEUE target through nft_compat */
+	bool flowtable;	   /* flowtable offload objects */
+	bool ct_mark;	   /* ct mark get/set */
+	bool objref_map;   /* named counters selected through a map */
 };
 
-int nft_probe(struct nft_features *f);   /* 0 or -errno (socket failure) */
+int nft_probe(struct nft_features *f); /* 0 or -errno (socket failure) */
 void nft_features_log(const struct nft_features *f);
 /* "native-queue=yes xt-nfqueue=yes ..." into buf. */
-const char *nft_features_str(const struct nft_features *f, char *buf, size_t len);
+const char *nft_features_str(const struct nft_features *f, char *buf,
+			     size_t len);
 
 struct nft_opts {
-	uint16_t mgmt_port;      /* TCP port opened on input from the management zone; 0 none */
-	uint16_t nflog_group;    /* NFLOG group for denied packets */
-	uint32_t log_rate;       /* max NFLOG'd packets per second per deny point */
-	bool island;             /* build the island ruleset instead of the policy */
+	uint16_t mgmt_port; /* TCP port opened on input from the management zone; 0 none */
+	uint16_t nflog_group; /* NFLOG group for denied packets */
+	uint32_t log_rate; /* max NFLOG'd packets per second per deny point */
+	bool island;	   /* build the island ruleset instead of the policy */
 };
 
-struct nft_batch;            /* opaque: serialized netlink batch + seq->loc map */
-struct nft_ctx;              /* opaque: an open NETLINK_NETFILTER socket */
+struct nft_batch; /* opaque: serialized netlink batch + seq->loc map */
+struct nft_ctx;	  /* opaque: an open NETLINK_NETFILTER socket */
 
-struct nft_ctx *nft_open(void);          /* NULL and errno on failure */
+struct nft_ctx *nft_open(void); /* NULL and errno on failure */
 void nft_close(struct nft_ctx *c);
 
 /* Compile p with o into a batch that atomically replaces (or creates) the
@@ -50,8 +51,8 @@ void nft_close(struct nft_ctx *c);
 int nft_compile(const struct pol_policy *p, const struct nft_opts *o,
 		struct nft_batch **out, struct diag_list *d);
 void nft_batch_free(struct nft_batch *b);
-size_t nft_batch_len(const struct nft_batch *b);        /* bytes */
-size_t nft_batch_msgs(const struct nft_batch *b);       /* messages */
+size_t nft_batch_len(const struct nft_batch *b);  /* bytes */
+size_t nft_batch_msgs(const struct nft_batch *b); /* messages */
 const void *nft_batch_data(const struct nft_batch *b);
 
 /* Send the batch; all-or-nothing. On a kernel error the old table stays and
@@ -62,7 +63,7 @@ int nft_batch_commit(struct nft_ctx *c, struct nft_batch *b,
 int nft_apply(struct nft_ctx *c, const struct pol_policy *p,
 	      const struct nft_opts *o, struct diag_list *d);
 
-int nft_flush(struct nft_ctx *c);        /* delete the table; 0 also if absent */
+int nft_flush(struct nft_ctx *c); /* delete the table; 0 also if absent */
 int nft_table_exists(struct nft_ctx *c); /* 1, 0, or negative errno */
 
 struct nft_conduit_counters {

@@ -100,7 +100,7 @@ static int add_objref_setup(struct nft_batch *b)
 	nftnl_set_set_str(s, NFTNL_SET_NAME, "m");
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFT_CD_FAMILY);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_OBJECT);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, 19);     /* mark */
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, 19); /* mark */
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(uint32_t));
 	nftnl_set_set_u32(s, NFTNL_SET_OBJ_TYPE, NFT_OBJECT_COUNTER);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, 1);
@@ -197,7 +197,7 @@ int nft_probe_one(struct nft_ctx *c, enum nft_probe_kind k)
 	/* the last message is the one under test; no END: check only */
 	ret = nft_batch_check(c, b, b->n_refs - 1);
 	if (ret < 0 && b->refs[1].err < 0)
-		ret = b->refs[1].err;  /* even the table failed */
+		ret = b->refs[1].err; /* even the table failed */
 out:
 	if (r)
 		nftnl_rule_free(r);
@@ -245,7 +245,8 @@ void nft_features_log(const struct nft_features *f)
 {
 	char buf[160];
 
-	log_info("nftables features: %s", nft_features_str(f, buf, sizeof(buf)));
+	log_info("nftables features: %s",
+		 nft_features_str(f, buf, sizeof(buf)));
 	if (!f->native_queue && !f->xt_nfqueue)
 		log_warnx("nftables: no NFQUEUE verdict available; inline "
 			  "inspection cannot be enabled");

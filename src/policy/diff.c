@@ -151,8 +151,8 @@ static char *service_text(const struct pol_service *s)
 	sb_add(&b, "allow ");
 	sb_add(&b, pol_proto_name(s->proto));
 	if (s->n_ports > 0) {
-		struct pol_port_range *sorted = malloc(s->n_ports *
-						       sizeof(*sorted));
+		struct pol_port_range *sorted =
+			malloc(s->n_ports * sizeof(*sorted));
 
 		if (sorted == NULL) {
 			free(b.s);
@@ -224,8 +224,8 @@ static char ***sorted_slots(char **v, size_t n)
  * from a (in b's order). Each member of b cancels one equal member of a.
  * Sorted merge, so long network lists stay cheap.
  */
-static void list_diff(struct lines *out, const char *label, char **a,
-		      size_t na, char **b, size_t nb)
+static void list_diff(struct lines *out, const char *label, char **a, size_t na,
+		      char **b, size_t nb)
 {
 	bool *used_a = calloc(na + 1, sizeof(bool));
 	bool *used_b = calloc(nb + 1, sizeof(bool));
@@ -353,8 +353,7 @@ static void zone_details(struct lines *out, const struct pol_zone *o,
 					  o->security_level);
 			else
 				lines_add(out, "security-level %d -> %d",
-					  o->security_level,
-					  n->security_level);
+					  o->security_level, n->security_level);
 		}
 		if (o->management != n->management)
 			lines_add(out, "management %s -> %s",
@@ -404,8 +403,7 @@ static void conduit_details(struct lines *out, const struct pol_conduit *o,
 			lines_add(out, "from %s -> %s", o->from->name,
 				  n->from->name);
 		if (strcmp(o->to->name, n->to->name))
-			lines_add(out, "to %s -> %s", o->to->name,
-				  n->to->name);
+			lines_add(out, "to %s -> %s", o->to->name, n->to->name);
 		if (o->log != n->log)
 			lines_add(out, "log %s -> %s",
 				  o->log ? "true" : "false",
@@ -502,16 +500,19 @@ static int diff_kind(struct pol_diff *d, enum pol_diff_kind kind,
 	size_t na, nb, i = 0, j = 0;
 	int rc = 0;
 
-	a = kind == POL_DIFF_ZONE ? sorted_zones(o, &na) : sorted_conduits(o, &na);
-	b = kind == POL_DIFF_ZONE ? sorted_zones(n, &nb) : sorted_conduits(n, &nb);
+	a = kind == POL_DIFF_ZONE ? sorted_zones(o, &na) :
+				    sorted_conduits(o, &na);
+	b = kind == POL_DIFF_ZONE ? sorted_zones(n, &nb) :
+				    sorted_conduits(n, &nb);
 	if (a == NULL || b == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	while (rc == 0 && (i < na || j < nb)) {
 		struct lines l = { 0 };
-		int cmp = i == na ? 1 : j == nb ? -1 :
-			  strcmp(a[i].name, b[j].name);
+		int cmp = i == na ? 1 :
+			  j == nb ? -1 :
+				    strcmp(a[i].name, b[j].name);
 		const void *x = NULL, *y = NULL;
 		enum pol_diff_change ch;
 		const char *name;
@@ -519,22 +520,26 @@ static int diff_kind(struct pol_diff *d, enum pol_diff_kind kind,
 		if (cmp < 0) {
 			ch = POL_DIFF_REMOVED;
 			name = a[i].name;
-			x = kind == POL_DIFF_ZONE ? (const void *)&o->zones[a[i].idx]
-						  : (const void *)&o->conduits[a[i].idx];
+			x = kind == POL_DIFF_ZONE ?
+				    (const void *)&o->zones[a[i].idx] :
+				    (const void *)&o->conduits[a[i].idx];
 			i++;
 		} else if (cmp > 0) {
 			ch = POL_DIFF_ADDED;
 			name = b[j].name;
-			y = kind == POL_DIFF_ZONE ? (const void *)&n->zones[b[j].idx]
-						  : (const void *)&n->conduits[b[j].idx];
+			y = kind == POL_DIFF_ZONE ?
+				    (const void *)&n->zones[b[j].idx] :
+				    (const void *)&n->conduits[b[j].idx];
 			j++;
 		} else {
 			ch = POL_DIFF_CHANGED;
 			name = b[j].name;
-			x = kind == POL_DIFF_ZONE ? (const void *)&o->zones[a[i].idx]
-						  : (const void *)&o->conduits[a[i].idx];
-			y = kind == POL_DIFF_ZONE ? (const void *)&n->zones[b[j].idx]
-						  : (const void *)&n->conduits[b[j].idx];
+			x = kind == POL_DIFF_ZONE ?
+				    (const void *)&o->zones[a[i].idx] :
+				    (const void *)&o->conduits[a[i].idx];
+			y = kind == POL_DIFF_ZONE ?
+				    (const void *)&n->zones[b[j].idx] :
+				    (const void *)&n->conduits[b[j].idx];
 			i++;
 			j++;
 		}

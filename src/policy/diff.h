@@ -25,13 +25,14 @@ enum pol_diff_kind {
 struct pol_diff_item {
 	enum pol_diff_kind kind;
 	enum pol_diff_change change;
-	char *name;          /* owned */
-	char **details;      /* owned; human-readable lines, e.g. "+ allow tcp 8443" */
+	char *name;	/* owned */
+	char **details; /* owned; human-readable lines, e.g. "+ allow tcp 8443" */
 	size_t n_details;
 };
 
 struct pol_diff {
-	struct pol_diff_item *v;   /* zones first, then conduits; each sorted by name */
+	struct pol_diff_item
+		*v; /* zones first, then conduits; each sorted by name */
 	size_t n;
 };
 

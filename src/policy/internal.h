@@ -44,9 +44,9 @@ enum pn_type {
 struct pn {
 	enum pn_type type;
 	struct pol_loc loc;
-	const char *str;        /* scalar text, NUL-terminated */
+	const char *str; /* scalar text, NUL-terminated */
 	size_t len;
-	bool plain;             /* plain (unquoted) scalar style */
+	bool plain; /* plain (unquoted) scalar style */
 	struct pn *child;
 	struct pn *last;
 	struct pn *next;
@@ -60,11 +60,11 @@ bool pn_is_null(const struct pn *n);
 struct pol_ctx {
 	const char *file;
 	struct diag_list *diags;
-	size_t diag_start;      /* first record of this load */
+	size_t diag_start; /* first record of this load */
 	int nerr;
 	bool nomem;
-	struct pol_arena *tmp;  /* syntax tree, freed after validation */
-	struct pol_arena *arena;/* the policy's own */
+	struct pol_arena *tmp;	 /* syntax tree, freed after validation */
+	struct pol_arena *arena; /* the policy's own */
 };
 
 void pol_err(struct pol_ctx *c, struct pol_loc loc, const char *fmt, ...)

@@ -57,8 +57,9 @@ static json_t *zone_json(const struct pol_zone *z)
 	}
 	err |= put(o, "name", json_string(z->name));
 	err |= put(o, "description", str_or_null(z->description));
-	err |= put(o, "security_level", z->security_level
-			? json_integer(z->security_level) : json_null());
+	err |= put(o, "security_level",
+		   z->security_level ? json_integer(z->security_level) :
+				       json_null());
 	err |= put(o, "management", json_boolean(z->management));
 	err |= put(o, "intra_zone",
 		   json_string(z->intra_zone_allow ? "allow" : "deny"));
@@ -97,8 +98,8 @@ static json_t *service_json(const struct pol_service *s)
 		rate = json_object();
 		if (rate != NULL &&
 		    (put(rate, "count", json_integer(s->rate.count)) < 0 ||
-		     put(rate, "unit", json_string(pol_rate_unit_name(
-					       s->rate.unit))) < 0 ||
+		     put(rate, "unit",
+			 json_string(pol_rate_unit_name(s->rate.unit))) < 0 ||
 		     put(rate, "burst", json_integer(s->rate.burst)) < 0)) {
 			json_decref(rate);
 			rate = NULL;
@@ -146,7 +147,8 @@ static json_t *conduit_json(const struct pol_conduit *c)
 
 json_t *policy_to_json(const struct pol_policy *p)
 {
-	json_t *o = json_object(), *zones = json_array(), *conduits = json_array();
+	json_t *o = json_object(), *zones = json_array(),
+	       *conduits = json_array();
 	int err = o == NULL || zones == NULL || conduits == NULL;
 	char hex[65];
 

@@ -180,8 +180,8 @@ const struct pol_zone *policy_classify(const struct pol_policy *p, int family,
 			const struct pol_iface *f = &z->ifaces[j];
 
 			if (f->wildcard ? strncmp(ifname, f->name,
-						  strlen(f->name)) == 0
-					: strcmp(ifname, f->name) == 0)
+						  strlen(f->name)) == 0 :
+					  strcmp(ifname, f->name) == 0)
 				return z;
 		}
 	}
@@ -239,42 +239,26 @@ struct icmp_name {
 
 /* Names as nftables spells them, so a policy reads like the ruleset. */
 static const struct icmp_name icmp4_names[] = {
-	{ 0, "echo-reply" },
-	{ 3, "destination-unreachable" },
-	{ 4, "source-quench" },
-	{ 5, "redirect" },
-	{ 8, "echo-request" },
-	{ 9, "router-advertisement" },
-	{ 10, "router-solicitation" },
-	{ 11, "time-exceeded" },
-	{ 12, "parameter-problem" },
-	{ 13, "timestamp-request" },
-	{ 14, "timestamp-reply" },
-	{ 15, "info-request" },
-	{ 16, "info-reply" },
-	{ 17, "address-mask-request" },
+	{ 0, "echo-reply" },	       { 3, "destination-unreachable" },
+	{ 4, "source-quench" },	       { 5, "redirect" },
+	{ 8, "echo-request" },	       { 9, "router-advertisement" },
+	{ 10, "router-solicitation" }, { 11, "time-exceeded" },
+	{ 12, "parameter-problem" },   { 13, "timestamp-request" },
+	{ 14, "timestamp-reply" },     { 15, "info-request" },
+	{ 16, "info-reply" },	       { 17, "address-mask-request" },
 	{ 18, "address-mask-reply" },
 };
 
 static const struct icmp_name icmp6_names[] = {
-	{ 1, "destination-unreachable" },
-	{ 2, "packet-too-big" },
-	{ 3, "time-exceeded" },
-	{ 4, "parameter-problem" },
-	{ 128, "echo-request" },
-	{ 129, "echo-reply" },
-	{ 130, "mld-listener-query" },
-	{ 131, "mld-listener-report" },
-	{ 132, "mld-listener-done" },
-	{ 133, "nd-router-solicit" },
-	{ 134, "nd-router-advert" },
-	{ 135, "nd-neighbor-solicit" },
-	{ 136, "nd-neighbor-advert" },
-	{ 137, "nd-redirect" },
-	{ 138, "router-renumbering" },
-	{ 141, "ind-neighbor-solicit" },
-	{ 142, "ind-neighbor-advert" },
-	{ 143, "mld2-listener-report" },
+	{ 1, "destination-unreachable" }, { 2, "packet-too-big" },
+	{ 3, "time-exceeded" },		  { 4, "parameter-problem" },
+	{ 128, "echo-request" },	  { 129, "echo-reply" },
+	{ 130, "mld-listener-query" },	  { 131, "mld-listener-report" },
+	{ 132, "mld-listener-done" },	  { 133, "nd-router-solicit" },
+	{ 134, "nd-router-advert" },	  { 135, "nd-neighbor-solicit" },
+	{ 136, "nd-neighbor-advert" },	  { 137, "nd-redirect" },
+	{ 138, "router-renumbering" },	  { 141, "ind-neighbor-solicit" },
+	{ 142, "ind-neighbor-advert" },	  { 143, "mld2-listener-report" },
 };
 
 static const struct icmp_name *icmp_table(enum pol_proto proto, size_t *n)

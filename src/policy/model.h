@@ -16,13 +16,13 @@
 
 struct diag_list;
 
-#define POL_NAME_MAX       32   /* zone and conduit names: [a-z0-9_-], 1..32 */
-#define POL_IFNAME_MAX     16   /* IFNAMSIZ, including the NUL */
-#define POL_SIZE_MAX_DEFAULT (32u * 1024 * 1024)  /* policy file size limit */
+#define POL_NAME_MAX 32	  /* zone and conduit names: [a-z0-9_-], 1..32 */
+#define POL_IFNAME_MAX 16 /* IFNAMSIZ, including the NUL */
+#define POL_SIZE_MAX_DEFAULT (32u * 1024 * 1024) /* policy file size limit */
 
 struct pol_loc {
-	int line;   /* 1-based */
-	int col;    /* 1-based */
+	int line; /* 1-based */
+	int col;  /* 1-based */
 };
 
 /* An address prefix; family is AF_INET or AF_INET6; addr is the network
@@ -43,16 +43,16 @@ struct pol_iface {
 
 struct pol_zone {
 	const char *name;
-	const char *description;      /* may be NULL */
-	int security_level;           /* SL-T 1..4; 0 when not given */
-	bool management;              /* the management zone (at most one) */
-	bool intra_zone_allow;        /* forward traffic between two members of this zone */
+	const char *description; /* may be NULL */
+	int security_level;	 /* SL-T 1..4; 0 when not given */
+	bool management;	 /* the management zone (at most one) */
+	bool intra_zone_allow; /* forward traffic between two members of this zone */
 	struct pol_iface *ifaces;
 	size_t n_ifaces;
 	struct pol_prefix *nets;
 	size_t n_nets;
-	uint32_t id;                  /* 1..n_zones, index + 1, stable within one policy */
-	struct pol_loc loc;           /* of the zone's key */
+	uint32_t id; /* 1..n_zones, index + 1, stable within one policy */
+	struct pol_loc loc; /* of the zone's key */
 };
 
 enum pol_proto {
@@ -64,7 +64,7 @@ enum pol_proto {
 };
 
 struct pol_port_range {
-	uint16_t lo;          /* 1..65535, lo <= hi */
+	uint16_t lo; /* 1..65535, lo <= hi */
 	uint16_t hi;
 	struct pol_loc loc;
 };
@@ -77,9 +77,9 @@ enum pol_rate_unit {
 };
 
 struct pol_rate {
-	uint32_t count;       /* > 0 */
+	uint32_t count; /* > 0 */
 	enum pol_rate_unit unit;
-	uint32_t burst;       /* 0 = kernel default */
+	uint32_t burst; /* 0 = kernel default */
 };
 
 /*
@@ -93,37 +93,37 @@ struct pol_service {
 	enum pol_proto proto;
 	struct pol_port_range *ports;
 	size_t n_ports;
-	int icmp_type;                /* -1 any; else 0..255 */
+	int icmp_type; /* -1 any; else 0..255 */
 	struct pol_prefix *from_hosts;
 	size_t n_from_hosts;
 	struct pol_prefix *to_hosts;
 	size_t n_to_hosts;
 	bool has_rate;
 	struct pol_rate rate;
-	struct pol_loc loc;           /* of the entry ("- {" or its first key) */
+	struct pol_loc loc; /* of the entry ("- {" or its first key) */
 };
 
 struct pol_conduit {
 	const char *name;
-	const char *description;      /* may be NULL */
-	const struct pol_zone *from;  /* borrowed from the same policy */
-	const struct pol_zone *to;    /* never equal to from */
-	bool log;                     /* NFLOG accepted new flows too */
+	const char *description;     /* may be NULL */
+	const struct pol_zone *from; /* borrowed from the same policy */
+	const struct pol_zone *to;   /* never equal to from */
+	bool log;		     /* NFLOG accepted new flows too */
 	struct pol_service *allow;
 	size_t n_allow;
-	uint32_t id;                  /* 1..n_conduits, index + 1 */
-	struct pol_loc loc;           /* of the conduit's "- " item */
+	uint32_t id;	    /* 1..n_conduits, index + 1 */
+	struct pol_loc loc; /* of the conduit's "- " item */
 };
 
 struct pol_policy {
-	const char *file;             /* name used in diagnostics */
-	uint8_t sha256[32];           /* of the file's bytes */
-	int version;                  /* 1 */
+	const char *file;   /* name used in diagnostics */
+	uint8_t sha256[32]; /* of the file's bytes */
+	int version;	    /* 1 */
 	struct pol_zone *zones;
 	size_t n_zones;
 	struct pol_conduit *conduits;
 	size_t n_conduits;
-	void *arena;                  /* private to policy/model.c */
+	void *arena; /* private to policy/model.c */
 };
 
 /*
@@ -155,7 +155,7 @@ const struct pol_zone *policy_classify(const struct pol_policy *p, int family,
 const char *pol_proto_name(enum pol_proto proto);
 
 /* Text forms shared by the diff, JSON, the compiler and conduitctl. */
-#define POL_PREFIX_STRLEN 50    /* INET6_ADDRSTRLEN + "/128" */
+#define POL_PREFIX_STRLEN 50 /* INET6_ADDRSTRLEN + "/128" */
 /* "198.18.20.0/24"; a full-length prefix prints as the bare address. */
 const char *pol_prefix_format(const struct pol_prefix *pfx, char *buf,
 			      size_t len);

@@ -122,8 +122,8 @@ static int check_text(struct pol_ctx *c, const unsigned char *s, size_t len)
 				(unsigned int)cp);
 			return -EINVAL;
 		}
-		if (cp == '\n' || (cp == '\r' && (i + 1 == len ||
-						  s[i + 1] != '\n'))) {
+		if (cp == '\n' ||
+		    (cp == '\r' && (i + 1 == len || s[i + 1] != '\n'))) {
 			loc.line++;
 			loc.col = 1;
 		} else if (cp != '\r' && !(i == 0 && cp == 0xfeff)) {
@@ -190,11 +190,10 @@ static void syntax_error(struct pol_ctx *c, const yaml_parser_t *yp,
 
 struct frame {
 	struct pn *node;
-	bool want_value;        /* mapping: next child is a value */
+	bool want_value; /* mapping: next child is a value */
 };
 
-static struct pn *new_node(struct pol_ctx *c, enum pn_type t,
-			   yaml_mark_t m)
+static struct pn *new_node(struct pol_ctx *c, enum pn_type t, yaml_mark_t m)
 {
 	struct pn *n = pol_ctx_alloc(c, c->tmp, 1, sizeof(*n));
 
@@ -205,8 +204,7 @@ static struct pn *new_node(struct pol_ctx *c, enum pn_type t,
 	return n;
 }
 
-static void attach(struct frame *st, int depth, struct pn *n,
-		   struct pn **root)
+static void attach(struct frame *st, int depth, struct pn *n, struct pn **root)
 {
 	struct pn *parent;
 
@@ -283,9 +281,9 @@ int pol_parse_yaml(struct pol_ctx *c, const char *buf, size_t len,
 			n = new_node(c, PN_SCALAR, ev.start_mark);
 			if (n == NULL)
 				break;
-			n->str = pol_ctx_strdup(c, c->tmp,
-						(const char *)ev.data.scalar.value,
-						ev.data.scalar.length);
+			n->str = pol_ctx_strdup(
+				c, c->tmp, (const char *)ev.data.scalar.value,
+				ev.data.scalar.length);
 			n->len = ev.data.scalar.length;
 			n->plain = ev.data.scalar.style ==
 				   YAML_PLAIN_SCALAR_STYLE;
@@ -302,8 +300,11 @@ int pol_parse_yaml(struct pol_ctx *c, const char *buf, size_t len,
 				done = true;
 				break;
 			}
-			n = new_node(c, ev.type == YAML_SEQUENCE_START_EVENT ?
-					PN_SEQ : PN_MAP, ev.start_mark);
+			n = new_node(c,
+				     ev.type == YAML_SEQUENCE_START_EVENT ?
+					     PN_SEQ :
+					     PN_MAP,
+				     ev.start_mark);
 			if (n == NULL)
 				break;
 			attach(st, depth, n, root);
@@ -340,10 +341,9 @@ static void sort_diags(struct diag_list *dl, size_t start)
 		struct diag d = dl->v[i];
 		size_t j = i;
 
-		while (j > start &&
-		       (dl->v[j - 1].line > d.line ||
-			(dl->v[j - 1].line == d.line &&
-			 dl->v[j - 1].col > d.col))) {
+		while (j > start && (dl->v[j - 1].line > d.line ||
+				     (dl->v[j - 1].line == d.line &&
+				      dl->v[j - 1].col > d.col))) {
 			dl->v[j] = dl->v[j - 1];
 			j--;
 		}
@@ -371,8 +371,8 @@ int policy_load_buffer(const char *name, const char *buf, size_t len,
 		struct pol_loc l0 = { 0, 0 };
 
 		pol_err(&c, l0,
-			"policy is %zu bytes, over the limit of %zu bytes",
-			len, max_size);
+			"policy is %zu bytes, over the limit of %zu bytes", len,
+			max_size);
 		return -EINVAL;
 	}
 	c.tmp = pol_arena_new();
@@ -396,8 +396,8 @@ int policy_load_buffer(const char *name, const char *buf, size_t len,
 		rc = -ENOMEM;
 	if (rc == 0 && c.nerr > 0)
 		rc = -EINVAL;
-	if (rc == 0 && !EVP_Digest(buf, len, p->sha256, &mdlen, EVP_sha256(),
-				   NULL))
+	if (rc == 0 &&
+	    !EVP_Digest(buf, len, p->sha256, &mdlen, EVP_sha256(), NULL))
 		rc = -ENOMEM;
 out:
 	sort_diags(diags, c.diag_start);
@@ -413,8 +413,8 @@ out:
 	return 0;
 }
 
-int policy_load_file(const char *path, size_t max_size,
-		     struct pol_policy **out, struct diag_list *diags)
+int policy_load_file(const char *path, size_t max_size, struct pol_policy **out,
+		     struct diag_list *diags)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -444,8 +444,8 @@ int policy_load_file(const char *path, size_t max_size,
 	}
 	/* Read one byte past the limit so a growing or special file is
 	 * still caught by the size check in policy_load_buffer. */
-	cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1
-						     : 4096;
+	cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 :
+						      4096;
 	if (cap > max_size + 1)
 		cap = max_size + 1;
 	buf = malloc(cap);
@@ -457,8 +457,8 @@ int policy_load_file(const char *path, size_t max_size,
 		ssize_t r;
 
 		if (len == cap) {
-			size_t ncap = cap * 2 > max_size + 1 ? max_size + 1
-							     : cap * 2;
+			size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 :
+							       cap * 2;
 			char *nb;
 
 			if (ncap == cap)

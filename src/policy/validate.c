@@ -23,8 +23,10 @@
 
 #define PORT_HINT "a port 1..65535 or a range like 20000-20010"
 #define RATE_HINT "a rate like 200/second (N/second, N/minute, N/hour or N/day)"
-#define NAME_HINT "1-32 characters of a-z 0-9 _ -, starting with a letter or digit"
-#define IFACE_HINT "1-15 characters of A-Z a-z 0-9 . _ - with an optional trailing *"
+#define NAME_HINT \
+	"1-32 characters of a-z 0-9 _ -, starting with a letter or digit"
+#define IFACE_HINT \
+	"1-15 characters of A-Z a-z 0-9 . _ - with an optional trailing *"
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -113,8 +115,10 @@ static const char *want_scalar(struct pol_ctx *c, const struct pn *n,
 		return NULL;
 	}
 	if (strlen(n->str) != n->len) {
-		pol_err(c, n->loc, "expected %s, found a string with a NUL "
-			"character", what);
+		pol_err(c, n->loc,
+			"expected %s, found a string with a NUL "
+			"character",
+			what);
 		return NULL;
 	}
 	return n->str;
@@ -202,9 +206,10 @@ static void map_fields(struct pol_ctx *c, const struct pn *map,
 	for (; allowed[nallowed] != NULL; nallowed++) {
 		vals[nallowed] = NULL;
 		keys[nallowed] = NULL;
-		o += (size_t)snprintf(list + o, o < sizeof(list) ?
-				      sizeof(list) - o : 0, "%s%s",
-				      nallowed ? ", " : "", allowed[nallowed]);
+		o += (size_t)snprintf(list + o,
+				      o < sizeof(list) ? sizeof(list) - o : 0,
+				      "%s%s", nallowed ? ", " : "",
+				      allowed[nallowed]);
 	}
 	for (const struct pn *k = map->child; k && k->next; k = k->next->next) {
 		const struct pn *v = k->next;
@@ -253,7 +258,7 @@ struct name_index {
 		const void *key;
 		size_t len;
 		const void *val;
-	} *v;
+	} * v;
 	size_t cap, n;
 };
 
@@ -305,7 +310,8 @@ static const void *index_put(struct pol_ctx *c, struct name_index *ix,
 			if (ix->v[j].key != NULL) {
 				for (i = key_hash(ix->v[j].key, ix->v[j].len) &
 					 (nx.cap - 1);
-				     nx.v[i].key != NULL; i = (i + 1) & (nx.cap - 1))
+				     nx.v[i].key != NULL;
+				     i = (i + 1) & (nx.cap - 1))
 					;
 				nx.v[i] = ix->v[j];
 			}
@@ -369,7 +375,8 @@ static bool parse_prefix(struct pol_ctx *c, const struct pn *n,
 	} else if (plen > full) {
 		pol_err(c, n->loc,
 			"prefix length %u is out of range for %s (expected "
-			"0..%u)", (unsigned int)plen,
+			"0..%u)",
+			(unsigned int)plen,
 			out->family == AF_INET ? "IPv4" : "IPv6", full);
 		return false;
 	}
@@ -380,16 +387,16 @@ static bool parse_prefix(struct pol_ctx *c, const struct pn *n,
 		unsigned int i;
 
 		for (i = 0; i < 16; i++) {
-			unsigned int bits = i * 8 >= plen ? 0 :
-					    plen - i * 8 >= 8 ? 8 :
-					    (unsigned int)plen - i * 8;
+			unsigned int bits =
+				i * 8 >= plen	  ? 0 :
+				plen - i * 8 >= 8 ? 8 :
+						    (unsigned int)plen - i * 8;
 
 			net.addr[i] &= (uint8_t)(0xff00u >> bits);
 		}
 		if (memcmp(net.addr, out->addr, 16) != 0) {
-			pol_err(c, n->loc,
-				"host bits set in %s (expected %s)", s,
-				pol_prefix_format(&net, want, sizeof(want)));
+			pol_err(c, n->loc, "host bits set in %s (expected %s)",
+				s, pol_prefix_format(&net, want, sizeof(want)));
 			return false;
 		}
 	}
@@ -418,7 +425,7 @@ static bool loc_before(struct pol_loc a, struct pol_loc b)
 
 struct pfx_ref {
 	const struct pol_prefix *p;
-	const char *owner;      /* zone name, or NULL inside one list */
+	const char *owner; /* zone name, or NULL inside one list */
 };
 
 static int pfx_ref_cmp(const void *a, const void *b)
@@ -524,7 +531,7 @@ enum {
 
 static const char *const zone_keys[ZK_N + 1] = {
 	"description", "security-level", "interfaces", "networks",
-	"management", "intra-zone", NULL,
+	"management",  "intra-zone",	 NULL,
 };
 
 static bool parse_iface(struct pol_ctx *c, const struct pn *n,
@@ -558,8 +565,8 @@ static bool parse_iface(struct pol_ctx *c, const struct pn *n,
 	memcpy(f->name, s, f->wildcard ? len - 1 : len);
 	return true;
 bad:
-	pol_err(c, n->loc, "invalid interface name %s (expected " IFACE_HINT
-		")", DESC(n));
+	pol_err(c, n->loc,
+		"invalid interface name %s (expected " IFACE_HINT ")", DESC(n));
 	return false;
 }
 
@@ -573,8 +580,10 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 	z->loc = key->loc;
 	snprintf(in, sizeof(in), "zone '%s'", z->name);
 	if (pn_is_null(val)) {
-		pol_err(c, key->loc, "expected a mapping of settings for zone "
-			"'%s', found an empty value", z->name);
+		pol_err(c, key->loc,
+			"expected a mapping of settings for zone "
+			"'%s', found an empty value",
+			z->name);
 		return;
 	}
 	if (!want_type(c, val, PN_MAP, "a mapping of zone settings"))
@@ -610,7 +619,8 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 	if (v[ZK_NETS] != NULL)
 		z->nets = prefix_list(c, v[ZK_NETS],
 				      "a network like 198.18.20.0/24 or "
-				      "2001:db8:20::/64", &z->n_nets, NULL);
+				      "2001:db8:20::/64",
+				      &z->n_nets, NULL);
 	if (v[ZK_MGMT] != NULL)
 		want_bool(c, v[ZK_MGMT], &z->management);
 	if (v[ZK_INTRA] != NULL) {
@@ -629,7 +639,8 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 	     (v[ZK_NETS]->type == PN_SEQ && v[ZK_NETS]->n == 0)))
 		pol_err(c, key->loc,
 			"zone '%s' has no interfaces or networks (expected at "
-			"least one)", z->name);
+			"least one)",
+			z->name);
 }
 
 struct iface_ref {
@@ -652,14 +663,15 @@ static bool iface_covers(const struct pol_iface *w, const struct pol_iface *f)
 {
 	size_t n = strlen(w->name);
 
-	return w->wildcard ? strncmp(f->name, w->name, n) == 0
-			   : !f->wildcard && strcmp(f->name, w->name) == 0;
+	return w->wildcard ? strncmp(f->name, w->name, n) == 0 :
+			     !f->wildcard && strcmp(f->name, w->name) == 0;
 }
 
 static void iface_overlap(struct pol_ctx *c, const struct iface_ref *x,
 			  const struct iface_ref *y)
 {
-	const struct iface_ref *first = loc_before(x->f->loc, y->f->loc) ? x : y;
+	const struct iface_ref *first = loc_before(x->f->loc, y->f->loc) ? x :
+									   y;
 	const struct iface_ref *second = first == x ? y : x;
 
 	if (!first->f->wildcard && !second->f->wildcard)
@@ -669,10 +681,10 @@ static void iface_overlap(struct pol_ctx *c, const struct iface_ref *x,
 	else
 		pol_err(c, second->f->loc,
 			"interface '%s%s' of zone '%s' overlaps '%s%s' of "
-			"zone '%s'", second->f->name,
-			second->f->wildcard ? "*" : "", second->zone,
-			first->f->name, first->f->wildcard ? "*" : "",
-			first->zone);
+			"zone '%s'",
+			second->f->name, second->f->wildcard ? "*" : "",
+			second->zone, first->f->name,
+			first->f->wildcard ? "*" : "", first->zone);
 }
 
 /*
@@ -747,7 +759,8 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 	if (!want_type(c, map, PN_MAP, "a mapping of zone names"))
 		return;
 	if (map->n == 0) {
-		pol_err(c, map->loc, "expected at least one zone, found an "
+		pol_err(c, map->loc,
+			"expected at least one zone, found an "
 			"empty mapping");
 		return;
 	}
@@ -766,8 +779,9 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 		if (name == NULL)
 			continue;
 		if (!valid_name(name))
-			pol_err(c, k->loc, "invalid zone name %s (expected "
-				NAME_HINT ")", DESC(k));
+			pol_err(c, k->loc,
+				"invalid zone name %s (expected " NAME_HINT ")",
+				DESC(k));
 		name = safe_name(c, name);
 		if (name == NULL)
 			break;
@@ -823,8 +837,8 @@ enum {
 };
 
 static const char *const service_keys[SK_N + 1] = {
-	"proto", "port", "type", "from-hosts", "to-hosts", "rate", "burst",
-	NULL,
+	"proto",    "port", "type",  "from-hosts",
+	"to-hosts", "rate", "burst", NULL,
 };
 
 static bool parse_port(struct pol_ctx *c, const struct pn *n,
@@ -845,7 +859,8 @@ static bool parse_port(struct pol_ctx *c, const struct pn *n,
 	} else {
 		size_t la = (size_t)(dash - s);
 
-		if (la == 0 || la >= sizeof(lo) || strlen(dash + 1) >= sizeof(hi))
+		if (la == 0 || la >= sizeof(lo) ||
+		    strlen(dash + 1) >= sizeof(hi))
 			goto bad;
 		memcpy(lo, s, la);
 		lo[la] = '\0';
@@ -859,14 +874,17 @@ static bool parse_port(struct pol_ctx *c, const struct pn *n,
 		return false;
 	}
 	if (a > 65535 || b > 65535) {
-		pol_err(c, n->loc, "port %llu is out of range (expected "
-			"1..65535)", (unsigned long long)(a > 65535 ? a : b));
+		pol_err(c, n->loc,
+			"port %llu is out of range (expected "
+			"1..65535)",
+			(unsigned long long)(a > 65535 ? a : b));
 		return false;
 	}
 	if (a > b) {
-		pol_err(c, n->loc, "port range %s is out of order (expected "
-			"low-high, like %u-%u)", s, (unsigned int)b,
-			(unsigned int)a);
+		pol_err(c, n->loc,
+			"port range %s is out of order (expected "
+			"low-high, like %u-%u)",
+			s, (unsigned int)b, (unsigned int)a);
 		return false;
 	}
 	r->lo = (uint16_t)a;
@@ -897,7 +915,8 @@ static void parse_ports(struct pol_ctx *c, const struct pn *n,
 		return;
 	}
 	if (n->type == PN_SEQ && n->n == 0) {
-		pol_err(c, n->loc, "expected at least one port, found an empty "
+		pol_err(c, n->loc,
+			"expected at least one port, found an empty "
 			"sequence");
 		return;
 	}
@@ -922,7 +941,8 @@ static void parse_ports(struct pol_ctx *c, const struct pn *n,
 	memcpy(sorted, s->ports, s->n_ports * sizeof(*sorted));
 	qsort(sorted, s->n_ports, sizeof(*sorted), port_cmp);
 	for (size_t i = 1, cover = 0; i < s->n_ports; i++) {
-		const struct pol_port_range *a = &sorted[cover], *b = &sorted[i];
+		const struct pol_port_range *a = &sorted[cover],
+					    *b = &sorted[i];
 		char x[16], y[16];
 
 		if (b->lo > a->hi) {
@@ -967,8 +987,10 @@ static void parse_rate(struct pol_ctx *c, const struct pn *n,
 	if (u == 4 || !parse_uint(num, UINT32_MAX, &v))
 		goto bad;
 	if (v == 0) {
-		pol_err(c, n->loc, "rate 0/%s is not allowed (expected at "
-			"least 1)", units[u]);
+		pol_err(c, n->loc,
+			"rate 0/%s is not allowed (expected at "
+			"least 1)",
+			units[u]);
 		return;
 	}
 	s->has_rate = true;
@@ -1021,8 +1043,10 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 			const char *name;
 			enum pol_proto proto;
 		} protos[] = {
-			{ "tcp", POL_PROTO_TCP },   { "udp", POL_PROTO_UDP },
-			{ "sctp", POL_PROTO_SCTP }, { "icmp", POL_PROTO_ICMP },
+			{ "tcp", POL_PROTO_TCP },
+			{ "udp", POL_PROTO_UDP },
+			{ "sctp", POL_PROTO_SCTP },
+			{ "icmp", POL_PROTO_ICMP },
 			{ "icmpv6", POL_PROTO_ICMPV6 },
 		};
 
@@ -1034,7 +1058,8 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 		if (!have_proto)
 			pol_err(c, v[SK_PROTO]->loc,
 				"expected tcp, udp, sctp, icmp or icmpv6, "
-				"found %s", DESC(v[SK_PROTO]));
+				"found %s",
+				DESC(v[SK_PROTO]));
 		icmp = s->proto == POL_PROTO_ICMP ||
 		       s->proto == POL_PROTO_ICMPV6;
 	}
@@ -1042,14 +1067,16 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 		if (have_proto && icmp)
 			pol_err(c, k[SK_PORT]->loc,
 				"'port' is not allowed with proto %s (use "
-				"'type')", pol_proto_name(s->proto));
+				"'type')",
+				pol_proto_name(s->proto));
 		else
 			parse_ports(c, v[SK_PORT], s);
 	}
 	if (v[SK_TYPE] != NULL && have_proto && !icmp) {
 		pol_err(c, k[SK_TYPE]->loc,
 			"'type' is not allowed with proto %s (only with icmp "
-			"or icmpv6)", pol_proto_name(s->proto));
+			"or icmpv6)",
+			pol_proto_name(s->proto));
 	} else if (v[SK_TYPE] != NULL &&
 		   (str = want_scalar(c, v[SK_TYPE], "an ICMP type")) != NULL &&
 		   have_proto) {
@@ -1057,7 +1084,8 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 
 		if (parse_uint(str, 255, &t))
 			s->icmp_type = (int)t;
-		else if ((s->icmp_type = pol_icmp_type_parse(s->proto, str)) < 0)
+		else if ((s->icmp_type = pol_icmp_type_parse(s->proto, str)) <
+			 0)
 			pol_err(c, v[SK_TYPE]->loc,
 				"expected an %s type name like echo-request or "
 				"a number 0..255, found %s",
@@ -1081,7 +1109,8 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 		pol_err(c, k[SK_TO]->loc,
 			"from-hosts are %s only but to-hosts are %s only "
 			"(expected a common address family)",
-			ffam == 1 ? "IPv4" : "IPv6", tfam == 1 ? "IPv4" : "IPv6");
+			ffam == 1 ? "IPv4" : "IPv6",
+			tfam == 1 ? "IPv4" : "IPv6");
 	}
 	if (v[SK_RATE] != NULL)
 		parse_rate(c, v[SK_RATE], s);
@@ -1092,8 +1121,8 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 		if (v[SK_RATE] == NULL)
 			pol_err(c, k[SK_BURST]->loc,
 				"'burst' needs 'rate' in the same entry");
-		else if (str != NULL && (!parse_uint(str, UINT32_MAX, &b) ||
-					 b == 0))
+		else if (str != NULL &&
+			 (!parse_uint(str, UINT32_MAX, &b) || b == 0))
 			pol_err(c, v[SK_BURST]->loc,
 				"expected a burst 1..4294967295, found %s",
 				DESC(v[SK_BURST]));
@@ -1159,8 +1188,10 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 		char dbuf[64];
 
 		if (!valid_name(s))
-			pol_err(c, v[CK_NAME]->loc, "invalid conduit name %s "
-				"(expected " NAME_HINT ")", DESC(v[CK_NAME]));
+			pol_err(c, v[CK_NAME]->loc,
+				"invalid conduit name %s "
+				"(expected " NAME_HINT ")",
+				DESC(v[CK_NAME]));
 		cd->name = safe_name(c, s);
 	}
 	if (cd->name != NULL)
@@ -1189,18 +1220,18 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 		missing(c, n, "allow", in);
 		return;
 	}
-	if (!want_type(c, v[CK_ALLOW], PN_SEQ,
-		       "a sequence of allow entries"))
+	if (!want_type(c, v[CK_ALLOW], PN_SEQ, "a sequence of allow entries"))
 		return;
 	if (v[CK_ALLOW]->n == 0) {
 		pol_err(c, v[CK_ALLOW]->loc,
 			"%s has no allow entries (expected at least "
 			"one; without the conduit its traffic is denied "
-			"anyway)", in);
+			"anyway)",
+			in);
 		return;
 	}
-	cd->allow = pol_ctx_alloc(c, c->arena, v[CK_ALLOW]->n,
-				  sizeof(*cd->allow));
+	cd->allow =
+		pol_ctx_alloc(c, c->arena, v[CK_ALLOW]->n, sizeof(*cd->allow));
 	if (cd->allow == NULL)
 		return;
 	for (const struct pn *it = v[CK_ALLOW]->child; it; it = it->next) {
@@ -1216,7 +1247,7 @@ static void parse_conduits(struct pol_ctx *c, const struct pn *seq,
 			   struct pol_policy *p, const struct name_index *zix)
 {
 	struct name_index names = { 0 }, pairs = { 0 };
-	uint32_t (*pair_keys)[2];
+	uint32_t(*pair_keys)[2];
 	size_t i = 0;
 
 	if (!want_type(c, seq, PN_SEQ, "a sequence of conduits"))
@@ -1241,17 +1272,19 @@ static void parse_conduits(struct pol_ctx *c, const struct pn *seq,
 					 sizeof(pair_keys[i]));
 		}
 		if (dup != NULL) {
-			pol_err(c, cd->loc, "duplicate conduit '%s' (first "
-				"defined at %d:%d)", cd->name, dup->loc.line,
-				dup->loc.col);
+			pol_err(c, cd->loc,
+				"duplicate conduit '%s' (first "
+				"defined at %d:%d)",
+				cd->name, dup->loc.line, dup->loc.col);
 			continue;
 		}
 		if (pair != NULL)
 			pol_err(c, cd->loc,
 				"conduit '%s' repeats zone pair %s -> %s of "
 				"conduit '%s' (expected one conduit per "
-				"direction)", cd->name ? cd->name : "?",
-				cd->from->name, cd->to->name, pair->name);
+				"direction)",
+				cd->name ? cd->name : "?", cd->from->name,
+				cd->to->name, pair->name);
 		if (cd->name == NULL)
 			continue;
 		cd->id = (uint32_t)p->n_conduits + 1;
@@ -1276,11 +1309,13 @@ enum {
 };
 
 static const char *const top_keys[TK_N + 1] = {
-	"version", "zones", "conduits", NULL,
+	"version",
+	"zones",
+	"conduits",
+	NULL,
 };
 
-int pol_validate(struct pol_ctx *c, const struct pn *root,
-		 struct pol_policy *p)
+int pol_validate(struct pol_ctx *c, const struct pn *root, struct pol_policy *p)
 {
 	const struct pn *v[TK_N], *k[TK_N];
 	struct name_index zix = { 0 };
@@ -1289,7 +1324,8 @@ int pol_validate(struct pol_ctx *c, const struct pn *root,
 	if (root == NULL || pn_is_null(root)) {
 		struct pol_loc l = root ? root->loc : (struct pol_loc){ 1, 1 };
 
-		pol_err(c, l, "empty policy (expected a mapping with version, "
+		pol_err(c, l,
+			"empty policy (expected a mapping with version, "
 			"zones and conduits)");
 		return -EINVAL;
 	}

@@ -52,7 +52,7 @@ int privdrop_prepare_dir(const char *dir, mode_t mode, uid_t uid, gid_t gid,
 	}
 	/* Mode before owner: once the directory is not ours, changing its
 	 * mode would need CAP_FOWNER, which a service manager may withhold. */
-	if (created && fchmod(fd, mode) < 0) {   /* umask */
+	if (created && fchmod(fd, mode) < 0) { /* umask */
 		rc = -errno;
 		goto out;
 	}
@@ -122,13 +122,15 @@ const char *privdrop_describe(char *buf, size_t len)
 	char *caps = NULL, *bound = NULL;
 
 	if (capng_get_caps_process() == 0) {
-		caps = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
+		caps = capng_print_caps_text(CAPNG_PRINT_BUFFER,
+					     CAPNG_EFFECTIVE);
 		bound = capng_print_caps_text(CAPNG_PRINT_BUFFER,
 					      CAPNG_BOUNDING_SET);
 	}
 	snprintf(buf, len, "uid=%u gid=%u caps=%s bounding=%s",
 		 (unsigned)geteuid(), (unsigned)getegid(),
-		 caps && *caps ? caps : "none", bound && *bound ? bound : "none");
+		 caps && *caps ? caps : "none",
+		 bound && *bound ? bound : "none");
 	free(caps);
 	free(bound);
 	return buf;

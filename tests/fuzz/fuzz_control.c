@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 				goto out;
 			} else if (pos != n) {
-				abort();   /* incomplete must consume it all */
+				abort(); /* incomplete must consume it all */
 			}
 		}
 		off += n;

@@ -23,7 +23,8 @@ static void check_app(const uint8_t *p, size_t n)
 	if (a.n_objects > DNP3_MAX_OBJECTS)
 		abort();
 	for (unsigned i = 0; i < a.n_objects; i++)
-		if (a.objects[i].ranged && a.objects[i].stop < a.objects[i].start)
+		if (a.objects[i].ranged &&
+		    a.objects[i].stop < a.objects[i].start)
 			abort();
 	(void)dnp3_func_name(a.func);
 	(void)dnp3_preset_allows(DNP3_PRESET_OPERATE, a.func);
@@ -53,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += r.consumed;
 		if (r.status == DPI_ERROR || !dnp3_link_has_data(&lk))
 			continue;
-		if (dnp3_tp_push(&tp, lk.user, lk.user_len, &why) == DNP3_TP_DONE) {
+		if (dnp3_tp_push(&tp, lk.user, lk.user_len, &why) ==
+		    DNP3_TP_DONE) {
 			if (tp.len > DNP3_APDU_MAX)
 				abort();
 			check_app(tp.buf, tp.len);

@@ -36,7 +36,8 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct engine *e;
-	struct engine_conf conf = { .max_flows = 64, .max_dnp3 = 4,
+	struct engine_conf conf = { .max_flows = 64,
+				    .max_dnp3 = 4,
 				    .resync_on_gap = true };
 	size_t off = 0;
 	uint64_t now = 1;
@@ -63,8 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = replay_link_decode(dlt, data + off, n, &p);
 		if (rc == 0) {
 			if (p.payload_len > n ||
-			    (p.payload && (p.payload < data + off ||
-					   p.payload + p.payload_len > data + off + n)))
+			    (p.payload &&
+			     (p.payload < data + off ||
+			      p.payload + p.payload_len > data + off + n)))
 				abort();
 			engine_process(e, &p, now, now);
 		} else {

@@ -21,7 +21,8 @@ static void check_pdu(const struct enip_pdu *e)
 /* CR 3.5 */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum dpi_dir dirs[] = { DPI_DIR_REQUEST, DPI_DIR_RESPONSE };
+	static const enum dpi_dir dirs[] = { DPI_DIR_REQUEST,
+					     DPI_DIR_RESPONSE };
 	struct enip_pdu e;
 	struct dpi_result r;
 

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			modbus_parse(data + off, left, dir, &m, &r);
 			if (r.status == DPI_NEED_MORE) {
-				if (r.needed <= left || r.needed > MODBUS_ADU_MAX)
+				if (r.needed <= left ||
+				    r.needed > MODBUS_ADU_MAX)
 					abort();
 				break;
 			}

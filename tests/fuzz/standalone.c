@@ -54,7 +54,8 @@ int main(int argc, char **argv)
 
 				if (e->d_name[0] == '.')
 					continue;
-				snprintf(p, sizeof(p), "%s/%s", argv[i], e->d_name);
+				snprintf(p, sizeof(p), "%s/%s", argv[i],
+					 e->d_name);
 				rc |= run_file(p);
 				n++;
 			}

@@ -8,9 +8,9 @@
 #include "dpi/proto/cursor.h"
 #include "dpi/proto/dnp3.h"
 
-#define DNP3_START0	0x05
-#define DNP3_START1	0x64
-#define DNP3_BLOCK	16
+#define DNP3_START0 0x05
+#define DNP3_START1 0x64
+#define DNP3_BLOCK 16
 
 /* CRC-16/DNP: poly 0x3D65 reflected (0xA6BC), init 0, xorout 0xFFFF. */
 uint16_t dnp3_crc(const uint8_t *buf, size_t n)
@@ -20,8 +20,8 @@ uint16_t dnp3_crc(const uint8_t *buf, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		crc ^= buf[i];
 		for (int b = 0; b < 8; b++)
-			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA6BC)
-					: (uint16_t)(crc >> 1);
+			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA6BC) :
+					  (uint16_t)(crc >> 1);
 	}
 	return (uint16_t)~crc;
 }
@@ -43,7 +43,8 @@ size_t dnp3_link_frame_size(uint8_t len)
 {
 	size_t user = len >= DNP3_LINK_MIN_LEN ? (size_t)len - 5 : 0;
 
-	return DNP3_LINK_HDR_LEN + user + 2 * ((user + DNP3_BLOCK - 1) / DNP3_BLOCK);
+	return DNP3_LINK_HDR_LEN + user +
+	       2 * ((user + DNP3_BLOCK - 1) / DNP3_BLOCK);
 }
 
 static bool link_func_valid(uint8_t ctrl, uint8_t user_len)
@@ -194,62 +195,73 @@ static int obj_bits(uint8_t g, uint8_t v)
 	static const uint8_t counter[] = { 0, 40, 24, 40, 24, 88, 72, 88, 72 };
 	static const uint8_t frozen_counter[] = { 0,  40, 24, 40, 24, 88, 72,
 						  88, 72, 32, 16, 32, 16 };
-	static const uint8_t analog_event[] = { 0, 40, 24, 88, 72, 40, 72, 88,
-						120 };
+	static const uint8_t analog_event[] = { 0,  40, 24, 88, 72,
+						40, 72, 88, 120 };
 
 	switch (g) {
-	case 1:		/* binary input */
-	case 10:	/* binary output */
+	case 1:	 /* binary input */
+	case 10: /* binary output */
 		return v == 1 ? 1 : v == 2 ? 8 : -1;
-	case 3:		/* double-bit input */
+	case 3: /* double-bit input */
 		return v == 1 ? 2 : v == 2 ? 8 : -1;
-	case 2:		/* binary input event */
-	case 4:		/* double-bit event */
+	case 2: /* binary input event */
+	case 4: /* double-bit event */
 		return v == 1 ? 8 : v == 2 ? 56 : v == 3 ? 24 : -1;
-	case 11:	/* binary output event */
-	case 13:	/* binary output command event */
+	case 11: /* binary output event */
+	case 13: /* binary output command event */
 		return v == 1 ? 8 : v == 2 ? 56 : -1;
-	case 12:	/* CROB, pattern control block, pattern mask */
+	case 12: /* CROB, pattern control block, pattern mask */
 		return v == 1 || v == 2 ? 88 : v == 3 ? 1 : -1;
-	case 20:	/* counter */
+	case 20: /* counter */
 		return v >= 1 && v <= 4 ? counter[v] :
-		       v == 5 || v == 7 ? 32 : v == 6 || v == 8 ? 16 : -1;
-	case 21:	/* frozen counter */
+		       v == 5 || v == 7 ? 32 :
+		       v == 6 || v == 8 ? 16 :
+					  -1;
+	case 21: /* frozen counter */
 		return v >= 1 && v <= 12 ? frozen_counter[v] : -1;
-	case 22:	/* counter event */
-	case 23:	/* frozen counter event */
+	case 22: /* counter event */
+	case 23: /* frozen counter event */
 		return v >= 1 && v <= 8 ? counter[v] : -1;
-	case 30:	/* analog input */
-		return v == 1 || v == 5 ? 40 : v == 2 ? 24 : v == 3 ? 32 :
-		       v == 4 ? 16 : v == 6 ? 72 : -1;
-	case 31:	/* frozen analog input */
-		return v == 1 || v == 7 ? 40 : v == 2 ? 24 : v == 3 ? 88 :
-		       v == 4 || v == 8 ? 72 : v == 5 ? 32 : v == 6 ? 16 : -1;
-	case 32:	/* analog input event */
-	case 33:	/* frozen analog event */
-	case 42:	/* analog output event */
-	case 43:	/* analog output command event */
+	case 30: /* analog input */
+		return v == 1 || v == 5 ? 40 :
+		       v == 2		? 24 :
+		       v == 3		? 32 :
+		       v == 4		? 16 :
+		       v == 6		? 72 :
+					  -1;
+	case 31: /* frozen analog input */
+		return v == 1 || v == 7 ? 40 :
+		       v == 2		? 24 :
+		       v == 3		? 88 :
+		       v == 4 || v == 8 ? 72 :
+		       v == 5		? 32 :
+		       v == 6		? 16 :
+					  -1;
+	case 32: /* analog input event */
+	case 33: /* frozen analog event */
+	case 42: /* analog output event */
+	case 43: /* analog output command event */
 		return v >= 1 && v <= 8 ? analog_event[v] : -1;
-	case 34:	/* analog input deadband */
+	case 34: /* analog input deadband */
 		return v == 1 ? 16 : v == 2 || v == 3 ? 32 : -1;
-	case 40:	/* analog output status */
-	case 41:	/* analog output block */
+	case 40: /* analog output status */
+	case 41: /* analog output block */
 		return v == 1 || v == 3 ? 40 : v == 2 ? 24 : v == 4 ? 72 : -1;
-	case 50:	/* time and date */
+	case 50: /* time and date */
 		return v == 1 || v == 3 ? 48 : v == 2 ? 80 : v == 4 ? 88 : -1;
-	case 51:	/* common time of occurrence */
+	case 51: /* common time of occurrence */
 		return v == 1 || v == 2 ? 48 : -1;
-	case 52:	/* time delay */
+	case 52: /* time delay */
 		return v == 1 || v == 2 ? 16 : -1;
-	case 60:	/* class data */
+	case 60: /* class data */
 		return v >= 1 && v <= 4 ? 0 : -1;
-	case 80:	/* internal indications */
+	case 80: /* internal indications */
 		return v == 1 ? 1 : -1;
-	case 120:	/* authentication: fixed-size variations only */
+	case 120: /* authentication: fixed-size variations only */
 		return v == 3 ? 48 : v == 4 ? 16 : -1;
-	case 110:	/* octet string: the variation is the length */
+	case 110: /* octet string: the variation is the length */
 	case 111:
-	case 112:	/* virtual terminal */
+	case 112: /* virtual terminal */
 	case 113:
 		return v > 0 ? v * 8 : -1;
 	default:
@@ -289,7 +301,7 @@ static uint32_t cur_uint(struct cur *c, unsigned width)
 
 enum obj_walk {
 	OBJ_OK,
-	OBJ_STOP,	/* size unknown: stop walking, not an error */
+	OBJ_STOP, /* size unknown: stop walking, not an error */
 	OBJ_ERROR,
 };
 
@@ -348,7 +360,7 @@ static enum obj_walk obj_walk(struct cur *c, bool hdr_only,
 			*why = "dnp3: prefix with all-objects qualifier";
 			return OBJ_ERROR;
 		}
-		return OBJ_OK;	/* "all objects": no range, no data */
+		return OBJ_OK; /* "all objects": no range, no data */
 	} else if (range >= 7 && range <= 9) {
 		count = cur_uint(c, range == 7 ? 1 : range == 8 ? 2 : 4);
 	} else if (range == 0xb) {
@@ -393,7 +405,7 @@ static enum obj_walk obj_walk(struct cur *c, bool hdr_only,
 		return OBJ_ERROR;
 	}
 	if (!size_prefix && (bits < 0 || bits % 8 != 0))
-		return OBJ_STOP;	/* unknown, or bit objects with an index */
+		return OBJ_STOP; /* unknown, or bit objects with an index */
 	for (uint64_t i = 0; i < count; i++) {
 		uint32_t v = cur_uint(c, pw);
 
@@ -610,9 +622,9 @@ static const char *const func_names[] = {
 
 const char *dnp3_func_name(uint8_t func)
 {
-	return func < sizeof(func_names) / sizeof(func_names[0])
-		       ? func_names[func]
-		       : NULL;
+	return func < sizeof(func_names) / sizeof(func_names[0]) ?
+		       func_names[func] :
+		       NULL;
 }
 
 int dnp3_func_from_name(const char *name)

@@ -13,32 +13,32 @@
 
 #include "dpi/proto/proto.h"
 
-#define DNP3_LINK_HDR_LEN	10	/* start, len, ctrl, dst, src, crc */
-#define DNP3_LINK_MIN_LEN	5	/* LEN counts ctrl + dst + src + user data */
-#define DNP3_LINK_MAX_USER	250	/* user data bytes of one frame */
-#define DNP3_LINK_MAX_FRAME	292	/* 10 + 250 + 16 block CRCs */
-#define DNP3_TP_MAX_PAYLOAD	249	/* user data minus the transport header */
-#define DNP3_APDU_MAX		2048	/* largest application fragment accepted */
-#define DNP3_MAX_OBJECTS	32	/* object headers decoded per fragment */
+#define DNP3_LINK_HDR_LEN 10	/* start, len, ctrl, dst, src, crc */
+#define DNP3_LINK_MIN_LEN 5	/* LEN counts ctrl + dst + src + user data */
+#define DNP3_LINK_MAX_USER 250	/* user data bytes of one frame */
+#define DNP3_LINK_MAX_FRAME 292 /* 10 + 250 + 16 block CRCs */
+#define DNP3_TP_MAX_PAYLOAD 249 /* user data minus the transport header */
+#define DNP3_APDU_MAX 2048	/* largest application fragment accepted */
+#define DNP3_MAX_OBJECTS 32	/* object headers decoded per fragment */
 
 /* Link control byte. */
-#define DNP3_LINK_DIR		0x80	/* set: from master */
-#define DNP3_LINK_PRM		0x40	/* set: primary (initiating) frame */
-#define DNP3_LINK_FUNC_MASK	0x0f
-#define DNP3_LINK_CONFIRMED_DATA	3	/* primary functions carrying */
-#define DNP3_LINK_UNCONFIRMED_DATA	4	/* transport segments */
+#define DNP3_LINK_DIR 0x80 /* set: from master */
+#define DNP3_LINK_PRM 0x40 /* set: primary (initiating) frame */
+#define DNP3_LINK_FUNC_MASK 0x0f
+#define DNP3_LINK_CONFIRMED_DATA 3   /* primary functions carrying */
+#define DNP3_LINK_UNCONFIRMED_DATA 4 /* transport segments */
 
 /* Transport header. */
-#define DNP3_TP_FIN		0x80
-#define DNP3_TP_FIR		0x40
-#define DNP3_TP_SEQ_MASK	0x3f
+#define DNP3_TP_FIN 0x80
+#define DNP3_TP_FIR 0x40
+#define DNP3_TP_SEQ_MASK 0x3f
 
 /* Application control byte. */
-#define DNP3_APP_FIR		0x80
-#define DNP3_APP_FIN		0x40
-#define DNP3_APP_CON		0x20
-#define DNP3_APP_UNS		0x10
-#define DNP3_APP_SEQ_MASK	0x0f
+#define DNP3_APP_FIR 0x80
+#define DNP3_APP_FIN 0x40
+#define DNP3_APP_CON 0x20
+#define DNP3_APP_UNS 0x10
+#define DNP3_APP_SEQ_MASK 0x0f
 
 /* Application function codes this module gives a meaning to. */
 enum dnp3_func {
@@ -83,29 +83,29 @@ enum dnp3_func {
 
 /* What a function does to the outstation, for policy presets. */
 enum dnp3_func_class {
-	DNP3_FCLASS_UNKNOWN,	/* not defined by IEEE 1815-2012 */
-	DNP3_FCLASS_READ,	/* confirm, read, delay measurement, auth */
-	DNP3_FCLASS_RESPONSE,	/* outstation responses */
-	DNP3_FCLASS_CONTROL,	/* select, operate, direct operate (nr) */
-	DNP3_FCLASS_WRITE,	/* write */
-	DNP3_FCLASS_FREEZE,	/* immediate / clear / at-time freezes */
-	DNP3_FCLASS_RESTART,	/* cold and warm restart */
+	DNP3_FCLASS_UNKNOWN,	 /* not defined by IEEE 1815-2012 */
+	DNP3_FCLASS_READ,	 /* confirm, read, delay measurement, auth */
+	DNP3_FCLASS_RESPONSE,	 /* outstation responses */
+	DNP3_FCLASS_CONTROL,	 /* select, operate, direct operate (nr) */
+	DNP3_FCLASS_WRITE,	 /* write */
+	DNP3_FCLASS_FREEZE,	 /* immediate / clear / at-time freezes */
+	DNP3_FCLASS_RESTART,	 /* cold and warm restart */
 	DNP3_FCLASS_APPLICATION, /* initialize / start / stop application */
-	DNP3_FCLASS_CONFIG,	/* save/activate config, (un)solicited, class,
+	DNP3_FCLASS_CONFIG,	 /* save/activate config, (un)solicited, class,
 				 * record current time */
-	DNP3_FCLASS_FILE,	/* file transfer functions */
+	DNP3_FCLASS_FILE,	 /* file transfer functions */
 };
 
 enum dnp3_preset {
-	DNP3_PRESET_READ_ONLY,	/* READ, RESPONSE, and the (un)solicited
+	DNP3_PRESET_READ_ONLY, /* READ, RESPONSE, and the (un)solicited
 				 * enables a polling master needs */
-	DNP3_PRESET_OPERATE,	/* read-only plus CONTROL */
+	DNP3_PRESET_OPERATE,   /* read-only plus CONTROL */
 	DNP3_PRESET_ALL,
 };
 
 /* One decoded link frame; user data with the block CRCs stripped. */
 struct dnp3_link {
-	uint8_t len;		/* LEN field */
+	uint8_t len; /* LEN field */
 	uint8_t ctrl;
 	uint16_t dst;
 	uint16_t src;
@@ -118,39 +118,39 @@ struct dnp3_link {
  * pair). Fixed size; the caller owns it. Initialise with dnp3_tp_init().
  */
 struct dnp3_tp {
-	bool active;		/* a FIR segment started a fragment */
+	bool active; /* a FIR segment started a fragment */
 	uint8_t next_seq;
 	size_t len;
 	uint8_t buf[DNP3_APDU_MAX];
 };
 
 enum dnp3_tp_status {
-	DNP3_TP_MORE,		/* segment accepted, fragment not finished */
-	DNP3_TP_DONE,		/* tp->buf[0 .. tp->len) holds a fragment */
-	DNP3_TP_ERROR,		/* segment rejected; state reset */
+	DNP3_TP_MORE,  /* segment accepted, fragment not finished */
+	DNP3_TP_DONE,  /* tp->buf[0 .. tp->len) holds a fragment */
+	DNP3_TP_ERROR, /* segment rejected; state reset */
 };
 
 /* Object header qualifier: index prefix code (bits 6-4), range (3-0). */
-#define DNP3_QUAL_PREFIX(q)	(((q) >> 4) & 0x07)
-#define DNP3_QUAL_RANGE(q)	((q) & 0x0f)
+#define DNP3_QUAL_PREFIX(q) (((q) >> 4) & 0x07)
+#define DNP3_QUAL_RANGE(q) ((q)&0x0f)
 
 struct dnp3_object {
 	uint8_t group;
 	uint8_t variation;
-	uint8_t qualifier;	/* raw byte */
-	bool ranged;		/* start/stop are meaningful */
-	uint32_t start;		/* range start, or lowest index prefix */
-	uint32_t stop;		/* range stop, or highest index prefix */
-	uint32_t count;		/* objects in this header (0 for "all") */
+	uint8_t qualifier; /* raw byte */
+	bool ranged;	   /* start/stop are meaningful */
+	uint32_t start;	   /* range start, or lowest index prefix */
+	uint32_t stop;	   /* range stop, or highest index prefix */
+	uint32_t count;	   /* objects in this header (0 for "all") */
 };
 
 struct dnp3_apdu {
 	uint8_t ctrl;
 	uint8_t func;
-	bool has_iin;		/* responses (129, 130, 131) */
-	uint16_t iin;		/* IIN1 << 8 | IIN2 */
+	bool has_iin; /* responses (129, 130, 131) */
+	uint16_t iin; /* IIN1 << 8 | IIN2 */
 	uint8_t n_objects;
-	bool objects_truncated;	/* walk stopped: unknown object size or
+	bool objects_truncated; /* walk stopped: unknown object size or
 				 * more than DNP3_MAX_OBJECTS headers */
 	struct dnp3_object objects[DNP3_MAX_OBJECTS];
 };

@@ -9,7 +9,7 @@
 #include "dpi/proto/cursor.h"
 #include "dpi/proto/enip.h"
 
-#define CIP_MAX_DEPTH	3	/* MSP in Unconnected Send in MSP is enough */
+#define CIP_MAX_DEPTH 3 /* MSP in Unconnected Send in MSP is enough */
 
 bool enip_command_known(uint16_t command)
 {
@@ -86,7 +86,9 @@ static const char *epath_parse(struct cur *c, struct enip_cip *m)
 				if ((seg & 0x0f) == 0x0f)
 					cur_skip(c, 2);
 				cur_skip(c, n);
-				skip_pad(c, 2 + n + ((seg & 0x0f) == 0x0f ? 2 : 0));
+				skip_pad(
+					c,
+					2 + n + ((seg & 0x0f) == 0x0f ? 2 : 0));
 			} else {
 				if ((seg & 0x0f) == 0x0f)
 					cur_skip(c, 2);
@@ -175,8 +177,7 @@ static const char *epath_parse(struct cur *c, struct enip_cip *m)
 	return cur_ok(c) ? NULL : "cip: EPATH truncated";
 }
 
-static const char *cip_parse(struct cur *c, struct enip_pdu *e,
-			     unsigned depth);
+static const char *cip_parse(struct cur *c, struct enip_pdu *e, unsigned depth);
 
 static struct enip_cip *cip_add(struct enip_pdu *e)
 {
@@ -229,8 +230,7 @@ static const char *msp_parse(struct cur *data, struct enip_pdu *e,
 }
 
 /* Unconnected Send request body: the embedded request and the route. */
-static const char *ucs_parse(struct cur *c, struct enip_pdu *e,
-			     unsigned depth)
+static const char *ucs_parse(struct cur *c, struct enip_pdu *e, unsigned depth)
 {
 	struct cur m;
 	uint16_t size;
@@ -267,7 +267,8 @@ static const char *conn_path_parse(struct cur *c, struct enip_cip *m)
 	struct cur path;
 	const char *why;
 	size_t fixed = m->service == CIP_SVC_LARGE_FORWARD_OPEN ? 39 :
-		       m->service == CIP_SVC_FORWARD_OPEN	 ? 35 : 10;
+		       m->service == CIP_SVC_FORWARD_OPEN	? 35 :
+								  10;
 	uint8_t words;
 
 	memset(&t, 0, sizeof(t));
@@ -290,8 +291,7 @@ static const char *conn_path_parse(struct cur *c, struct enip_cip *m)
 	return NULL;
 }
 
-static const char *cip_parse(struct cur *c, struct enip_pdu *e,
-			     unsigned depth)
+static const char *cip_parse(struct cur *c, struct enip_pdu *e, unsigned depth)
 {
 	struct enip_cip tmp, *m;
 	uint8_t svc;
@@ -355,8 +355,7 @@ static const char *cip_parse(struct cur *c, struct enip_pdu *e,
 	return NULL;
 }
 
-const char *enip_cip_parse(const uint8_t *buf, size_t len,
-			   struct enip_pdu *e)
+const char *enip_cip_parse(const uint8_t *buf, size_t len, struct enip_pdu *e)
 {
 	struct cur c = cur_init(buf, len);
 
@@ -419,9 +418,9 @@ static const char *cpf_parse(struct cur *c, struct enip_pdu *e, bool cip)
 		if (seen_data)
 			return "enip: more than one CPF data item";
 		seen_data = true;
-		if (type != (e->command == ENIP_CMD_SEND_UNIT_DATA
-				     ? ENIP_ITEM_CONN_DATA
-				     : ENIP_ITEM_UNCONN_DATA))
+		if (type != (e->command == ENIP_CMD_SEND_UNIT_DATA ?
+				     ENIP_ITEM_CONN_DATA :
+				     ENIP_ITEM_UNCONN_DATA))
 			return "enip: CPF data item does not match command";
 		if (type == ENIP_ITEM_CONN_DATA) {
 			e->has_cip_seq = true;
@@ -452,11 +451,13 @@ static const char *body_parse(struct cur *c, enum dpi_dir dir,
 	case ENIP_CMD_LIST_IDENTITY:
 	case ENIP_CMD_LIST_INTERFACES:
 		if (dir == DPI_DIR_REQUEST)
-			return cur_left(c) == 0 ? NULL
-						: "enip: list request carries data";
+			return cur_left(c) == 0 ?
+				       NULL :
+				       "enip: list request carries data";
 		/* an error reply has no item list */
-		return cur_left(c) == 0 && e->status != 0 ? NULL
-							  : cpf_parse(c, e, false);
+		return cur_left(c) == 0 && e->status != 0 ?
+			       NULL :
+			       cpf_parse(c, e, false);
 	case ENIP_CMD_REGISTER_SESSION:
 		if (cur_left(c) == 0 && e->status != 0 &&
 		    dir == DPI_DIR_RESPONSE)
@@ -467,8 +468,9 @@ static const char *body_parse(struct cur *c, enum dpi_dir dir,
 			return "enip: unsupported protocol version";
 		return NULL;
 	case ENIP_CMD_UNREGISTER_SESSION:
-		return cur_left(c) == 0 ? NULL
-					: "enip: unregister session carries data";
+		return cur_left(c) == 0 ?
+			       NULL :
+			       "enip: unregister session carries data";
 	case ENIP_CMD_SEND_RR_DATA:
 	case ENIP_CMD_SEND_UNIT_DATA:
 		if (cur_left(c) == 0 && e->status != 0 &&
@@ -509,7 +511,8 @@ enum dpi_status enip_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
 
 	/* Header errors: the stream cannot be resynchronised past them. */
 	if (!enip_command_known(e->command)) {
-		dpi_error(r, ENIP_HDR_LEN, "enip: unknown encapsulation command");
+		dpi_error(r, ENIP_HDR_LEN,
+			  "enip: unknown encapsulation command");
 		return r->status;
 	}
 	if (e->length > ENIP_MAX_DATA) {

@@ -15,10 +15,10 @@
 
 #include "dpi/proto/proto.h"
 
-#define ENIP_HDR_LEN		24
-#define ENIP_MAX_DATA		65511	/* largest encapsulated data length */
-#define ENIP_MAX_ITEMS		4	/* CPF items decoded (more: error) */
-#define ENIP_MAX_CIP		32	/* CIP messages reported per PDU */
+#define ENIP_HDR_LEN 24
+#define ENIP_MAX_DATA 65511 /* largest encapsulated data length */
+#define ENIP_MAX_ITEMS 4    /* CPF items decoded (more: error) */
+#define ENIP_MAX_CIP 32	    /* CIP messages reported per PDU */
 
 enum enip_command {
 	ENIP_CMD_NOP = 0x0000,
@@ -45,8 +45,8 @@ enum enip_item_type {
 	ENIP_ITEM_SEQ_ADDR = 0x8002,
 };
 
-#define CIP_SERVICE_RESPONSE	0x80
-#define CIP_SERVICE_MASK	0x7f
+#define CIP_SERVICE_RESPONSE 0x80
+#define CIP_SERVICE_MASK 0x7f
 
 /* CIP services this module looks into. */
 enum cip_service {
@@ -59,23 +59,23 @@ enum cip_service {
 	CIP_SVC_MULTIPLE_SERVICE = 0x0a,
 	CIP_SVC_GET_ATTRIBUTE_SINGLE = 0x0e,
 	CIP_SVC_SET_ATTRIBUTE_SINGLE = 0x10,
-	CIP_SVC_UNCONNECTED_SEND = 0x52,	/* to the Connection Manager */
+	CIP_SVC_UNCONNECTED_SEND = 0x52, /* to the Connection Manager */
 	CIP_SVC_FORWARD_CLOSE = 0x4e,
 	CIP_SVC_FORWARD_OPEN = 0x54,
 	CIP_SVC_LARGE_FORWARD_OPEN = 0x5b,
 };
 
-#define CIP_CLASS_MESSAGE_ROUTER	0x02
-#define CIP_CLASS_CONNECTION_MANAGER	0x06
+#define CIP_CLASS_MESSAGE_ROUTER 0x02
+#define CIP_CLASS_CONNECTION_MANAGER 0x06
 
 /* One CIP message: a request (with its path) or a response (status). */
 struct enip_cip {
-	uint8_t service;	/* without the response bit */
+	uint8_t service; /* without the response bit */
 	bool response;
-	uint8_t depth;		/* 0: top level; 1+: inside MSP/Unconnected Send */
+	uint8_t depth; /* 0: top level; 1+: inside MSP/Unconnected Send */
 	bool has_class, has_instance, has_attribute;
-	bool symbolic;		/* request path names a symbol (tag) */
-	bool path_repeats;	/* a second class or instance segment follows:
+	bool symbolic;	   /* request path names a symbol (tag) */
+	bool path_repeats; /* a second class or instance segment follows:
 				 * the target is ambiguous for allow-lists */
 	uint32_t class_id;
 	uint32_t instance;
@@ -83,8 +83,8 @@ struct enip_cip {
 	/* Forward Open / Large Forward Open / Forward Close: the target */
 	bool has_conn_class, has_conn_instance;
 	uint32_t conn_class;
-	uint32_t conn_instance;	/* instance or connection point */
-	uint8_t general_status;	/* responses */
+	uint32_t conn_instance; /* instance or connection point */
+	uint8_t general_status; /* responses */
 	uint16_t ext_status;	/* first extended status word, if any */
 };
 
@@ -108,12 +108,12 @@ struct enip_pdu {
 	uint16_t n_items;
 	struct enip_item items[ENIP_MAX_ITEMS];
 	bool has_conn_id;
-	uint32_t conn_id;	/* connected or sequenced address item */
+	uint32_t conn_id; /* connected or sequenced address item */
 	bool has_cip_seq;
-	uint16_t cip_seq;	/* connected data item sequence count */
+	uint16_t cip_seq; /* connected data item sequence count */
 	/* CIP messages: the outer one first, embedded ones after it */
 	uint8_t n_cip;
-	bool cip_truncated;	/* more than ENIP_MAX_CIP messages */
+	bool cip_truncated; /* more than ENIP_MAX_CIP messages */
 	struct enip_cip cip[ENIP_MAX_CIP];
 };
 
@@ -131,8 +131,7 @@ enum dpi_status enip_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
  * appending it and anything it embeds to e->cip. Exposed for tests and
  * for callers holding a bare CIP message. Returns NULL or an error string.
  */
-const char *enip_cip_parse(const uint8_t *buf, size_t len,
-			   struct enip_pdu *e);
+const char *enip_cip_parse(const uint8_t *buf, size_t len, struct enip_pdu *e);
 
 /* True when a UDP datagram looks like CIP class 0/1 I/O (port 2222). */
 bool enip_io_recognise(const uint8_t *buf, size_t len);

@@ -11,34 +11,32 @@
 /* Element sizes without the IOA, stored + 1 so that 0 means unknown. */
 #define SZ(n) ((uint8_t)((n) + 1))
 static const uint8_t element_size[256] = {
-	[1] = SZ(1),   [2] = SZ(4),   [3] = SZ(1),   [4] = SZ(4),
-	[5] = SZ(2),   [6] = SZ(5),   [7] = SZ(5),   [8] = SZ(8),
-	[9] = SZ(3),   [10] = SZ(6),  [11] = SZ(3),  [12] = SZ(6),
-	[13] = SZ(5),  [14] = SZ(8),  [15] = SZ(5),  [16] = SZ(8),
-	[17] = SZ(6),  [18] = SZ(7),  [19] = SZ(7),  [20] = SZ(5),
-	[21] = SZ(2),
-	[30] = SZ(8),  [31] = SZ(8),  [32] = SZ(9),  [33] = SZ(12),
-	[34] = SZ(10), [35] = SZ(10), [36] = SZ(12), [37] = SZ(12),
-	[38] = SZ(10), [39] = SZ(11), [40] = SZ(11),
-	[45] = SZ(1),  [46] = SZ(1),  [47] = SZ(1),  [48] = SZ(3),
-	[49] = SZ(3),  [50] = SZ(5),  [51] = SZ(4),
-	[58] = SZ(8),  [59] = SZ(8),  [60] = SZ(8),  [61] = SZ(10),
-	[62] = SZ(10), [63] = SZ(12), [64] = SZ(11),
-	[70] = SZ(1),
-	[100] = SZ(1), [101] = SZ(1), [102] = SZ(0), [103] = SZ(7),
-	[104] = SZ(2), [105] = SZ(1), [106] = SZ(2), [107] = SZ(9),
-	[110] = SZ(3), [111] = SZ(3), [112] = SZ(5), [113] = SZ(1),
-	[120] = SZ(6), [121] = SZ(7), [122] = SZ(4), [123] = SZ(5),
-	[124] = SZ(4), [126] = SZ(13), [127] = SZ(16),
+	[1] = SZ(1),	[2] = SZ(4),	[3] = SZ(1),   [4] = SZ(4),
+	[5] = SZ(2),	[6] = SZ(5),	[7] = SZ(5),   [8] = SZ(8),
+	[9] = SZ(3),	[10] = SZ(6),	[11] = SZ(3),  [12] = SZ(6),
+	[13] = SZ(5),	[14] = SZ(8),	[15] = SZ(5),  [16] = SZ(8),
+	[17] = SZ(6),	[18] = SZ(7),	[19] = SZ(7),  [20] = SZ(5),
+	[21] = SZ(2),	[30] = SZ(8),	[31] = SZ(8),  [32] = SZ(9),
+	[33] = SZ(12),	[34] = SZ(10),	[35] = SZ(10), [36] = SZ(12),
+	[37] = SZ(12),	[38] = SZ(10),	[39] = SZ(11), [40] = SZ(11),
+	[45] = SZ(1),	[46] = SZ(1),	[47] = SZ(1),  [48] = SZ(3),
+	[49] = SZ(3),	[50] = SZ(5),	[51] = SZ(4),  [58] = SZ(8),
+	[59] = SZ(8),	[60] = SZ(8),	[61] = SZ(10), [62] = SZ(10),
+	[63] = SZ(12),	[64] = SZ(11),	[70] = SZ(1),  [100] = SZ(1),
+	[101] = SZ(1),	[102] = SZ(0),	[103] = SZ(7), [104] = SZ(2),
+	[105] = SZ(1),	[106] = SZ(2),	[107] = SZ(9), [110] = SZ(3),
+	[111] = SZ(3),	[112] = SZ(5),	[113] = SZ(1), [120] = SZ(6),
+	[121] = SZ(7),	[122] = SZ(4),	[123] = SZ(5), [124] = SZ(4),
+	[126] = SZ(13), [127] = SZ(16),
 };
 #undef SZ
 
-#define F_SG_NA_1 125           /* file segment: its own length octet */
+#define F_SG_NA_1 125 /* file segment: its own length octet */
 
 static const char *const type_names[256] = {
-	[1] = "M_SP_NA_1",   [2] = "M_SP_TA_1",   [3] = "M_DP_NA_1",
-	[4] = "M_DP_TA_1",   [5] = "M_ST_NA_1",   [6] = "M_ST_TA_1",
-	[7] = "M_BO_NA_1",   [8] = "M_BO_TA_1",   [9] = "M_ME_NA_1",
+	[1] = "M_SP_NA_1",   [2] = "M_SP_TA_1",	  [3] = "M_DP_NA_1",
+	[4] = "M_DP_TA_1",   [5] = "M_ST_NA_1",	  [6] = "M_ST_TA_1",
+	[7] = "M_BO_NA_1",   [8] = "M_BO_TA_1",	  [9] = "M_ME_NA_1",
 	[10] = "M_ME_TA_1",  [11] = "M_ME_NB_1",  [12] = "M_ME_TB_1",
 	[13] = "M_ME_NC_1",  [14] = "M_ME_TC_1",  [15] = "M_IT_NA_1",
 	[16] = "M_IT_TA_1",  [17] = "M_EP_TA_1",  [18] = "M_EP_TB_1",
@@ -46,21 +44,19 @@ static const char *const type_names[256] = {
 	[30] = "M_SP_TB_1",  [31] = "M_DP_TB_1",  [32] = "M_ST_TB_1",
 	[33] = "M_BO_TB_1",  [34] = "M_ME_TD_1",  [35] = "M_ME_TE_1",
 	[36] = "M_ME_TF_1",  [37] = "M_IT_TB_1",  [38] = "M_EP_TD_1",
-	[39] = "M_EP_TE_1",  [40] = "M_EP_TF_1",
-	[45] = "C_SC_NA_1",  [46] = "C_DC_NA_1",  [47] = "C_RC_NA_1",
-	[48] = "C_SE_NA_1",  [49] = "C_SE_NB_1",  [50] = "C_SE_NC_1",
-	[51] = "C_BO_NA_1",  [58] = "C_SC_TA_1",  [59] = "C_DC_TA_1",
-	[60] = "C_RC_TA_1",  [61] = "C_SE_TA_1",  [62] = "C_SE_TB_1",
-	[63] = "C_SE_TC_1",  [64] = "C_BO_TA_1",
-	[70] = "M_EI_NA_1",
-	[100] = "C_IC_NA_1", [101] = "C_CI_NA_1", [102] = "C_RD_NA_1",
-	[103] = "C_CS_NA_1", [104] = "C_TS_NA_1", [105] = "C_RP_NA_1",
-	[106] = "C_CD_NA_1", [107] = "C_TS_TA_1",
-	[110] = "P_ME_NA_1", [111] = "P_ME_NB_1", [112] = "P_ME_NC_1",
-	[113] = "P_AC_NA_1",
-	[120] = "F_FR_NA_1", [121] = "F_SR_NA_1", [122] = "F_SC_NA_1",
-	[123] = "F_LS_NA_1", [124] = "F_AF_NA_1", [125] = "F_SG_NA_1",
-	[126] = "F_DR_TA_1", [127] = "F_SC_NB_1",
+	[39] = "M_EP_TE_1",  [40] = "M_EP_TF_1",  [45] = "C_SC_NA_1",
+	[46] = "C_DC_NA_1",  [47] = "C_RC_NA_1",  [48] = "C_SE_NA_1",
+	[49] = "C_SE_NB_1",  [50] = "C_SE_NC_1",  [51] = "C_BO_NA_1",
+	[58] = "C_SC_TA_1",  [59] = "C_DC_TA_1",  [60] = "C_RC_TA_1",
+	[61] = "C_SE_TA_1",  [62] = "C_SE_TB_1",  [63] = "C_SE_TC_1",
+	[64] = "C_BO_TA_1",  [70] = "M_EI_NA_1",  [100] = "C_IC_NA_1",
+	[101] = "C_CI_NA_1", [102] = "C_RD_NA_1", [103] = "C_CS_NA_1",
+	[104] = "C_TS_NA_1", [105] = "C_RP_NA_1", [106] = "C_CD_NA_1",
+	[107] = "C_TS_TA_1", [110] = "P_ME_NA_1", [111] = "P_ME_NB_1",
+	[112] = "P_ME_NC_1", [113] = "P_AC_NA_1", [120] = "F_FR_NA_1",
+	[121] = "F_SR_NA_1", [122] = "F_SC_NA_1", [123] = "F_LS_NA_1",
+	[124] = "F_AF_NA_1", [125] = "F_SG_NA_1", [126] = "F_DR_TA_1",
+	[127] = "F_SC_NB_1",
 };
 
 int iec104_element_size(uint8_t type_id)
@@ -150,7 +146,7 @@ static const char *objects(struct cur *a, struct iec104_apdu *m)
 	bool segment = m->type_id == F_SG_NA_1;
 
 	if (size < 0 && !segment)
-		return NULL;    /* header only; the policy decides on type id */
+		return NULL; /* header only; the policy decides on type id */
 	m->objects_parsed = true;
 	if (m->sq) {
 		uint32_t base = cur_le24(a);

@@ -16,10 +16,10 @@
 #include "dpi/proto/proto.h"
 
 #define IEC104_START 0x68
-#define IEC104_APCI_LEN 6        /* start, length, four control octets */
-#define IEC104_LEN_MIN 4         /* APDU length field: control octets */
+#define IEC104_APCI_LEN 6 /* start, length, four control octets */
+#define IEC104_LEN_MIN 4  /* APDU length field: control octets */
 #define IEC104_LEN_MAX 253
-#define IEC104_ASDU_HDR_LEN 6    /* type, VSQ, COT, originator, CA (2) */
+#define IEC104_ASDU_HDR_LEN 6 /* type, VSQ, COT, originator, CA (2) */
 #define IEC104_IOA_LEN 3
 /* VSQ carries at most 127 objects, so the list below never truncates. */
 #define IEC104_MAX_OBJECTS 127
@@ -42,32 +42,32 @@ enum iec104_utype {
 
 /* What a type id carries, per IEC 60870-5-101/104 table 8 onwards. */
 enum iec104_type_class {
-	IEC104_CLASS_UNKNOWN,           /* reserved or private range */
-	IEC104_CLASS_MONITOR,           /* 1..44: process information */
-	IEC104_CLASS_CONTROL,           /* 45..69: process commands */
-	IEC104_CLASS_SYSTEM_MONITOR,    /* 70..99: end of initialisation */
-	IEC104_CLASS_SYSTEM_CONTROL,    /* 100..109: interrogation, clock... */
-	IEC104_CLASS_PARAMETER,         /* 110..119: parameter activation */
-	IEC104_CLASS_FILE,              /* 120..127: file transfer */
+	IEC104_CLASS_UNKNOWN,	     /* reserved or private range */
+	IEC104_CLASS_MONITOR,	     /* 1..44: process information */
+	IEC104_CLASS_CONTROL,	     /* 45..69: process commands */
+	IEC104_CLASS_SYSTEM_MONITOR, /* 70..99: end of initialisation */
+	IEC104_CLASS_SYSTEM_CONTROL, /* 100..109: interrogation, clock... */
+	IEC104_CLASS_PARAMETER,	     /* 110..119: parameter activation */
+	IEC104_CLASS_FILE,	     /* 120..127: file transfer */
 };
 
 struct iec104_apdu {
-	uint8_t length;                 /* APDU length field */
+	uint8_t length; /* APDU length field */
 	enum iec104_apci apci;
-	uint8_t utype;                  /* U frames: enum iec104_utype */
-	uint16_t send_seq;              /* I frames */
-	uint16_t recv_seq;              /* I and S frames */
-	bool has_asdu;                  /* I frames */
+	uint8_t utype;	   /* U frames: enum iec104_utype */
+	uint16_t send_seq; /* I frames */
+	uint16_t recv_seq; /* I and S frames */
+	bool has_asdu;	   /* I frames */
 	uint8_t type_id;
-	bool sq;                        /* objects are one consecutive run */
+	bool sq; /* objects are one consecutive run */
 	uint8_t num_objects;
-	uint8_t cot;                    /* cause of transmission, 6 bits */
+	uint8_t cot; /* cause of transmission, 6 bits */
 	bool negative;
 	bool test;
 	uint8_t originator;
-	uint16_t ca;                    /* common address of the ASDU */
-	bool objects_parsed;            /* false: type id without known size */
-	uint8_t n_ioa;                  /* == num_objects when parsed */
+	uint16_t ca;	     /* common address of the ASDU */
+	bool objects_parsed; /* false: type id without known size */
+	uint8_t n_ioa;	     /* == num_objects when parsed */
 	uint32_t ioa[IEC104_MAX_OBJECTS];
 };
 

@@ -101,8 +101,7 @@ static const char *check_range(uint16_t address, uint16_t quantity,
 }
 
 /* address + quantity, nothing else: read requests, FC 15/16 responses. */
-static const char *range_only(struct cur *p, struct modbus_pdu *m,
-			      unsigned max)
+static const char *range_only(struct cur *p, struct modbus_pdu *m, unsigned max)
 {
 	const char *why;
 
@@ -267,7 +266,7 @@ static const char *device_id_resp(struct cur *p)
 {
 	uint8_t n;
 
-	cur_skip(p, 4);         /* read code, conformity, more, next id */
+	cur_skip(p, 4); /* read code, conformity, more, next id */
 	n = cur_u8(p);
 	if (!cur_ok(p))
 		return "PDU too short for its function";
@@ -294,7 +293,7 @@ static const char *mei(struct cur *p, enum dpi_dir dir, struct modbus_pdu *m)
 		return NULL;
 	if (dir == DPI_DIR_RESPONSE)
 		return device_id_resp(p);
-	cur_skip(p, 2);         /* read device id code, object id */
+	cur_skip(p, 2); /* read device id code, object id */
 	return pdu_end(p);
 }
 

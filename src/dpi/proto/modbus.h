@@ -13,9 +13,9 @@
 
 #include "dpi/proto/proto.h"
 
-#define MODBUS_MBAP_LEN 7       /* transaction, protocol, length, unit id */
-#define MODBUS_LEN_MIN 2        /* MBAP length field: unit id + function */
-#define MODBUS_LEN_MAX 254      /* unit id + 253-byte PDU */
+#define MODBUS_MBAP_LEN 7  /* transaction, protocol, length, unit id */
+#define MODBUS_LEN_MIN 2   /* MBAP length field: unit id + function */
+#define MODBUS_LEN_MAX 254 /* unit id + 253-byte PDU */
 /* FC 90 (UMAS) only: Schneider's engineering tools fill the MBAP length
  * to 255, one over the limit of the spec (seen in real captures). */
 #define MODBUS_LEN_UMAS_MAX 255
@@ -48,7 +48,7 @@ enum modbus_fc {
 	MODBUS_FC_READ_WRITE_REGISTERS = 23,
 	MODBUS_FC_READ_FIFO_QUEUE = 24,
 	MODBUS_FC_ENCAPSULATED_INTERFACE = 43,
-	MODBUS_FC_UMAS = 90,    /* Schneider Electric, proprietary */
+	MODBUS_FC_UMAS = 90, /* Schneider Electric, proprietary */
 };
 
 #define MODBUS_EXCEPTION_BIT 0x80
@@ -67,26 +67,26 @@ enum modbus_table {
 struct modbus_pdu {
 	uint16_t transaction_id;
 	uint16_t protocol_id;
-	uint16_t length;          /* MBAP length field */
+	uint16_t length; /* MBAP length field */
 	uint8_t unit_id;
-	uint8_t function;         /* without the exception bit */
+	uint8_t function; /* without the exception bit */
 	bool exception;
 	uint8_t exception_code;
-	enum modbus_table table;  /* table of address/quantity */
-	bool has_range;           /* address/quantity are meaningful */
-	uint16_t address;         /* FC 23: the read range */
+	enum modbus_table table; /* table of address/quantity */
+	bool has_range;		 /* address/quantity are meaningful */
+	uint16_t address;	 /* FC 23: the read range */
 	uint16_t quantity;
-	bool has_write_range;     /* FC 23 request only */
+	bool has_write_range; /* FC 23 request only */
 	uint16_t write_address;
 	uint16_t write_quantity;
-	bool writes;              /* the request changes server state */
+	bool writes; /* the request changes server state */
 	bool has_byte_count;
-	uint8_t byte_count;       /* as sent, checked against the data */
-	uint16_t value;           /* FC 5/6 value, FC 22 AND mask */
-	uint16_t or_mask;         /* FC 22 */
-	uint16_t subfunction;     /* FC 8 sub-function */
-	uint8_t mei_type;         /* FC 43 */
-	uint8_t umas_code;        /* FC 90: UMAS function code (byte 2) */
+	uint8_t byte_count;   /* as sent, checked against the data */
+	uint16_t value;	      /* FC 5/6 value, FC 22 AND mask */
+	uint16_t or_mask;     /* FC 22 */
+	uint16_t subfunction; /* FC 8 sub-function */
+	uint8_t mei_type;     /* FC 43 */
+	uint8_t umas_code;    /* FC 90: UMAS function code (byte 2) */
 	bool has_umas_code;
 };
 

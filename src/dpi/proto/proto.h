@@ -10,21 +10,21 @@
 #include <stdint.h>
 
 enum dpi_dir {
-	DPI_DIR_REQUEST,      /* client -> server (towards the well-known port) */
+	DPI_DIR_REQUEST, /* client -> server (towards the well-known port) */
 	DPI_DIR_RESPONSE,
 };
 
 enum dpi_status {
-	DPI_COMPLETE,         /* one PDU decoded; `consumed` bytes used */
-	DPI_NEED_MORE,        /* stream parsers: at least `needed` bytes in total */
-	DPI_ERROR,            /* malformed; `error` says what, `consumed` how far to skip */
+	DPI_COMPLETE,  /* one PDU decoded; `consumed` bytes used */
+	DPI_NEED_MORE, /* stream parsers: at least `needed` bytes in total */
+	DPI_ERROR, /* malformed; `error` says what, `consumed` how far to skip */
 };
 
 struct dpi_result {
 	enum dpi_status status;
 	size_t consumed;
 	size_t needed;
-	const char *error;    /* static string, set with DPI_ERROR */
+	const char *error; /* static string, set with DPI_ERROR */
 };
 
 static inline void dpi_complete(struct dpi_result *r, size_t consumed)

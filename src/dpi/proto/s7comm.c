@@ -12,10 +12,10 @@
 #include "dpi/proto/s7comm.h"
 
 #define S7_HDR_LEN 10
-#define S7_HDR_ERR_LEN 12       /* Ack and Ack_Data carry error class/code */
+#define S7_HDR_ERR_LEN 12 /* Ack and Ack_Data carry error class/code */
 #define S7_ITEM_SPEC 0x12
 #define S7_SYNTAX_S7ANY 0x10
-#define S7P_HDR_LEN 4           /* 0x72, version, data length */
+#define S7P_HDR_LEN 4 /* 0x72, version, data length */
 
 static const char *const func_names[256] = {
 	[S7COMM_FN_CPU_SERVICES] = "cpu-services",
@@ -175,8 +175,8 @@ static const char *job_or_ack(struct cur *p, struct cur *d,
 			if (why != NULL)
 				return why;
 			if (m->function == S7COMM_FN_READ_VAR)
-				return m->data_len ? "read var job with data"
-						   : NULL;
+				return m->data_len ? "read var job with data" :
+						     NULL;
 			return data_items(d, m->item_count);
 		}
 		if (cur_left(p) != 0)
@@ -204,8 +204,7 @@ static const char *job_or_ack(struct cur *p, struct cur *d,
 	}
 }
 
-static const char *userdata(struct cur *p, struct cur *d,
-			    struct s7comm_pdu *m)
+static const char *userdata(struct cur *p, struct cur *d, struct s7comm_pdu *m)
 {
 	uint8_t h0 = cur_u8(p), h1 = cur_u8(p), h2 = cur_u8(p);
 	uint8_t plen = cur_u8(p);
@@ -254,7 +253,7 @@ static const char *s7plus(struct cur *c, struct s7comm_pdu *m)
 	if (m->s7p_data_len > cur_left(c))
 		return "S7comm-plus data length beyond the TPDU";
 	if (m->s7p_version != 1 && m->s7p_version != 2)
-		return NULL;    /* v3 carries an integrity part first */
+		return NULL; /* v3 carries an integrity part first */
 	if (m->s7p_data_len < 1)
 		return NULL;
 	m->s7p_opcode = cur_u8(c);
@@ -288,7 +287,7 @@ const char *s7comm_parse_payload(const uint8_t *buf, size_t len,
 	if (m->protocol_id != S7COMM_PROTO_ID)
 		return "protocol id is neither 0x32 nor 0x72";
 	m->rosctr = cur_u8(&c);
-	cur_skip(&c, 2);        /* redundancy identification */
+	cur_skip(&c, 2); /* redundancy identification */
 	m->pdu_ref = cur_be16(&c);
 	m->param_len = cur_be16(&c);
 	m->data_len = cur_be16(&c);
@@ -357,7 +356,7 @@ static const char *cotp(struct cur *t, struct s7comm_pdu *m)
 	case S7COMM_COTP_DR:
 		m->cotp_dst_ref = cur_be16(&h);
 		m->cotp_src_ref = cur_be16(&h);
-		cur_skip(&h, 1);        /* reason */
+		cur_skip(&h, 1); /* reason */
 		return cur_ok(&h) ? NULL : "COTP DR too short";
 	case S7COMM_COTP_DC:
 		m->cotp_dst_ref = cur_be16(&h);
@@ -365,7 +364,7 @@ static const char *cotp(struct cur *t, struct s7comm_pdu *m)
 		return cur_ok(&h) ? NULL : "COTP DC too short";
 	case S7COMM_COTP_ER:
 		m->cotp_dst_ref = cur_be16(&h);
-		cur_skip(&h, 1);        /* cause */
+		cur_skip(&h, 1); /* cause */
 		return cur_ok(&h) ? NULL : "COTP ER too short";
 	case S7COMM_COTP_DT:
 		break;
@@ -388,8 +387,8 @@ static const char *cotp(struct cur *t, struct s7comm_pdu *m)
 	return NULL;
 }
 
-void s7comm_parse_tpkt(const uint8_t *buf, size_t len,
-		       struct s7comm_pdu *out, struct dpi_result *res)
+void s7comm_parse_tpkt(const uint8_t *buf, size_t len, struct s7comm_pdu *out,
+		       struct dpi_result *res)
 {
 	struct cur c = cur_init(buf, len);
 	struct cur t;

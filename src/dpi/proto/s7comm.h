@@ -17,7 +17,7 @@
 
 #define S7COMM_TPKT_VERSION 3
 #define S7COMM_TPKT_HDR_LEN 4
-#define S7COMM_TPKT_MIN 7       /* TPKT header + the shortest COTP DT */
+#define S7COMM_TPKT_MIN 7 /* TPKT header + the shortest COTP DT */
 #define S7COMM_MAX_ITEMS 32
 
 #define S7COMM_PROTO_ID 0x32
@@ -70,59 +70,59 @@ enum s7comm_ud_group {
 
 /* One variable specification of a read/write var job. */
 struct s7comm_item {
-	uint8_t syntax_id;      /* 0x10 S7ANY; other syntaxes: only this */
+	uint8_t syntax_id; /* 0x10 S7ANY; other syntaxes: only this */
 	uint8_t transport_size;
-	uint16_t length;        /* number of elements */
+	uint16_t length; /* number of elements */
 	uint16_t db;
-	uint8_t area;           /* 0x84 DB, 0x81 inputs, 0x82 outputs, ... */
-	uint32_t address;       /* bit address: byte * 8 + bit */
+	uint8_t area;	  /* 0x84 DB, 0x81 inputs, 0x82 outputs, ... */
+	uint32_t address; /* bit address: byte * 8 + bit */
 };
 
 struct s7comm_pdu {
 	uint16_t tpkt_length;
 	uint8_t cotp_li;
-	uint8_t cotp_type;      /* enum s7comm_cotp_type */
-	uint16_t cotp_dst_ref;  /* CR, CC, DR, DC, ER */
-	uint16_t cotp_src_ref;  /* CR, CC, DR, DC */
-	uint8_t cotp_class;     /* CR, CC */
-	bool cotp_eot;          /* DT */
-	uint8_t cotp_tpdu_nr;   /* DT */
+	uint8_t cotp_type;     /* enum s7comm_cotp_type */
+	uint16_t cotp_dst_ref; /* CR, CC, DR, DC, ER */
+	uint16_t cotp_src_ref; /* CR, CC, DR, DC */
+	uint8_t cotp_class;    /* CR, CC */
+	bool cotp_eot;	       /* DT */
+	uint8_t cotp_tpdu_nr;  /* DT */
 	/* DT user data within the input buffer, for the caller's reassembly
 	 * of a TSDU split over several DT TPDUs (see s7comm_parse_payload). */
 	size_t payload_off;
 	size_t payload_len;
-	bool fragment;          /* DT without end-of-TSDU: not decoded */
+	bool fragment; /* DT without end-of-TSDU: not decoded */
 
-	bool has_s7;            /* the S7 fields below are set */
+	bool has_s7; /* the S7 fields below are set */
 	uint8_t protocol_id;
 	bool s7plus;
 	uint8_t rosctr;
 	uint16_t pdu_ref;
 	uint16_t param_len;
 	uint16_t data_len;
-	bool has_error;         /* Ack and Ack_Data */
+	bool has_error; /* Ack and Ack_Data */
 	uint8_t error_class;
 	uint8_t error_code;
-	bool has_function;      /* Job, Ack_Data (Ack when it has a param) */
-	uint8_t function;       /* enum s7comm_func */
-	uint8_t item_count;     /* read/write var, as sent */
-	uint8_t n_items;        /* decoded into items[] */
-	bool items_truncated;   /* more than S7COMM_MAX_ITEMS */
+	bool has_function;    /* Job, Ack_Data (Ack when it has a param) */
+	uint8_t function;     /* enum s7comm_func */
+	uint8_t item_count;   /* read/write var, as sent */
+	uint8_t n_items;      /* decoded into items[] */
+	bool items_truncated; /* more than S7COMM_MAX_ITEMS */
 	struct s7comm_item items[S7COMM_MAX_ITEMS];
-	uint16_t pdu_size;      /* setup communication */
+	uint16_t pdu_size; /* setup communication */
 	bool has_userdata;
-	uint8_t ud_method;      /* 0x11 request, 0x12 response */
-	uint8_t ud_type;        /* 0 push, 4 request, 8 response */
-	uint8_t ud_group;       /* enum s7comm_ud_group */
+	uint8_t ud_method;	/* 0x11 request, 0x12 response */
+	uint8_t ud_type;	/* 0 push, 4 request, 8 response */
+	uint8_t ud_group;	/* enum s7comm_ud_group */
 	uint8_t ud_subfunction; /* mode-transition push: the new mode */
 	uint8_t ud_seq;
 
 	uint8_t s7p_version;
 	uint16_t s7p_data_len;
 	bool s7p_has_opcode;
-	uint8_t s7p_opcode;     /* 0x31 request, 0x32 response, 0x33 notify */
+	uint8_t s7p_opcode; /* 0x31 request, 0x32 response, 0x33 notify */
 	bool s7p_has_function;
-	uint16_t s7p_function;  /* 0x04ca create object, ... */
+	uint16_t s7p_function; /* 0x04ca create object, ... */
 };
 
 /*
@@ -141,8 +141,8 @@ void s7comm_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
  * reassembles the user data of DT TPDUs (payload_off, payload_len) until
  * end-of-TSDU and then calls s7comm_parse_payload on the whole.
  */
-void s7comm_parse_tpkt(const uint8_t *buf, size_t len,
-		       struct s7comm_pdu *out, struct dpi_result *res);
+void s7comm_parse_tpkt(const uint8_t *buf, size_t len, struct s7comm_pdu *out,
+		       struct dpi_result *res);
 
 /*
  * Decode a complete S7comm or S7comm-plus PDU (the user data of one or,
@@ -150,8 +150,8 @@ void s7comm_parse_tpkt(const uint8_t *buf, size_t len,
  * onwards, cleared first), leaving the TPKT/COTP fields alone. Returns
  * NULL or what was wrong.
  */
-const char *s7comm_parse_payload(const uint8_t *p, size_t len,
-				 enum dpi_dir dir, struct s7comm_pdu *out);
+const char *s7comm_parse_payload(const uint8_t *p, size_t len, enum dpi_dir dir,
+				 struct s7comm_pdu *out);
 
 /* "read-var", ...; NULL for a code without a name. */
 const char *s7comm_func_name(uint8_t func);

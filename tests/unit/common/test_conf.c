@@ -44,15 +44,15 @@ static int load(const char *text, struct conf *c, struct diag_list *dl)
 	return conf_load(c, conf_path, dl);
 }
 
-static void assert_diag(const struct diag_list *dl, size_t i, int line,
-			int col, const char *substr)
+static void assert_diag(const struct diag_list *dl, size_t i, int line, int col,
+			const char *substr)
 {
 	cr_assert(i < dl->n, "only %zu diagnostics", dl->n);
 	cr_expect_str_eq(dl->v[i].file, conf_path);
-	cr_expect_eq(dl->v[i].line, line, "line %d, want %d (%s)", dl->v[i].line,
-		     line, dl->v[i].msg);
-	cr_expect_eq(dl->v[i].col, col, "col %d, want %d (%s)", dl->v[i].col, col,
-		     dl->v[i].msg);
+	cr_expect_eq(dl->v[i].line, line, "line %d, want %d (%s)",
+		     dl->v[i].line, line, dl->v[i].msg);
+	cr_expect_eq(dl->v[i].col, col, "col %d, want %d (%s)", dl->v[i].col,
+		     col, dl->v[i].msg);
 	cr_expect(strstr(dl->v[i].msg, substr) != NULL, "\"%s\" lacks \"%s\"",
 		  dl->v[i].msg, substr);
 }
@@ -69,7 +69,8 @@ Test(conf, defaults, .fini = cleanup)
 	cr_expect_eq(c.nflog_group, 7);
 	cr_expect_eq(c.log_rate, 10);
 	cr_expect_eq(c.deny_log_interval, 10);
-	cr_expect_str_eq(c.control_socket, RUNSTATEDIR "/conduitd/control.sock");
+	cr_expect_str_eq(c.control_socket,
+			 RUNSTATEDIR "/conduitd/control.sock");
 	cr_expect_str_eq(c.control_group, "conduitd");
 	cr_expect_str_eq(c.state_dir, LOCALSTATEDIR "/lib/conduitd");
 	cr_expect_str_eq(c.pidfile, RUNSTATEDIR "/conduitd/conduitd.pid");
@@ -131,7 +132,7 @@ Test(conf, comments_whitespace_crlf, .fini = cleanup)
 			  "\tnflog-group\t 9   # trailing comment\r\n"
 			  "log-level warn\r\n"
 			  "user -\n"
-			  "management-port 0",   /* no final newline */
+			  "management-port 0", /* no final newline */
 			  &c, &dl),
 		     0);
 	cr_expect_eq(c.nflog_group, 9);
@@ -161,7 +162,8 @@ Test(conf, unknown_key, .fini = cleanup)
 	struct diag_list dl;
 	struct conf c;
 
-	cr_expect_eq(load("nflog-group 7\n  polcy /x.yaml\n", &c, &dl), -EINVAL);
+	cr_expect_eq(load("nflog-group 7\n  polcy /x.yaml\n", &c, &dl),
+		     -EINVAL);
 	cr_assert_eq(dl.n, 1);
 	assert_diag(&dl, 0, 2, 3, "unknown key \"polcy\"");
 	conf_free(&c);
@@ -238,7 +240,8 @@ Test(conf, every_error_in_one_run, .fini = cleanup)
 	assert_diag(&dl, 2, 3, 15, "control-group: expected a name");
 	assert_diag(&dl, 3, 4, 8, "expected one path");
 	assert_diag(&dl, 4, 5, 6, "user: expected a name");
-	assert_diag(&dl, 5, 7, 1, "nflog-group: duplicate key (first set on line 6)");
+	assert_diag(&dl, 5, 7, 1,
+		    "nflog-group: duplicate key (first set on line 6)");
 	conf_free(&c);
 	diag_list_free(&dl);
 }

@@ -23,8 +23,8 @@ struct side {
 	size_t len;
 	unsigned long next_seq;
 	int seen;
-	int dead;               /* framing lost: stop parsing this side */
-	uint8_t tsdu[BUF_MAX];  /* COTP reassembly */
+	int dead;	       /* framing lost: stop parsing this side */
+	uint8_t tsdu[BUF_MAX]; /* COTP reassembly */
 	size_t tsdu_len;
 };
 
@@ -92,7 +92,7 @@ static void out_s7(long frame, const struct s7comm_pdu *m, const char *err)
 			printf("%u", m->function);
 		printf("\t");
 		if (m->has_userdata && (m->ud_group | m->ud_type) == 0)
-			printf("0\t");    /* tshark shows the mode, not subfunc */
+			printf("0\t"); /* tshark shows the mode, not subfunc */
 		else if (m->has_userdata)
 			printf("%u\t%u", m->ud_group, m->ud_subfunction);
 		else
@@ -108,8 +108,7 @@ static void out_s7(long frame, const struct s7comm_pdu *m, const char *err)
 	printf("\t%s\n", err ? err : "");
 }
 
-static void run(const char *proto, struct side *s, long frame,
-		enum dpi_dir dir)
+static void run(const char *proto, struct side *s, long frame, enum dpi_dir dir)
 {
 	size_t off = 0;
 
@@ -138,7 +137,8 @@ static void run(const char *proto, struct side *s, long frame,
 			if (r.status == DPI_ERROR)
 				err = r.error;
 			if (r.status == DPI_COMPLETE &&
-			    m.cotp_type == S7COMM_COTP_DT && m.payload_len > 0) {
+			    m.cotp_type == S7COMM_COTP_DT &&
+			    m.payload_len > 0) {
 				const uint8_t *u = p + m.payload_off;
 				size_t ulen = m.payload_len;
 
@@ -151,7 +151,8 @@ static void run(const char *proto, struct side *s, long frame,
 					ulen = s->tsdu_len;
 				}
 				if (m.cotp_eot) {
-					err = s7comm_parse_payload(u, ulen, dir, &m);
+					err = s7comm_parse_payload(u, ulen, dir,
+								   &m);
 					s->tsdu_len = 0;
 				}
 			}
@@ -196,7 +197,8 @@ int main(int argc, char **argv)
 		int skip = 0;
 
 		if (sscanf(line, "%ld\t%u\t%u\t%u\t%lu", &frame, &stream,
-			   &sport, &dport, &seq) != 5 || stream >= MAX_STREAMS)
+			   &sport, &dport, &seq) != 5 ||
+		    stream >= MAX_STREAMS)
 			continue;
 		hex = line;
 		for (int i = 0; i < 5 && hex; i++) {
@@ -213,13 +215,15 @@ int main(int argc, char **argv)
 			sides[stream][dir] = calloc(1, sizeof(struct side));
 		s = sides[stream][dir];
 		if (s->seen && seq < s->next_seq)
-			continue;   /* retransmission */
-		for (char *h = hex; hexval(h[0]) >= 0 && hexval(h[1]) >= 0; h += 2) {
+			continue; /* retransmission */
+		for (char *h = hex; hexval(h[0]) >= 0 && hexval(h[1]) >= 0;
+		     h += 2) {
 			if (s->len + n >= BUF_MAX) {
 				skip = 1;
 				break;
 			}
-			s->buf[s->len + n++] = (uint8_t)(hexval(h[0]) << 4 | hexval(h[1]));
+			s->buf[s->len + n++] =
+				(uint8_t)(hexval(h[0]) << 4 | hexval(h[1]));
 		}
 		if (skip)
 			continue;

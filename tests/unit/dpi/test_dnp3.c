@@ -246,8 +246,8 @@ Test(dnp3_tp, single_segment_then_application)
 }
 
 /* Segments carrying `total` bytes of payload 0..255 repeating. */
-static enum dnp3_tp_status push(struct dnp3_tp *tp, uint8_t th,
-				size_t n, uint8_t fill, const char **why)
+static enum dnp3_tp_status push(struct dnp3_tp *tp, uint8_t th, size_t n,
+				uint8_t fill, const char **why)
 {
 	uint8_t seg[1 + DNP3_TP_MAX_PAYLOAD];
 
@@ -263,7 +263,8 @@ Test(dnp3_tp, reassembles_three_segments_across_sequence_wrap)
 	const char *why;
 
 	dnp3_tp_init(&tp);
-	cr_assert_eq(push(&tp, DNP3_TP_FIR | 62, 249, 0xaa, &why), DNP3_TP_MORE);
+	cr_assert_eq(push(&tp, DNP3_TP_FIR | 62, 249, 0xaa, &why),
+		     DNP3_TP_MORE);
 	cr_assert_eq(push(&tp, 63, 249, 0xbb, &why), DNP3_TP_MORE);
 	cr_assert_eq(push(&tp, DNP3_TP_FIN | 0, 10, 0xcc, &why), DNP3_TP_DONE);
 	cr_assert_eq(tp.len, 508);
@@ -346,9 +347,13 @@ Test(dnp3_app, crob_select_with_index_prefix)
 	struct dpi_result r;
 
 	/* select g12v1 q0x28 count 2, indexes 7 and 3 */
-	cr_assert_eq(app("c303" "0c0128" "0200"
-			 "0700" "0301640000006400000000"
-			 "0300" "0401c8000000c800000000",
+	cr_assert_eq(app("c303"
+			 "0c0128"
+			 "0200"
+			 "0700"
+			 "0301640000006400000000"
+			 "0300"
+			 "0401c8000000c800000000",
 			 &a, &r),
 		     DPI_COMPLETE);
 	cr_assert(dnp3_func_is_control(a.func));
@@ -368,9 +373,18 @@ Test(dnp3_app, packed_bits_and_analog_output)
 	struct dpi_result r;
 
 	/* response: g1v1 0..9 (2 octets), g80v1 7..7 (1 octet), g41v2 */
-	cr_assert_eq(app("c0818000" "010100" "0009" "ff03"
-			 "500100" "0707" "00"
-			 "290217" "01" "05" "3412" "00",
+	cr_assert_eq(app("c0818000"
+			 "010100"
+			 "0009"
+			 "ff03"
+			 "500100"
+			 "0707"
+			 "00"
+			 "290217"
+			 "01"
+			 "05"
+			 "3412"
+			 "00",
 			 &a, &r),
 		     DPI_COMPLETE);
 	cr_assert_eq(a.iin, 0x8000);
@@ -388,13 +402,23 @@ Test(dnp3_app, size_prefixed_file_object_in_read)
 	struct dpi_result r;
 
 	/* read g70v5 q0x5b count 1, size 4 */
-	cr_assert_eq(app("c101" "46055b" "01" "0400" "01020304", &a, &r),
+	cr_assert_eq(app("c101"
+			 "46055b"
+			 "01"
+			 "0400"
+			 "01020304",
+			 &a, &r),
 		     DPI_COMPLETE);
 	cr_assert_eq(a.n_objects, 1);
 	cr_assert_eq(a.objects[0].group, 70);
 	cr_assert_eq(a.objects[0].count, 1);
 	/* size prefix pointing past the end */
-	cr_assert_eq(app("c101" "46055b" "01" "0900" "01020304", &a, &r),
+	cr_assert_eq(app("c101"
+			 "46055b"
+			 "01"
+			 "0900"
+			 "01020304",
+			 &a, &r),
 		     DPI_ERROR);
 }
 
@@ -405,7 +429,13 @@ Test(dnp3_app, index_prefixed_read_has_no_values)
 	struct dpi_result r;
 
 	/* read g30v1 q0x17 count 3, indexes 4, 1, 9; then g50v1 q07 1 */
-	cr_assert_eq(app("c201" "1e0117" "03" "040109" "320107" "01", &a, &r),
+	cr_assert_eq(app("c201"
+			 "1e0117"
+			 "03"
+			 "040109"
+			 "320107"
+			 "01",
+			 &a, &r),
 		     DPI_COMPLETE);
 	cr_assert_eq(a.n_objects, 2);
 	cr_assert_eq(a.objects[0].start, 1);
@@ -421,11 +451,17 @@ Test(dnp3_app, object_header_truncated)
 
 	cr_assert_eq(app("c1023201", &a, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: object header truncated");
-	cr_assert_eq(app("c102320100" "05", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c102320100"
+			 "05",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: object header truncated");
 	cr_assert_eq(app("c1", &a, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: application header truncated");
-	cr_assert_eq(app("c081" "00", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c081"
+			 "00",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: IIN truncated");
 }
 
@@ -436,14 +472,28 @@ Test(dnp3_app, object_data_truncated)
 	struct dpi_result r;
 
 	/* direct operate g12v1 q0x28 count 3 with data for one CROB */
-	cr_assert_eq(app("c105" "0c0128" "0300" "0000" "0301640000006400000000",
+	cr_assert_eq(app("c105"
+			 "0c0128"
+			 "0300"
+			 "0000"
+			 "0301640000006400000000",
 			 &a, &r),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: object data truncated");
 	/* write g50v1 q07 count 1 with 3 of 6 time octets */
-	cr_assert_eq(app("c102" "320107" "01" "010203", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c102"
+			 "320107"
+			 "01"
+			 "010203",
+			 &a, &r),
+		     DPI_ERROR);
 	/* an outrageous 32-bit count */
-	cr_assert_eq(app("c102" "0a0209" "ffffffff" "00", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c102"
+			 "0a0209"
+			 "ffffffff"
+			 "00",
+			 &a, &r),
+		     DPI_ERROR);
 }
 
 /* CR 3.5 */
@@ -452,16 +502,41 @@ Test(dnp3_app, bad_ranges_and_qualifiers)
 	struct dnp3_apdu a;
 	struct dpi_result r;
 
-	cr_assert_eq(app("c101" "1e0100" "0904", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c101"
+			 "1e0100"
+			 "0904",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: object range stop below start");
-	cr_assert_eq(app("c101" "1e010c" "00", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c101"
+			 "1e010c"
+			 "00",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: reserved qualifier range code");
-	cr_assert_eq(app("c101" "1e0177" "01" "00", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c101"
+			 "1e0177"
+			 "01"
+			 "00",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: reserved qualifier prefix code");
-	cr_assert_eq(app("c101" "3c01ed", &a, &r), DPI_ERROR);
-	cr_assert_eq(app("c101" "3c0116" "01", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c101"
+			 "3c01ed",
+			 &a, &r),
+		     DPI_ERROR);
+	cr_assert_eq(app("c101"
+			 "3c0116"
+			 "01",
+			 &a, &r),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "dnp3: prefix with all-objects qualifier");
-	cr_assert_eq(app("c102" "46050b" "01" "00", &a, &r), DPI_ERROR);
+	cr_assert_eq(app("c102"
+			 "46050b"
+			 "01"
+			 "00",
+			 &a, &r),
+		     DPI_ERROR);
 }
 
 /* NDR 5.2 */
@@ -471,7 +546,12 @@ Test(dnp3_app, unknown_size_stops_the_walk)
 	struct dpi_result r;
 
 	/* response g0v240 (device attribute): size unknown here */
-	cr_assert_eq(app("c0810000" "010200" "0000" "01" "00f000" "0000"
+	cr_assert_eq(app("c0810000"
+			 "010200"
+			 "0000"
+			 "01"
+			 "00f000"
+			 "0000"
 			 "deadbeef",
 			 &a, &r),
 		     DPI_COMPLETE);
@@ -528,8 +608,8 @@ Test(dnp3_func, classes_presets_and_names)
 					 DNP3_FC_DIRECT_OPERATE));
 	cr_assert(dnp3_preset_allows(DNP3_PRESET_OPERATE, DNP3_FC_SELECT));
 	cr_assert(dnp3_preset_allows(DNP3_PRESET_OPERATE, DNP3_FC_OPERATE));
-	cr_assert_not(dnp3_preset_allows(DNP3_PRESET_OPERATE,
-					 DNP3_FC_COLD_RESTART));
+	cr_assert_not(
+		dnp3_preset_allows(DNP3_PRESET_OPERATE, DNP3_FC_COLD_RESTART));
 	cr_assert_not(dnp3_preset_allows(DNP3_PRESET_OPERATE, DNP3_FC_WRITE));
 	cr_assert(dnp3_preset_allows(DNP3_PRESET_ALL, 200));
 

@@ -18,7 +18,7 @@ struct rec {
 	const char *error;
 	bool broken;
 	enum engine_class_how how;
-	int function;           /* modbus function / s7 function / dnp3 func */
+	int function; /* modbus function / s7 function / dnp3 func */
 	uint16_t tid;
 };
 
@@ -85,7 +85,8 @@ static void tcp(int to_server, uint16_t port, uint8_t flags, const uint8_t *d,
 	p.dport = to_server ? port : 40000;
 	p.seq = seq[s];
 	p.ack = seq[!s];
-	p.tcp_flags = flags | (flags & PKT_TCP_SYN && to_server ? 0 : PKT_TCP_ACK);
+	p.tcp_flags = flags |
+		      (flags & PKT_TCP_SYN && to_server ? 0 : PKT_TCP_ACK);
 	p.payload = d;
 	p.payload_len = n;
 	seq[s] += (uint32_t)n + ((flags & (PKT_TCP_SYN | PKT_TCP_FIN)) ? 1 : 0);
@@ -99,8 +100,8 @@ static void handshake(uint16_t port)
 	tcp(1, port, 0, NULL, 0, 3);
 }
 
-static const uint8_t mb_req[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01,
-				  0x03, 0x00, 0x00, 0x00, 0x0a };
+static const uint8_t mb_req[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
+				  0x01, 0x03, 0x00, 0x00, 0x00, 0x0a };
 
 /* CR 3.5 */
 Test(engine, modbus_split_mbap_header, .init = setup, .fini = teardown)
@@ -110,7 +111,7 @@ Test(engine, modbus_split_mbap_header, .init = setup, .fini = teardown)
 	cr_assert_eq(n_rec, 0);
 	tcp(1, 502, PKT_TCP_PSH, mb_req + 4, sizeof(mb_req) - 4, 5);
 	cr_assert_eq(n_rec, 1);
-	cr_assert_eq(recs[0].tag, 5);           /* the frame that completes it */
+	cr_assert_eq(recs[0].tag, 5); /* the frame that completes it */
 	cr_assert_eq(recs[0].proto, ENGINE_PROTO_MODBUS);
 	cr_assert_eq(recs[0].dir, DPI_DIR_REQUEST);
 	cr_assert_eq(recs[0].how, ENGINE_CLASS_PORT);
@@ -136,8 +137,9 @@ Test(engine, modbus_four_adus_in_one_segment, .init = setup, .fini = teardown)
 	}
 	/* the response travels the other way */
 	{
-		static const uint8_t rsp[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x05,
-					       0x01, 0x03, 0x02, 0x00, 0x2a };
+		static const uint8_t rsp[] = { 0x00, 0x01, 0x00, 0x00,
+					       0x00, 0x05, 0x01, 0x03,
+					       0x02, 0x00, 0x2a };
 
 		tcp(0, 502, PKT_TCP_PSH, rsp, sizeof(rsp), 5);
 		cr_assert_eq(n_rec, 5);
@@ -148,8 +150,8 @@ Test(engine, modbus_four_adus_in_one_segment, .init = setup, .fini = teardown)
 /* NDR 5.2 */
 Test(engine, modbus_framing_lost_reported_once, .init = setup, .fini = teardown)
 {
-	static const uint8_t bad[] = { 0x00, 0x01, 0x00, 0x07, 0x00, 0x06, 0x01,
-				       0x03, 0x00, 0x00, 0x00, 0x0a };
+	static const uint8_t bad[] = { 0x00, 0x01, 0x00, 0x07, 0x00, 0x06,
+				       0x01, 0x03, 0x00, 0x00, 0x00, 0x0a };
 	const struct engine_stats *st;
 
 	handshake(502);
@@ -168,8 +170,8 @@ Test(engine, modbus_framing_lost_reported_once, .init = setup, .fini = teardown)
 Test(engine, modbus_bad_pdu_skipped, .init = setup, .fini = teardown)
 {
 	/* FC 3 with quantity 0: framed, so skipped and the stream goes on */
-	static const uint8_t q0[] = { 0x00, 0x09, 0x00, 0x00, 0x00, 0x06, 0x01,
-				      0x03, 0x00, 0x00, 0x00, 0x00 };
+	static const uint8_t q0[] = { 0x00, 0x09, 0x00, 0x00, 0x00, 0x06,
+				      0x01, 0x03, 0x00, 0x00, 0x00, 0x00 };
 	uint8_t d[sizeof(q0) + sizeof(mb_req)];
 
 	memcpy(d, q0, sizeof(q0));
@@ -186,14 +188,20 @@ Test(engine, modbus_bad_pdu_skipped, .init = setup, .fini = teardown)
 Test(engine, s7comm_tsdu_over_two_dt, .init = setup, .fini = teardown)
 {
 	/* S7 job "setup communication" split 10 + 8 bytes over two DTs */
-	static const uint8_t s7[] = { 0x32, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
-				      0x08, 0x00, 0x00, 0xf0, 0x00, 0x00, 0x01,
-				      0x00, 0x01, 0x03, 0xc0 };
+	static const uint8_t s7[] = { 0x32, 0x01, 0x00, 0x00, 0x00, 0x01,
+				      0x00, 0x08, 0x00, 0x00, 0xf0, 0x00,
+				      0x00, 0x01, 0x00, 0x01, 0x03, 0xc0 };
 	uint8_t a[7 + 10], b[7 + 8];
 
-	memcpy(a, (const uint8_t[]){ 0x03, 0x00, 0x00, sizeof(a), 0x02, 0xf0, 0x00 }, 7);
+	memcpy(a,
+	       (const uint8_t[]){ 0x03, 0x00, 0x00, sizeof(a), 0x02, 0xf0,
+				  0x00 },
+	       7);
 	memcpy(a + 7, s7, 10);
-	memcpy(b, (const uint8_t[]){ 0x03, 0x00, 0x00, sizeof(b), 0x02, 0xf0, 0x80 }, 7);
+	memcpy(b,
+	       (const uint8_t[]){ 0x03, 0x00, 0x00, sizeof(b), 0x02, 0xf0,
+				  0x80 },
+	       7);
 	memcpy(b + 7, s7 + 10, 8);
 	handshake(102);
 	tcp(1, 102, PKT_TCP_PSH, a, sizeof(a), 4);
@@ -209,9 +217,9 @@ Test(engine, s7comm_tsdu_over_two_dt, .init = setup, .fini = teardown)
 Test(engine, dnp3_over_udp, .init = setup, .fini = teardown)
 {
 	/* read class 0: link frame with user data th=0xc0 ac=0xc1 fc=1 g60v1 */
-	static const uint8_t f[] = { 0x05, 0x64, 0x0b, 0xc4, 0x0a, 0x00, 0x01,
-				     0x00, 0x00, 0x00, 0xc0, 0xc1, 0x01, 0x3c,
-				     0x01, 0x06, 0x00, 0x00 };
+	static const uint8_t f[] = { 0x05, 0x64, 0x0b, 0xc4, 0x0a, 0x00,
+				     0x01, 0x00, 0x00, 0x00, 0xc0, 0xc1,
+				     0x01, 0x3c, 0x01, 0x06, 0x00, 0x00 };
 	uint8_t d[sizeof(f)];
 	struct pkt p;
 	uint16_t crc;
@@ -265,7 +273,7 @@ static enum engine_class_result dpi_says_modbus(void *ctx, const struct pkt *p,
 
 	(*calls)++;
 	if (p->payload_len == 0)
-		return ENGINE_CLASS_MORE;       /* wait for data, like nDPI */
+		return ENGINE_CLASS_MORE; /* wait for data, like nDPI */
 	out->proto = ENGINE_PROTO_MODBUS;
 	out->how = ENGINE_CLASS_DPI;
 	out->server_is_dst = p->dport == 5020;
@@ -285,7 +293,7 @@ Test(engine, classifier_hook, .init = setup, .fini = teardown)
 	cr_assert_eq(recs[0].dir, DPI_DIR_REQUEST);
 	tcp(1, 5020, PKT_TCP_PSH, mb_req, sizeof(mb_req), 5);
 	cr_assert_eq(n_rec, 2);
-	cr_assert_eq(calls, 4);                 /* not asked once decided */
+	cr_assert_eq(calls, 4); /* not asked once decided */
 }
 
 /* NDR 5.2 */

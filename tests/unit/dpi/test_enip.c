@@ -169,7 +169,10 @@ Test(enip, get_attribute_single_8bit_path)
 Test(enip, logical_16_and_32_bit_and_port_segments)
 {
 	/* set attribute single: class 0x0123, instance 0x00010002, attr 3 */
-	cr_assert_eq(parse_rr("1006" "21002301" "2600020001003003" "beef",
+	cr_assert_eq(parse_rr("1006"
+			      "21002301"
+			      "2600020001003003"
+			      "beef",
 			      DPI_DIR_REQUEST),
 		     DPI_COMPLETE);
 	cr_assert_eq(e.cip[0].class_id, 0x123);
@@ -177,7 +180,13 @@ Test(enip, logical_16_and_32_bit_and_port_segments)
 	cr_assert_eq(e.cip[0].attribute, 3);
 	cr_assert_not(cip_request_is_read(&e.cip[0]));
 	/* port 1 link 0; port 2 with a 3-byte link address, then a pad */
-	cr_assert_eq(parse_rr("0e06" "0100" "1203" "31302e" "00" "2001" "2401",
+	cr_assert_eq(parse_rr("0e06"
+			      "0100"
+			      "1203"
+			      "31302e"
+			      "00"
+			      "2001"
+			      "2401",
 			      DPI_DIR_REQUEST),
 		     DPI_COMPLETE);
 	cr_assert(e.cip[0].has_instance);
@@ -191,11 +200,20 @@ Test(enip, epath_truncated)
 	cr_assert_eq(parse_rr("0e0320012401", DPI_DIR_REQUEST), DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: EPATH truncated");
 	/* 16-bit class segment cut inside the path */
-	cr_assert_eq(parse_rr("0e01" "2100", DPI_DIR_REQUEST), DPI_ERROR);
+	cr_assert_eq(parse_rr("0e01"
+			      "2100",
+			      DPI_DIR_REQUEST),
+		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: EPATH truncated");
 	/* reserved segment type */
-	cr_assert_eq(parse_rr("0e01" "e000", DPI_DIR_REQUEST), DPI_ERROR);
-	cr_assert_eq(parse_rr("0e01" "2300", DPI_DIR_REQUEST), DPI_ERROR);
+	cr_assert_eq(parse_rr("0e01"
+			      "e000",
+			      DPI_DIR_REQUEST),
+		     DPI_ERROR);
+	cr_assert_eq(parse_rr("0e01"
+			      "2300",
+			      DPI_DIR_REQUEST),
+		     DPI_ERROR);
 	/* no path at all */
 	cr_assert_eq(parse_rr("", DPI_DIR_REQUEST), DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: message truncated");
@@ -204,13 +222,20 @@ Test(enip, epath_truncated)
 /* NDR 5.2 */
 Test(enip, response_status)
 {
-	cr_assert_eq(parse_rr("8e00" "0801" "0500" "ff", DPI_DIR_RESPONSE),
+	cr_assert_eq(parse_rr("8e00"
+			      "0801"
+			      "0500"
+			      "ff",
+			      DPI_DIR_RESPONSE),
 		     DPI_COMPLETE);
 	cr_assert(e.cip[0].response);
 	cr_assert_eq(e.cip[0].service, 0x0e);
 	cr_assert_eq(e.cip[0].general_status, 8);
 	cr_assert_eq(e.cip[0].ext_status, 5);
-	cr_assert_eq(parse_rr("8e00" "0002" "0500", DPI_DIR_RESPONSE),
+	cr_assert_eq(parse_rr("8e00"
+			      "0002"
+			      "0500",
+			      DPI_DIR_RESPONSE),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: extended status truncated");
 }
@@ -242,39 +267,58 @@ Test(enip, multiple_service_packet_from_capture)
 Test(enip, msp_offsets_validated)
 {
 	/* 2 services, offsets 6 and 10: ok */
-	cr_assert_eq(parse_rr("0a02200224010200" "0600" "0a00" "0e012001"
+	cr_assert_eq(parse_rr("0a02200224010200"
+			      "0600"
+			      "0a00"
+			      "0e012001"
 			      "0e012002",
 			      DPI_DIR_REQUEST),
 		     DPI_COMPLETE);
 	cr_assert_eq(e.n_cip, 3);
 	cr_assert_eq(e.cip[2].class_id, 2);
 	/* second offset beyond the data */
-	cr_assert_eq(parse_rr("0a02200224010200" "0600" "4000" "0e012001"
+	cr_assert_eq(parse_rr("0a02200224010200"
+			      "0600"
+			      "4000"
+			      "0e012001"
 			      "0e012002",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error,
 			 "cip: multiple service packet offset out of range");
 	/* first offset points into the offset table */
-	cr_assert_eq(parse_rr("0a02200224010200" "0200" "0a00" "0e012001"
+	cr_assert_eq(parse_rr("0a02200224010200"
+			      "0200"
+			      "0a00"
+			      "0e012001"
 			      "0e012002",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	/* decreasing offsets */
-	cr_assert_eq(parse_rr("0a02200224010200" "0a00" "0600" "0e012001"
+	cr_assert_eq(parse_rr("0a02200224010200"
+			      "0a00"
+			      "0600"
+			      "0e012001"
 			      "0e012002",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	/* count larger than the table */
-	cr_assert_eq(parse_rr("0a0220022401" "ff00" "0600", DPI_DIR_REQUEST),
+	cr_assert_eq(parse_rr("0a0220022401"
+			      "ff00"
+			      "0600",
+			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error,
 			 "cip: multiple service packet count out of range");
 	/* count zero */
-	cr_assert_eq(parse_rr("0a0220022401" "0000", DPI_DIR_REQUEST),
+	cr_assert_eq(parse_rr("0a0220022401"
+			      "0000",
+			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	/* embedded request with a truncated path */
-	cr_assert_eq(parse_rr("0a02200224010100" "0400" "0e032001",
+	cr_assert_eq(parse_rr("0a02200224010100"
+			      "0400"
+			      "0e032001",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: EPATH truncated");
@@ -283,7 +327,11 @@ Test(enip, msp_offsets_validated)
 /* NDR 5.2 */
 Test(enip, msp_response_unpacked)
 {
-	cr_assert_eq(parse_rr("8a000000" "0200" "0600" "0c00" "8e000000aa00"
+	cr_assert_eq(parse_rr("8a000000"
+			      "0200"
+			      "0600"
+			      "0c00"
+			      "8e000000aa00"
 			      "8e000500",
 			      DPI_DIR_RESPONSE),
 		     DPI_COMPLETE);
@@ -297,8 +345,11 @@ Test(enip, unconnected_send_unpacked)
 {
 	/* UCS to class 6 inst 1: embedded get attributes all class 1 inst 1,
 	 * route path port 1 slot 0 */
-	cr_assert_eq(parse_rr("5202200624010a05" "0600" "010220012401"
-			      "0100" "0100",
+	cr_assert_eq(parse_rr("5202200624010a05"
+			      "0600"
+			      "010220012401"
+			      "0100"
+			      "0100",
 			      DPI_DIR_REQUEST),
 		     DPI_COMPLETE);
 	cr_assert_eq(e.n_cip, 2);
@@ -308,21 +359,28 @@ Test(enip, unconnected_send_unpacked)
 	cr_assert_eq(e.cip[1].class_id, 1);
 	cr_assert_eq(e.cip[1].depth, 1);
 	/* embedded size beyond the data */
-	cr_assert_eq(parse_rr("5202200624010a05" "2000" "010220012401",
+	cr_assert_eq(parse_rr("5202200624010a05"
+			      "2000"
+			      "010220012401",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: unconnected send message truncated");
 	/* odd embedded size: pad byte, then route */
-	cr_assert_eq(parse_rr("5202200624010a05" "0500" "0e02200124" "00"
-			      "0100" "0100",
+	cr_assert_eq(parse_rr("5202200624010a05"
+			      "0500"
+			      "0e02200124"
+			      "00"
+			      "0100"
+			      "0100",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR); /* embedded path cut: 2 words, 3 bytes */
 	/* route path missing */
-	cr_assert_eq(parse_rr("5202200624010a05" "0600" "010220012401",
+	cr_assert_eq(parse_rr("5202200624010a05"
+			      "0600"
+			      "010220012401",
 			      DPI_DIR_REQUEST),
 		     DPI_ERROR);
-	cr_assert_str_eq(r.error,
-			 "cip: unconnected send route path truncated");
+	cr_assert_str_eq(r.error, "cip: unconnected send route path truncated");
 }
 
 /* NDR 5.2 */
@@ -333,7 +391,10 @@ Test(enip, forward_open_connection_path)
 
 	for (int i = 0; i < 35; i++)
 		strcat(hex, "00");
-	strcat(hex, "03" "0100" "2002" "2401");
+	strcat(hex, "03"
+		    "0100"
+		    "2002"
+		    "2401");
 	cr_assert_eq(parse_rr(hex, DPI_DIR_REQUEST), DPI_COMPLETE);
 	cr_assert(e.cip[0].has_conn_class);
 	cr_assert_eq(e.cip[0].conn_class, 2);
@@ -347,9 +408,17 @@ Test(enip, forward_open_connection_path)
 Test(enip, symbolic_tag_read_connected)
 {
 	uint8_t body[128];
-	size_t n = unhex("00000000" "0000" "0200" "a1000400" "01020304"
-			 "b1000e00" "0700"
-			 "4c04" "91054d79546167" "00" "0100",
+	size_t n = unhex("00000000"
+			 "0000"
+			 "0200"
+			 "a1000400"
+			 "01020304"
+			 "b1000e00"
+			 "0700"
+			 "4c04"
+			 "91054d79546167"
+			 "00"
+			 "0100",
 			 body);
 
 	n = encap(ENIP_CMD_SEND_UNIT_DATA, body, n, buf);
@@ -369,48 +438,86 @@ Test(enip, cpf_count_and_length_mismatch)
 	size_t n;
 
 	/* item count 3, only 2 items */
-	n = unhex("00000000" "0000" "0300" "00000000" "b2000400" "0e000000",
+	n = unhex("00000000"
+		  "0000"
+		  "0300"
+		  "00000000"
+		  "b2000400"
+		  "0e000000",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "enip: CPF item length exceeds data");
 	/* item length beyond the encapsulation length */
-	n = unhex("00000000" "0000" "0200" "00000000" "b2000900" "0e000000",
+	n = unhex("00000000"
+		  "0000"
+		  "0200"
+		  "00000000"
+		  "b2000900"
+		  "0e000000",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	/* encapsulation length longer than the items */
-	n = unhex("00000000" "0000" "0200" "00000000" "b2000400"
-		  "0e012001" "ffff",
+	n = unhex("00000000"
+		  "0000"
+		  "0200"
+		  "00000000"
+		  "b2000400"
+		  "0e012001"
+		  "ffff",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "enip: bytes after the last CPF item");
 	/* too many items */
-	n = unhex("00000000" "0000" "0900", body);
+	n = unhex("00000000"
+		  "0000"
+		  "0900",
+		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	/* null address with a length */
-	n = unhex("00000000" "0000" "0200" "00000100" "aa" "b2000400"
+	n = unhex("00000000"
+		  "0000"
+		  "0200"
+		  "00000100"
+		  "aa"
+		  "b2000400"
 		  "0e012001",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "enip: CPF address item length invalid");
 	/* connected data item in SendRRData */
-	n = unhex("00000000" "0000" "0200" "00000000" "b1000600" "0000"
+	n = unhex("00000000"
+		  "0000"
+		  "0200"
+		  "00000000"
+		  "b1000600"
+		  "0000"
 		  "0e012001",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "enip: CPF data item does not match command");
 	/* nonzero interface handle */
-	n = unhex("01000000" "0000" "0200" "00000000" "b2000400" "0e012001",
+	n = unhex("01000000"
+		  "0000"
+		  "0200"
+		  "00000000"
+		  "b2000400"
+		  "0e012001",
 		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	/* data item missing */
-	n = unhex("00000000" "0000" "0200" "00000000" "00000000", body);
+	n = unhex("00000000"
+		  "0000"
+		  "0200"
+		  "00000000"
+		  "00000000",
+		  body);
 	n = encap(ENIP_CMD_SEND_RR_DATA, body, n, buf);
 	cr_assert_eq(enip_parse(buf, n, DPI_DIR_REQUEST, &e, &r), DPI_ERROR);
 	cr_assert_str_eq(r.error, "enip: CPF without a data item");
@@ -428,14 +535,24 @@ Test(enip, nesting_and_message_count_bounded)
 	char hex[2048];
 
 	/* MSP in MSP in MSP in MSP: too deep */
-	strcpy(hex, "0a0220022401" "0100" "0400"
-		    "0a0220022401" "0100" "0400"
-		    "0a0220022401" "0100" "0400"
-		    "0a0220022401" "0100" "0400" "0e012001");
+	strcpy(hex, "0a0220022401"
+		    "0100"
+		    "0400"
+		    "0a0220022401"
+		    "0100"
+		    "0400"
+		    "0a0220022401"
+		    "0100"
+		    "0400"
+		    "0a0220022401"
+		    "0100"
+		    "0400"
+		    "0e012001");
 	cr_assert_eq(parse_rr(hex, DPI_DIR_REQUEST), DPI_ERROR);
 	cr_assert_str_eq(r.error, "cip: embedded messages nested too deep");
 	/* 40 embedded requests: 32 reported, truncated flag set */
-	strcpy(hex, "0a0220022401" "2800");
+	strcpy(hex, "0a0220022401"
+		    "2800");
 	for (int i = 0; i < 40; i++) {
 		char off[8];
 
@@ -463,7 +580,10 @@ Test(enip, repeated_path_segments_flagged)
 Test(enip, io_recognised)
 {
 	uint8_t d[64];
-	size_t n = unhex("0200" "02800800" "0100000002000000" "b1000400"
+	size_t n = unhex("0200"
+			 "02800800"
+			 "0100000002000000"
+			 "b1000400"
 			 "01000000",
 			 d);
 

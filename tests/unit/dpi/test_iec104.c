@@ -69,10 +69,13 @@ Test(iec104, u_frames)
 Test(iec104, u_frame_errors)
 {
 	/* ndpi__iec60780-5-104.pcap has a U frame with utype 0x05 */
-	assert_error("68 04 17 00 00 00", "U frame without exactly one function");
+	assert_error("68 04 17 00 00 00",
+		     "U frame without exactly one function");
 	cr_assert_eq(a.utype, 0x05);
-	assert_error("68 04 03 00 00 00", "U frame without exactly one function");
-	assert_error("68 04 07 00 01 00", "U frame with reserved control bits set");
+	assert_error("68 04 03 00 00 00",
+		     "U frame without exactly one function");
+	assert_error("68 04 07 00 01 00",
+		     "U frame with reserved control bits set");
 	assert_error("68 05 07 00 00 00 00", "U frame longer than its APCI");
 }
 
@@ -83,8 +86,10 @@ Test(iec104, s_frame)
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(a.apci, IEC104_APCI_S);
 	cr_assert_eq(a.recv_seq, 1);
-	assert_error("68 04 01 01 02 00", "S frame with reserved control bits set");
-	assert_error("68 04 01 00 03 00", "S frame with reserved control bits set");
+	assert_error("68 04 01 01 02 00",
+		     "S frame with reserved control bits set");
+	assert_error("68 04 01 00 03 00",
+		     "S frame with reserved control bits set");
 	assert_error("68 05 01 00 02 00 00", "S frame longer than its APCI");
 }
 

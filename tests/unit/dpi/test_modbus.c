@@ -88,9 +88,10 @@ Test(modbus, short_buffer_needs_exact_length)
 Test(modbus, every_prefix_needs_more)
 {
 	/* FC 15, 4 coils from address 1 */
-	static const uint8_t adu[] = { 0x00, 0x0d, 0x00, 0x00, 0x00, 0x08,
-				       0x07, 0x0f, 0x00, 0x01, 0x00, 0x04,
-				       0x01, 0x0f };
+	static const uint8_t adu[] = {
+		0x00, 0x0d, 0x00, 0x00, 0x00, 0x08, 0x07,
+		0x0f, 0x00, 0x01, 0x00, 0x04, 0x01, 0x0f
+	};
 
 	for (size_t n = 0; n < sizeof(adu); n++) {
 		modbus_parse(adu, n, DPI_DIR_REQUEST, &m, &r);
@@ -223,7 +224,8 @@ Test(modbus, read_write_registers_two_ranges)
 	assert_error("0015 0000 000b 06 17 0001 0004 0002 007a 00",
 		     DPI_DIR_REQUEST, "quantity out of range");
 	assert_error("0015 0000 000f 06 17 0001 0004 0002 0003 04 000a 000b",
-		     DPI_DIR_REQUEST, "byte count does not match write quantity");
+		     DPI_DIR_REQUEST,
+		     "byte count does not match write quantity");
 	parse("0015 0000 0007 06 17 04 0001 0002", DPI_DIR_RESPONSE);
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_not(m.has_write_range);
@@ -310,11 +312,13 @@ Test(modbus, file_record_and_fifo)
 	/* icsnpp__modbus_example.pcap frame 64: byte count 0 */
 	assert_error("0010 0000 0003 08 14 00", DPI_DIR_REQUEST,
 		     "byte count out of range");
-	parse("0001 0000 000c 01 15 09 06 0004 0001 0001 1234", DPI_DIR_REQUEST);
+	parse("0001 0000 000c 01 15 09 06 0004 0001 0001 1234",
+	      DPI_DIR_REQUEST);
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert(m.writes);
 	assert_error("0001 0000 000c 01 15 09 06 0004 0001 0002 1234",
-		     DPI_DIR_REQUEST, "file record sub-request overruns the PDU");
+		     DPI_DIR_REQUEST,
+		     "file record sub-request overruns the PDU");
 	parse("0001 0000 0004 01 18 04de", DPI_DIR_REQUEST);
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(m.address, 0x04de);
@@ -349,12 +353,14 @@ Test(modbus, several_adus_in_one_buffer)
 {
 	/* iti__ModbusTCP.pcap frame 42: two FC 15 responses in a segment */
 	size_t n = parse("6e36 0000 0006 ff 0f 0007 0003 "
-			 "6e37 0000 0006 ff 0f 0005 0001", DPI_DIR_RESPONSE);
+			 "6e37 0000 0006 ff 0f 0005 0001",
+			 DPI_DIR_RESPONSE);
 
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(r.consumed, 12);
 	cr_assert_eq(m.transaction_id, 0x6e36);
-	modbus_parse(buf + r.consumed, n - r.consumed, DPI_DIR_RESPONSE, &m, &r);
+	modbus_parse(buf + r.consumed, n - r.consumed, DPI_DIR_RESPONSE, &m,
+		     &r);
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(m.transaction_id, 0x6e37);
 	cr_assert_eq(m.address, 5);
@@ -370,7 +376,8 @@ Test(modbus, names)
 	cr_assert_null(modbus_fc_name(200));
 	for (int fc = 0; fc < 128; fc++)
 		if (modbus_fc_name((uint8_t)fc) != NULL)
-			cr_assert_eq(modbus_fc_from_name(modbus_fc_name((uint8_t)fc)),
+			cr_assert_eq(modbus_fc_from_name(
+					     modbus_fc_name((uint8_t)fc)),
 				     fc);
 	cr_assert_eq(modbus_fc_from_name("write-coils"), -1);
 	cr_assert(modbus_fc_writes(MODBUS_FC_WRITE_SINGLE_COIL));

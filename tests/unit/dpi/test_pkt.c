@@ -152,14 +152,14 @@ Test(pkt, ipv4_fragments)
 
 	n = hex("45000020 0001 2000 4011 0000 c0000201 c0000202 4e20 4e20 000c 0000 0564 ffff");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
-	cr_assert(p.fragment);          /* MF */
+	cr_assert(p.fragment); /* MF */
 	cr_assert_eq(p.payload, NULL);
 	n = hex("45000020 0001 0001 4011 0000 c0000201 c0000202 4e20 4e20 000c 0000 0564 ffff");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
-	cr_assert(p.fragment);          /* offset 8 */
+	cr_assert(p.fragment); /* offset 8 */
 	n = hex("45000020 0001 4000 4011 0000 c0000201 c0000202 4e20 4e20 000c 0000 0564 ffff");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
-	cr_assert(!p.fragment);         /* DF only */
+	cr_assert(!p.fragment); /* DF only */
 	cr_assert_eq(p.payload_len, 4);
 }
 
@@ -169,7 +169,8 @@ Test(pkt, ipv4_fragments)
 /* CR 3.5 */
 Test(pkt, ipv6_tcp)
 {
-	size_t n = hex("60000000 001a 06 40 " V6_SRC " " V6_DST " " TCP_HDR " aabbccddeeff");
+	size_t n = hex("60000000 001a 06 40 " V6_SRC " " V6_DST " " TCP_HDR
+		       " aabbccddeeff");
 	char s[PKT_ADDR_PORT_STRLEN];
 
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
@@ -184,8 +185,9 @@ Test(pkt, ipv6_tcp)
 Test(pkt, ipv6_extension_headers)
 {
 	/* hop-by-hop (8) -> destination options (8) -> UDP */
-	size_t n = hex("60000000 0020 00 40 " V6_SRC " " V6_DST
-		       " 3c00 010400000000 1100 010400000000 4e20 4e20 0010 0000 05640000 00000000");
+	size_t n = hex(
+		"60000000 0020 00 40 " V6_SRC " " V6_DST
+		" 3c00 010400000000 1100 010400000000 4e20 4e20 0010 0000 05640000 00000000");
 
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
 	cr_assert_eq(p.l4proto, IPPROTO_UDP);
@@ -200,12 +202,14 @@ Test(pkt, ipv6_extension_headers)
 	cr_assert_eq(p.payload_len, 4);
 
 	/* first fragment (offset 0, M set): flagged, not decoded */
-	n = hex("60000000 0010 2c 40 " V6_SRC " " V6_DST " 1100 0001 00000001 4e20 4e20 0010 0000");
+	n = hex("60000000 0010 2c 40 " V6_SRC " " V6_DST
+		" 1100 0001 00000001 4e20 4e20 0010 0000");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
 	cr_assert(p.fragment);
 	cr_assert_eq(p.l4proto, IPPROTO_UDP);
 	/* atomic fragment (offset 0, no M): decoded */
-	n = hex("60000000 0014 2c 40 " V6_SRC " " V6_DST " 1100 0000 00000001 4e20 4e20 000c 0000 aabbccdd");
+	n = hex("60000000 0014 2c 40 " V6_SRC " " V6_DST
+		" 1100 0000 00000001 4e20 4e20 000c 0000 aabbccdd");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), 0);
 	cr_assert(!p.fragment);
 	cr_assert_eq(p.payload_len, 4);

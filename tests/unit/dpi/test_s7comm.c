@@ -183,16 +183,21 @@ Test(s7comm, read_var_errors)
 {
 	assert_s7_error("32 01 0000 0000 0002 0000 04 00",
 			"read/write var without items");
-	assert_s7_error("32 01 0000 0000 000e 0000 04 01 110a10020040000184000000",
-			"variable specification type is not 0x12");
-	assert_s7_error("32 01 0000 0000 000d 0000 04 01 1209100200400001840000",
-			"S7ANY specification length is not 10");
-	assert_s7_error("32 01 0000 0000 000e 0000 04 02 120a10020040000184000000",
-			"variable specification overruns the parameter");
-	assert_s7_error("32 01 0000 0000 000f 0000 04 01 120a10020040000184000000 00",
-			"parameter longer than its variable specifications");
-	assert_s7_error("32 01 0000 0000 000e 0001 04 01 120a10020040000184000000 00",
-			"read var job with data");
+	assert_s7_error(
+		"32 01 0000 0000 000e 0000 04 01 110a10020040000184000000",
+		"variable specification type is not 0x12");
+	assert_s7_error(
+		"32 01 0000 0000 000d 0000 04 01 1209100200400001840000",
+		"S7ANY specification length is not 10");
+	assert_s7_error(
+		"32 01 0000 0000 000e 0000 04 02 120a10020040000184000000",
+		"variable specification overruns the parameter");
+	assert_s7_error(
+		"32 01 0000 0000 000f 0000 04 01 120a10020040000184000000 00",
+		"parameter longer than its variable specifications");
+	assert_s7_error(
+		"32 01 0000 0000 000e 0001 04 01 120a10020040000184000000 00",
+		"read var job with data");
 	assert_s7_error("32 01 0000 0000 0001 0000 04",
 			"parameter too short for its function");
 	assert_s7_error("32 03 0000 0001 0003 0004 0000 04 01 00 ff040008",
@@ -225,7 +230,8 @@ Test(s7comm, write_var_job_and_response)
 	assert_s7_error("32 03 0000 0002 0002 0002 0000 05 01 ffff",
 			"write var response data does not match items");
 	assert_s7_error("32 01 0000 0002 000e 0007 0501 120a100200040000830000"
-			"00 00040020a91000", "data item overruns the data");
+			"00 00040020a91000",
+			"data item overruns the data");
 }
 
 /* CR 3.5 */
@@ -306,12 +312,14 @@ Test(s7comm, userdata_errors)
 			"userdata parameter head is not 00 01 12");
 	assert_s7_error("32 07 0000 0300 0008 0000 0001 12 05 11 44 01 00",
 			"userdata parameter length is not 4 or 8");
-	assert_s7_error("32 07 0000 0300 000c 0000 0001 12 04 11 44 01 00 00000000",
-			"userdata parameter length does not match header");
+	assert_s7_error(
+		"32 07 0000 0300 000c 0000 0001 12 04 11 44 01 00 00000000",
+		"userdata parameter length does not match header");
 	assert_s7_error("32 07 0000 0300 0007 0000 0001 12 04 11 44 01",
 			"userdata parameter too short");
 	assert_s7_error("32 07 0000 0300 0008 0008 0001 12 04 11 44 01 00"
-			" ff09 0005 01320004", "userdata data length does not match header");
+			" ff09 0005 01320004",
+			"userdata data length does not match header");
 	assert_s7_error("32 07 0000 0300 0008 0002 0001 12 04 11 44 01 00 ff09",
 			"userdata data too short");
 }
@@ -336,7 +344,8 @@ Test(s7comm, s7comm_plus_recognised)
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert(m.s7plus);
 	cr_assert_not(m.s7p_has_opcode);
-	assert_s7_error("72 02 0010 32", "S7comm-plus data length beyond the TPDU");
+	assert_s7_error("72 02 0010 32",
+			"S7comm-plus data length beyond the TPDU");
 	assert_s7_error("72 02 00", "S7comm-plus header truncated");
 }
 
@@ -390,7 +399,8 @@ Test(s7comm, several_tpkts_in_one_buffer)
 
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(r.consumed, 0x14);
-	s7comm_parse(buf + r.consumed, n - r.consumed, DPI_DIR_RESPONSE, &m, &r);
+	s7comm_parse(buf + r.consumed, n - r.consumed, DPI_DIR_RESPONSE, &m,
+		     &r);
 	cr_assert_eq(r.status, DPI_COMPLETE);
 	cr_assert_eq(r.consumed, 7);
 }
@@ -403,7 +413,8 @@ Test(s7comm, names)
 	cr_assert_null(s7comm_func_name(0x99));
 	for (int f = 0; f < 256; f++)
 		if (s7comm_func_name((uint8_t)f) != NULL)
-			cr_assert_eq(s7comm_func_from_name(s7comm_func_name((uint8_t)f)),
+			cr_assert_eq(s7comm_func_from_name(
+					     s7comm_func_name((uint8_t)f)),
 				     f);
 	cr_assert_eq(s7comm_func_from_name("nope"), -1);
 	cr_assert_str_eq(s7comm_rosctr_name(7), "userdata");

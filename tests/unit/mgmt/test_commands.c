@@ -19,20 +19,19 @@
 #include "mgmt/control.h"
 #include "policy/model.h"
 
-static const char policy_text[] =
-	"version: 1\n"
-	"zones:\n"
-	"  office:\n"
-	"    interfaces: [eth0]\n"
-	"  plant:\n"
-	"    interfaces: [eth1]\n"
-	"    management: true\n"
-	"conduits:\n"
-	"  - name: office-to-plant\n"
-	"    from: office\n"
-	"    to: plant\n"
-	"    allow:\n"
-	"      - { proto: tcp, port: 502 }\n";
+static const char policy_text[] = "version: 1\n"
+				  "zones:\n"
+				  "  office:\n"
+				  "    interfaces: [eth0]\n"
+				  "  plant:\n"
+				  "    interfaces: [eth1]\n"
+				  "    management: true\n"
+				  "conduits:\n"
+				  "  - name: office-to-plant\n"
+				  "    from: office\n"
+				  "    to: plant\n"
+				  "    allow:\n"
+				  "      - { proto: tcp, port: 502 }\n";
 
 static json_t *parse(const char *s)
 {
@@ -73,9 +72,10 @@ static const char *check(const char *text, const struct cmd_def **def)
 
 Test(commands, table_is_complete)
 {
-	static const char *const names[] = { "hello", "status", "policy.diff",
-					     "policy.apply", "policy.show",
-					     "reload", "island" };
+	static const char *const names[] = { "hello",	    "status",
+					     "policy.diff", "policy.apply",
+					     "policy.show", "reload",
+					     "island" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const struct cmd_def *c = cmd_lookup(names[i]);
@@ -94,8 +94,8 @@ Test(commands, requests_validated_without_side_effects)
 
 	cr_expect_null(check("{\"id\":1,\"cmd\":\"status\"}", &def));
 	cr_expect_str_eq(def->name, "status");
-	cr_expect_null(check("{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":false}}",
-			     &def));
+	cr_expect_null(check(
+		"{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":false}}", &def));
 	cr_expect_null(check("{\"id\":1,\"cmd\":\"policy.apply\","
 			     "\"args\":{\"content\":\"x\"}}",
 			     &def));
@@ -103,23 +103,28 @@ Test(commands, requests_validated_without_side_effects)
 			 CTL_ERR_UNKNOWN_COMMAND);
 	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"island\"}", &def),
 			 CTL_ERR_INVALID_ARGS);
-	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":\"yes\"}}",
-			       &def),
-			 CTL_ERR_INVALID_ARGS);
-	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":true,\"x\":1}}",
-			       &def),
-			 CTL_ERR_INVALID_ARGS);
+	cr_expect_str_eq(
+		check("{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":\"yes\"}}",
+		      &def),
+		CTL_ERR_INVALID_ARGS);
+	cr_expect_str_eq(
+		check("{\"id\":1,\"cmd\":\"island\",\"args\":{\"on\":true,\"x\":1}}",
+		      &def),
+		CTL_ERR_INVALID_ARGS);
 	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"policy.apply\"}", &def),
 			 CTL_ERR_INVALID_ARGS);
 	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"policy.diff\","
 			       "\"args\":{\"content\":7}}",
 			       &def),
 			 CTL_ERR_INVALID_ARGS);
-	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"status\",\"args\":{\"verbose\":true}}",
+	cr_expect_str_eq(
+		check("{\"id\":1,\"cmd\":\"status\",\"args\":{\"verbose\":true}}",
+		      &def),
+		CTL_ERR_INVALID_ARGS);
+	cr_expect_str_eq(check("{\"cmd\":\"status\"}", &def),
+			 CTL_ERR_BAD_REQUEST);
+	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"status\",\"args\":\"x\"}",
 			       &def),
-			 CTL_ERR_INVALID_ARGS);
-	cr_expect_str_eq(check("{\"cmd\":\"status\"}", &def), CTL_ERR_BAD_REQUEST);
-	cr_expect_str_eq(check("{\"id\":1,\"cmd\":\"status\",\"args\":\"x\"}", &def),
 			 CTL_ERR_BAD_REQUEST);
 }
 
@@ -135,7 +140,8 @@ Test(commands, oversized_name_argument_rejected)
 	memset(name, 'n', 4999);
 	name[4999] = '\0';
 	req = ctl_request_new(3, "policy.diff",
-			      json_pack("{s:s, s:s}", "name", name, "content", "x"));
+			      json_pack("{s:s, s:s}", "name", name, "content",
+					"x"));
 	cr_expect_eq(cmd_check(req, &def, &id, &args, &err), -EINVAL);
 	cr_expect_eq(id, 3);
 	cr_expect_str_eq(code_of(err), CTL_ERR_INVALID_ARGS);
@@ -208,7 +214,8 @@ Test(commands, hello_and_status, .init = daemon_setup, .fini = daemon_teardown)
 			 "office.yaml");
 	cr_expect_eq(json_integer_value(json_object_get(pol, "zones")), 2);
 	cr_expect_eq(json_integer_value(json_object_get(pol, "conduits")), 1);
-	cr_expect_eq(strlen(json_string_value(json_object_get(pol, "sha256"))), 64);
+	cr_expect_eq(strlen(json_string_value(json_object_get(pol, "sha256"))),
+		     64);
 	cr_expect_str_eq(json_string_value(json_object_get(
 				 json_object_get(res, "management"), "zone")),
 			 "plant");
@@ -222,7 +229,8 @@ Test(commands, policy_diff, .init = daemon_setup, .fini = daemon_teardown)
 	char *changed = malloc(sizeof(policy_text) + 16);
 
 	/* Same policy: no changes. */
-	args = json_pack("{s:s, s:s}", "name", "same.yaml", "content", policy_text);
+	args = json_pack("{s:s, s:s}", "name", "same.yaml", "content",
+			 policy_text);
 	req = ctl_request_new(1, "policy.diff", args);
 	r = cmd_dispatch(&daemon_state, req, NULL);
 	res = json_object_get(r, "result");
@@ -261,18 +269,22 @@ Test(commands, policy_diff, .init = daemon_setup, .fini = daemon_teardown)
 Test(commands, invalid_policy_reported_with_locations, .init = daemon_setup,
      .fini = daemon_teardown)
 {
-	static const char bad[] = "version: 1\nzones:\n  a: {interfaces: [x]}\n"
-				  "conduits:\n  - {name: c, from: a, to: b, allow: []}\n";
-	json_t *args = json_pack("{s:s, s:s}", "name", "bad.yaml", "content", bad);
+	static const char bad[] =
+		"version: 1\nzones:\n  a: {interfaces: [x]}\n"
+		"conduits:\n  - {name: c, from: a, to: b, allow: []}\n";
+	json_t *args =
+		json_pack("{s:s, s:s}", "name", "bad.yaml", "content", bad);
 	json_t *req = ctl_request_new(4, "policy.diff", args);
 	json_t *r = cmd_dispatch(&daemon_state, req, NULL);
 	const json_t *err = json_object_get(r, "error");
-	const json_t *d0 = json_array_get(json_object_get(err, "diagnostics"), 0);
+	const json_t *d0 =
+		json_array_get(json_object_get(err, "diagnostics"), 0);
 
 	cr_expect(json_is_false(json_object_get(r, "ok")));
 	cr_expect_str_eq(code_of(r), CTL_ERR_POLICY_INVALID);
 	cr_assert_not_null(d0);
-	cr_expect_str_eq(json_string_value(json_object_get(d0, "file")), "bad.yaml");
+	cr_expect_str_eq(json_string_value(json_object_get(d0, "file")),
+			 "bad.yaml");
 	cr_expect_gt(json_integer_value(json_object_get(d0, "line")), 0);
 	cr_expect_gt(json_integer_value(json_object_get(d0, "col")), 0);
 	cr_expect(strstr(json_string_value(json_object_get(err, "message")),
@@ -301,8 +313,8 @@ Test(commands, management_zone_must_agree, .init = daemon_setup,
 	cr_assert_eq(dl.n, 1);
 	cr_expect_str_eq(dl.v[0].file, "/etc/conduitd/conduitd.conf");
 	cr_expect_eq(dl.v[0].line, 3);
-	cr_expect(strstr(dl.v[0].msg, "management zone is plant") != NULL,
-		  "%s", dl.v[0].msg);
+	cr_expect(strstr(dl.v[0].msg, "management zone is plant") != NULL, "%s",
+		  dl.v[0].msg);
 	diag_list_free(&dl);
 }
 

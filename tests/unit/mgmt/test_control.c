@@ -122,7 +122,8 @@ Test(control, split_across_many_feeds)
 		ctl_decoder_init(&d, 0);
 		while (off < len) {
 			size_t n = len - off < step ? len - off : step;
-			enum ctl_result r = ctl_decode(&d, frame + off, n, &used, &f);
+			enum ctl_result r =
+				ctl_decode(&d, frame + off, n, &used, &f);
 
 			cr_assert_neq(r, CTL_ERROR);
 			cr_assert_eq(used, n);
@@ -198,21 +199,27 @@ Test(control, response_frames_and_shapes)
 	diag_list_init(&dl);
 	diag_add(&dl, "p.yaml", 4, 9, "unknown zone \"dmzz\"");
 	diag_add(&dl, NULL, 0, 0, "no location");
-	bad = ctl_response_error(9, CTL_ERR_POLICY_INVALID, "policy rejected", &dl);
+	bad = ctl_response_error(9, CTL_ERR_POLICY_INVALID, "policy rejected",
+				 &dl);
 	cr_assert_eq(ctl_response_parse(bad, &id, &isok, &res, &err, &why), 0);
 	cr_expect_not(isok);
 	cr_expect_eq(id, 9);
 	cr_expect_str_eq(json_string_value(json_object_get(err, "code")),
 			 "policy-invalid");
 	{
-		const json_t *d0 = json_array_get(json_object_get(err, "diagnostics"), 0);
-		const json_t *d1 = json_array_get(json_object_get(err, "diagnostics"), 1);
+		const json_t *d0 =
+			json_array_get(json_object_get(err, "diagnostics"), 0);
+		const json_t *d1 =
+			json_array_get(json_object_get(err, "diagnostics"), 1);
 
-		cr_expect_str_eq(json_string_value(json_object_get(d0, "file")), "p.yaml");
-		cr_expect_eq(json_integer_value(json_object_get(d0, "line")), 4);
+		cr_expect_str_eq(json_string_value(json_object_get(d0, "file")),
+				 "p.yaml");
+		cr_expect_eq(json_integer_value(json_object_get(d0, "line")),
+			     4);
 		cr_expect_eq(json_integer_value(json_object_get(d0, "col")), 9);
-		cr_expect_str_eq(json_string_value(json_object_get(d0, "message")),
-				 "unknown zone \"dmzz\"");
+		cr_expect_str_eq(
+			json_string_value(json_object_get(d0, "message")),
+			"unknown zone \"dmzz\"");
 		cr_expect(json_is_null(json_object_get(d1, "file")));
 	}
 	diag_list_free(&dl);
@@ -273,8 +280,8 @@ Test(control, bad_magic_rejected_at_first_byte)
 	cr_expect_eq(decode_all(buf, n, &e, NULL), CTL_ERROR);
 	cr_expect_eq(e, CTL_E_MAGIC);
 	/* An HTTP request on the socket. */
-	cr_expect_eq(decode_all((const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18, &e,
-				NULL),
+	cr_expect_eq(decode_all((const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18,
+				&e, NULL),
 		     CTL_ERROR);
 	cr_expect_eq(e, CTL_E_MAGIC);
 }
@@ -331,12 +338,12 @@ Test(control, truncated_frames_stay_incomplete)
 Test(control, invalid_json_rejected)
 {
 	static const char *const bad[] = {
-		"{",                       /* truncated */
-		"{\"id\":1,}",             /* syntax */
-		"{\"id\":1} trailing",     /* junk after the object */
-		"{\"a\":\"\xff\xfe\"}",    /* not UTF-8 */
-		"{\"a\":1,\"a\":2}",       /* duplicate key: ambiguous */
-		"{\"a\":\"\\u0000\"}",     /* NUL inside a string */
+		"{",			/* truncated */
+		"{\"id\":1,}",		/* syntax */
+		"{\"id\":1} trailing",	/* junk after the object */
+		"{\"a\":\"\xff\xfe\"}", /* not UTF-8 */
+		"{\"a\":1,\"a\":2}",	/* duplicate key: ambiguous */
+		"{\"a\":\"\\u0000\"}",	/* NUL inside a string */
 	};
 	uint8_t buf[128];
 	enum ctl_error e;
@@ -345,8 +352,10 @@ Test(control, invalid_json_rejected)
 	size_t used, n;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		n = raw_frame(buf, 'C', 'D', 1, 1, (uint32_t)strlen(bad[i]), bad[i]);
-		cr_expect_eq(decode_all(buf, n, &e, NULL), CTL_ERROR, "case %zu", i);
+		n = raw_frame(buf, 'C', 'D', 1, 1, (uint32_t)strlen(bad[i]),
+			      bad[i]);
+		cr_expect_eq(decode_all(buf, n, &e, NULL), CTL_ERROR,
+			     "case %zu", i);
 		cr_expect_eq(e, CTL_E_JSON, "case %zu", i);
 	}
 	n = raw_frame(buf, 'C', 'D', 1, 1, 1, "{");
@@ -368,7 +377,8 @@ Test(control, non_object_json_rejected)
 		size_t n = raw_frame(buf, 'C', 'D', 1, 1,
 				     (uint32_t)strlen(bad[i]), bad[i]);
 
-		cr_expect_eq(decode_all(buf, n, &e, NULL), CTL_ERROR, "case %zu", i);
+		cr_expect_eq(decode_all(buf, n, &e, NULL), CTL_ERROR,
+			     "case %zu", i);
 		cr_expect_eq(e, CTL_E_NOT_OBJECT, "case %zu", i);
 	}
 }
@@ -390,14 +400,14 @@ Test(control, payload_length_is_exact)
 Test(control, request_shape_checked)
 {
 	static const char *const bad[] = {
-		"{\"cmd\":\"status\"}",                       /* no id */
-		"{\"id\":-1,\"cmd\":\"status\"}",             /* negative id */
-		"{\"id\":\"1\",\"cmd\":\"status\"}",          /* id not integer */
-		"{\"id\":1}",                                 /* no cmd */
-		"{\"id\":1,\"cmd\":\"\"}",                    /* empty cmd */
-		"{\"id\":1,\"cmd\":7}",                       /* cmd not string */
-		"{\"id\":1,\"cmd\":\"status\",\"args\":[]}",  /* args not object */
-		"{\"id\":1,\"cmd\":\"status\",\"x\":1}",      /* unknown member */
+		"{\"cmd\":\"status\"}",		     /* no id */
+		"{\"id\":-1,\"cmd\":\"status\"}",    /* negative id */
+		"{\"id\":\"1\",\"cmd\":\"status\"}", /* id not integer */
+		"{\"id\":1}",			     /* no cmd */
+		"{\"id\":1,\"cmd\":\"\"}",	     /* empty cmd */
+		"{\"id\":1,\"cmd\":7}",		     /* cmd not string */
+		"{\"id\":1,\"cmd\":\"status\",\"args\":[]}", /* args not object */
+		"{\"id\":1,\"cmd\":\"status\",\"x\":1}", /* unknown member */
 	};
 	const json_t *args;
 	const char *cmd, *why;
@@ -407,15 +417,17 @@ Test(control, request_shape_checked)
 		json_t *m = json_loads(bad[i], 0, NULL);
 
 		cr_assert_not_null(m);
-		cr_expect_eq(ctl_request_parse(m, &id, &cmd, &args, &why), -EINVAL,
-			     "case %zu", i);
+		cr_expect_eq(ctl_request_parse(m, &id, &cmd, &args, &why),
+			     -EINVAL, "case %zu", i);
 		cr_expect_not_null(why);
 		json_decref(m);
 	}
 	{
-		json_t *m = json_loads("{\"id\":5,\"cmd\":\"x\",\"args\":[]}", 0, NULL);
+		json_t *m = json_loads("{\"id\":5,\"cmd\":\"x\",\"args\":[]}",
+				       0, NULL);
 
-		cr_expect_eq(ctl_request_parse(m, &id, &cmd, &args, &why), -EINVAL);
+		cr_expect_eq(ctl_request_parse(m, &id, &cmd, &args, &why),
+			     -EINVAL);
 		cr_expect_eq(id, 5, "the id survives for the error reply");
 		json_decref(m);
 	}
@@ -482,8 +494,8 @@ Test(control, large_payload_grows_incrementally)
 		off += used;
 		if (off < len) {
 			cr_assert_eq(r, CTL_INCOMPLETE);
-			cr_assert(d.cap <= 2 * off + 8192, "buffer %zu ahead of %zu",
-				  d.cap, off);
+			cr_assert(d.cap <= 2 * off + 8192,
+				  "buffer %zu ahead of %zu", d.cap, off);
 		} else {
 			cr_assert_eq(r, CTL_FRAME);
 			cr_expect(json_equal(f.msg, req));

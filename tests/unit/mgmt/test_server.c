@@ -56,7 +56,8 @@ static json_t *echo(const json_t *req, const struct srv_peer *peer, void *arg)
 
 static struct srv *open_srv(unsigned max_clients, const char *group)
 {
-	struct srv_opts o = { .path = path, .group = group,
+	struct srv_opts o = { .path = path,
+			      .group = group,
 			      .max_clients = max_clients };
 	struct srv *s = srv_open(&o, echo, NULL);
 
@@ -171,7 +172,7 @@ Test(server, request_and_pipelining, .init = setup, .fini = teardown)
 	pump(s, 2, 1);
 	cr_expect_eq(srv_clients(s), 1);
 	send_req(fd, 11, "status");
-	send_req(fd, 12, "hello");   /* two frames in one go */
+	send_req(fd, 12, "hello"); /* two frames in one go */
 	cr_assert_eq(read_responses(s, fd, r, 2, &closed, 1), 2);
 	cr_expect_eq(json_integer_value(json_object_get(r[0], "id")), 11);
 	cr_expect_str_eq(json_string_value(json_object_get(
@@ -189,8 +190,7 @@ Test(server, request_and_pipelining, .init = setup, .fini = teardown)
 }
 
 /* Sends raw bytes and expects one protocol error reply, then a close. */
-static void expect_protocol_error(const void *bytes, size_t n,
-				  const char *code)
+static void expect_protocol_error(const void *bytes, size_t n, const char *code)
 {
 	struct srv *s = open_srv(0, NULL);
 	json_t *r[1] = { 0 };
@@ -331,7 +331,7 @@ Test(server, peer_not_in_group_refused, .init = setup, .fini = teardown)
 	pid_t pid;
 	int st;
 
-	chmod(path, 0666);   /* let the file mode pass so SO_PEERCRED decides */
+	chmod(path, 0666); /* let the file mode pass so SO_PEERCRED decides */
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -343,7 +343,8 @@ Test(server, peer_not_in_group_refused, .init = setup, .fini = teardown)
 		ssize_t n;
 		int fd;
 
-		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+		    setuid(65534) < 0)
 			_exit(10);
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		strcpy(sa.sun_path, path);
@@ -375,7 +376,8 @@ Test(server, peer_allowed_rules)
 {
 	cr_expect(srv_peer_allowed(0, 12345, false), "root always");
 	cr_expect_not(srv_peer_allowed(65534, 0, false), "no group: root only");
-	cr_expect_not(srv_peer_allowed(65534, 0, true), "nobody is not in root");
+	cr_expect_not(srv_peer_allowed(65534, 0, true),
+		      "nobody is not in root");
 	cr_expect(srv_peer_allowed(65534, 65534, true) ||
 			  getgrgid(65534) == NULL,
 		  "primary group counts");

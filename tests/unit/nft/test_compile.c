@@ -99,7 +99,8 @@ static struct pol_policy *load_plant_edit(const char *from, const char *to)
 	strcat(out, to);
 	strcat(out, at + strlen(from));
 	diag_list_init(&d);
-	ret = policy_load_buffer("plant-edit.yaml", out, strlen(out), 0, &p, &d);
+	ret = policy_load_buffer("plant-edit.yaml", out, strlen(out), 0, &p,
+				 &d);
 	if (ret)
 		diag_print(&d, stderr);
 	cr_assert_eq(ret, 0);
@@ -163,19 +164,21 @@ static void normalise(json_t *j)
 
 	if (json_is_object(j)) {
 		json_object_del(j, "handle");
-		json_object_foreach_safe(j, tmp, key, v) {
+		json_object_foreach_safe(j, tmp, key, v)
+		{
 			if (strcmp(key, "elem") == 0 && json_is_array(v)) {
 				size_t n = json_array_size(v);
 				char **s = calloc(n ? n : 1, sizeof(*s));
 				json_t *sorted = json_array();
 
 				for (i = 0; i < n; i++)
-					s[i] = json_dumps(json_array_get(v, i),
-							  JSON_COMPACT |
-							  JSON_SORT_KEYS);
+					s[i] = json_dumps(
+						json_array_get(v, i),
+						JSON_COMPACT | JSON_SORT_KEYS);
 				qsort(s, n, sizeof(*s), elem_cmp);
 				for (i = 0; i < n; i++) {
-					json_array_append_new(sorted,
+					json_array_append_new(
+						sorted,
 						json_loads(s[i], 0, NULL));
 					free(s[i]);
 				}
@@ -247,8 +250,10 @@ static void golden(const char *name, const char *actual)
 			fputs(actual, f);
 			fclose(f);
 		}
-		cr_assert_fail("%s differs from the golden file; see diff -u %s "
-			       "%s", name, path, got);
+		cr_assert_fail(
+			"%s differs from the golden file; see diff -u %s "
+			"%s",
+			name, path, got);
 	}
 	free(want);
 }
@@ -318,7 +323,8 @@ Test(nft_batch, shape_of_the_transaction)
 	for (nlh = nft_batch_data(b); mnl_nlmsg_ok(nlh, left);
 	     nlh = mnl_nlmsg_next(nlh, &left)) {
 		uint16_t t = nlh->nlmsg_type;
-		bool edge = t == NFNL_MSG_BATCH_BEGIN || t == NFNL_MSG_BATCH_END;
+		bool edge = t == NFNL_MSG_BATCH_BEGIN ||
+			    t == NFNL_MSG_BATCH_END;
 
 		if (n < 4)
 			types[n] = t;
@@ -387,7 +393,9 @@ Test(nft_atoms, ids_are_stable_and_unique)
 
 	cr_assert_eq(nft_atoms_build(p1, &a1), 0);
 	cr_assert_eq(nft_atoms_build(p2, &a2), 0);
-	cr_assert_eq(a1.n, 11);  /* 3 tcp ports + icmp + icmpv6 + udp; 1 + icmp + icmpv6; 2 */
+	cr_assert_eq(
+		a1.n,
+		11); /* 3 tcp ports + icmp + icmpv6 + udp; 1 + icmp + icmpv6; 2 */
 	cr_assert_eq(a1.n, a2.n);
 	for (size_t i = 0; i < a1.n; i++) {
 		cr_assert_str_eq(a1.v[i].text, a2.v[i].text);
@@ -399,10 +407,13 @@ Test(nft_atoms, ids_are_stable_and_unique)
 		/* no collisions here: the id is the hash of the text */
 		cr_assert_eq(a1.v[i].id, nft_atom_hash(a1.v[i].text));
 	}
-	cr_assert_neq(atom_id(&a1, "enterprise>dmz udp port=20000-20010 "
-			      "from=198.18.10.0/28 to=any rate=200/second"), 0);
+	cr_assert_neq(atom_id(&a1,
+			      "enterprise>dmz udp port=20000-20010 "
+			      "from=198.18.10.0/28 to=any rate=200/second"),
+		      0);
 	cr_assert_neq(atom_id(&a1, "enterprise>dmz tcp port=443 from=any "
-			      "to=198.18.20.5/32,2001:db8:20::5/128"), 0);
+				   "to=198.18.20.5/32,2001:db8:20::5/128"),
+		      0);
 	nft_atoms_free(&a1);
 	nft_atoms_free(&a2);
 	policy_free(p1);
@@ -418,8 +429,8 @@ Test(nft_atoms, unrelated_change_and_narrowing_keep_ids)
 		"conduits:\n"
 		"  - name: ent-to-ctl\n    from: enterprise\n    to: control\n"
 		"    allow:\n      - { proto: tcp, port: 22 }\n\n");
-	struct pol_policy *narrow = load_plant_edit("port: [443, 8443, 5201]",
-						    "port: [443, 8443]");
+	struct pol_policy *narrow =
+		load_plant_edit("port: [443, 8443, 5201]", "port: [443, 8443]");
 	struct nft_atoms a, m, n;
 	size_t found = 0;
 
@@ -434,7 +445,7 @@ Test(nft_atoms, unrelated_change_and_narrowing_keep_ids)
 		cr_assert_eq(atom_id(&m, a.v[i].text), a.v[i].id, "%s",
 			     a.v[i].text);
 		if (strstr(a.v[i].text, "port=5201 from=any to=198.18.20.5")) {
-			cr_assert_eq(in_n, 0);   /* removed: revoked */
+			cr_assert_eq(in_n, 0); /* removed: revoked */
 			continue;
 		}
 		cr_assert_eq(in_n, a.v[i].id, "%s", a.v[i].text);
@@ -541,8 +552,8 @@ Test(nft_kernel, table_outlives_the_process_that_loaded_it)
 Test(nft_kernel, narrowed_service_leaves_the_live_map)
 {
 	struct pol_policy *base = load(PLANT);
-	struct pol_policy *narrow = load_plant_edit("port: [443, 8443, 5201]",
-						    "port: [443, 8443]");
+	struct pol_policy *narrow =
+		load_plant_edit("port: [443, 8443, 5201]", "port: [443, 8443]");
 	struct nft_atoms a;
 	struct nft_ctx *c;
 	uint32_t gone = 0, kept = 0;
@@ -600,7 +611,8 @@ Test(nft_kernel, counters_are_read_by_conduit)
 	cr_assert_eq(system("nft add rule inet conduitd output udp dport 9 "
 			    "counter name c_historian-poll_acc && "
 			    "nft add rule inet conduitd output udp dport 9 "
-			    "counter name c_plc-to-historian_deny"), 0);
+			    "counter name c_plc-to-historian_deny"),
+		     0);
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	cr_assert_geq(fd, 0);
 	memset(&sin, 0, sizeof(sin));
@@ -609,11 +621,12 @@ Test(nft_kernel, counters_are_read_by_conduit)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(sendto(fd, "x", 1, 0, (struct sockaddr *)&sin,
-				    sizeof(sin)), 1);
+				    sizeof(sin)),
+			     1);
 	close(fd);
 	cr_assert_eq(nft_read_counters(c, p, cnt), 0);
 	cr_assert_eq(cnt[0].accept_packets, 0);
-	cr_assert_eq(cnt[1].accept_packets, 3);   /* historian-poll: id 2 */
+	cr_assert_eq(cnt[1].accept_packets, 3); /* historian-poll: id 2 */
 	cr_assert_eq(cnt[1].accept_bytes, 3 * 29);
 	cr_assert_eq(cnt[2].deny_packets, 3);
 	cr_assert_eq(cnt[2].accept_packets, 0);
@@ -688,7 +701,8 @@ static struct pol_policy *load_ports(int nports)
 		 "  a:\n    networks: [198.18.60.0/24, 2001:db8:60::/64]\n"
 		 "  b:\n    networks: [198.18.61.0/24, 2001:db8:61::/64]\n"
 		 "conduits:\n  - name: a-to-b\n    from: a\n    to: b\n"
-		 "    allow:\n      - { proto: tcp, port: [%s] }\n", ports);
+		 "    allow:\n      - { proto: tcp, port: [%s] }\n",
+		 ports);
 	diag_list_init(&d);
 	ret = policy_load_buffer("ports.yaml", buf, strlen(buf), 0, &p, &d);
 	if (ret)
@@ -753,9 +767,11 @@ Test(nft_shape, small_conduit_is_inline)
 	cr_assert_not_null(c);
 	apply_ok(c, p, &OPTS);
 	s = run("nft list chain inet conduitd c_historian-poll");
-	snprintf(want, sizeof(want), "ip daddr 198.18.30.10 tcp dport 502 "
+	snprintf(want, sizeof(want),
+		 "ip daddr 198.18.30.10 tcp dport 502 "
 		 "ct mark set 0x%08x counter name \"c_historian-poll_acc\" "
-		 "accept", id);
+		 "accept",
+		 id);
 	cr_assert(strstr(s, want) != NULL, "%s", s);
 	/* the host is IPv4 only: no IPv6 rule for tcp 502 */
 	cr_assert(strstr(s, "ip6 daddr") == NULL, "%s", s);
@@ -798,7 +814,8 @@ Test(nft_shape, large_conduit_has_maps)
 	free(s);
 	s = run("nft list chain inet conduitd c_a-to-b");
 	cr_assert(strstr(s, "ct mark set meta l4proto . th dport map "
-			    "@svc_a-to-b") != NULL, "%s", s);
+			    "@svc_a-to-b") != NULL,
+		  "%s", s);
 	free(s);
 	nft_close(c);
 	policy_free(p);
@@ -824,8 +841,8 @@ Test(nft_shape, inline_limit_boundary)
 		left = (int)nft_batch_len(b);
 		for (nlh = nft_batch_data(b); mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left)) {
-			if (nlh->nlmsg_type ==
-			    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) &&
+			if (nlh->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) |
+						NFT_MSG_NEWRULE) &&
 			    memmem(nlh, nlh->nlmsg_len, "c_a-to-b\0", 9))
 				(*(pass ? &rules_k1 : &rules_k))++;
 		}

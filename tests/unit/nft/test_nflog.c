@@ -38,12 +38,12 @@ struct msg {
 };
 
 struct pkt_opts {
-	const char *prefix;       /* NULL: no NFULA_PREFIX */
+	const char *prefix; /* NULL: no NFULA_PREFIX */
 	uint8_t nfgen_family;
-	uint16_t hw_protocol;     /* 0: no NFULA_PACKET_HDR */
+	uint16_t hw_protocol; /* 0: no NFULA_PACKET_HDR */
 	uint32_t indev, outdev;
-	int seq;                  /* < 0: no NFULA_SEQ */
-	const void *payload;      /* NULL: no NFULA_PAYLOAD */
+	int seq;	     /* < 0: no NFULA_SEQ */
+	const void *payload; /* NULL: no NFULA_PAYLOAD */
 	size_t plen;
 };
 
@@ -75,7 +75,7 @@ static void build_msg(struct msg *m, const struct pkt_opts *o)
 		mnl_attr_put_u32(nlh, NFULA_IFINDEX_OUTDEV, htonl(o->outdev));
 	if (o->seq >= 0)
 		mnl_attr_put_u32(nlh, NFULA_SEQ, htonl((uint32_t)o->seq));
-	if (o->payload)  /* last, as the kernel puts it */
+	if (o->payload) /* last, as the kernel puts it */
 		cr_assert(mnl_attr_put_check(nlh, sizeof(m->buf), NFULA_PAYLOAD,
 					     o->plen, o->payload));
 	m->len = nlh->nlmsg_len;
@@ -121,8 +121,9 @@ static size_t ip6(uint8_t *b, uint8_t nh, const char *src, const char *dst,
 	return 40 + extlen + l4len;
 }
 
-static const uint8_t tcp_40000_502[20] = { 0x9c, 0x40, 0x01, 0xf6, 0, 0, 0, 1,
-					   0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff };
+static const uint8_t tcp_40000_502[20] = { 0x9c, 0x40, 0x01, 0xf6, 0, 0,
+					   0,	 1,    0,    0,	   0, 0,
+					   0x50, 0x02, 0xff, 0xff };
 static const uint8_t udp_40000_20011[8] = { 0x9c, 0x40, 0x4e, 0x2b, 0, 8, 0, 0 };
 static const uint8_t icmp_echo[8] = { 8, 0, 0, 0, 0x12, 0x34, 0, 1 };
 static const uint8_t icmp6_echo[8] = { 128, 0, 0, 0, 0x12, 0x34, 0, 1 };
@@ -135,8 +136,13 @@ static void seed_v4_tcp(struct msg *m)
 		       tcp_40000_502, sizeof(tcp_40000_502));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:no-conduit",
-		.nfgen_family = AF_INET, .hw_protocol = 0x0800, .indev = 3,
-		.outdev = 4, .seq = 0, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET,
+					 .hw_protocol = 0x0800,
+					 .indev = 3,
+					 .outdev = 4,
+					 .seq = 0,
+					 .payload = p,
+					 .plen = n });
 }
 
 static void seed_v4_udp_conduit(struct msg *m)
@@ -146,9 +152,14 @@ static void seed_v4_udp_conduit(struct msg *m)
 		       udp_40000_20011, sizeof(udp_40000_20011));
 
 	build_msg(m, &(struct pkt_opts){
-		.prefix = "cd:deny:conduit:ops-to-historian",
-		.nfgen_family = AF_INET, .hw_protocol = 0x0800, .indev = 3,
-		.outdev = 5, .seq = 1, .payload = p, .plen = n });
+			     .prefix = "cd:deny:conduit:ops-to-historian",
+			     .nfgen_family = AF_INET,
+			     .hw_protocol = 0x0800,
+			     .indev = 3,
+			     .outdev = 5,
+			     .seq = 1,
+			     .payload = p,
+			     .plen = n });
 }
 
 static void seed_v4_icmp(struct msg *m)
@@ -158,34 +169,48 @@ static void seed_v4_icmp(struct msg *m)
 		       icmp_echo, sizeof(icmp_echo));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:no-zone",
-		.nfgen_family = AF_INET, .hw_protocol = 0x0800, .indev = 3,
-		.seq = -1, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET,
+					 .hw_protocol = 0x0800,
+					 .indev = 3,
+					 .seq = -1,
+					 .payload = p,
+					 .plen = n });
 }
 
 /* hop-by-hop (8 bytes) -> destination options (16 bytes) -> TCP */
 static void seed_v6_tcp_ext(struct msg *m)
 {
 	uint8_t ext[24] = { IPPROTO_DSTOPTS, 0, 1, 4, 0, 0, 0, 0,
-			    IPPROTO_TCP, 1, 1, 12 };
+			    IPPROTO_TCP,     1, 1, 12 };
 	uint8_t p[128];
 	size_t n = ip6(p, IPPROTO_HOPOPTS, "2001:db8:10::2", "2001:db8:30::10",
 		       ext, sizeof(ext), tcp_40000_502, sizeof(tcp_40000_502));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:no-conduit",
-		.nfgen_family = AF_INET6, .hw_protocol = 0x86dd, .indev = 3,
-		.outdev = 4, .seq = 2, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET6,
+					 .hw_protocol = 0x86dd,
+					 .indev = 3,
+					 .outdev = 4,
+					 .seq = 2,
+					 .payload = p,
+					 .plen = n });
 }
 
 static void seed_v6_udp(struct msg *m)
 {
 	uint8_t p[128];
-	size_t n = ip6(p, IPPROTO_UDP, "2001:db8:10::2", "2001:db8:20::5",
-		       NULL, 0, udp_40000_20011, sizeof(udp_40000_20011));
+	size_t n = ip6(p, IPPROTO_UDP, "2001:db8:10::2", "2001:db8:20::5", NULL,
+		       0, udp_40000_20011, sizeof(udp_40000_20011));
 
 	build_msg(m, &(struct pkt_opts){
-		.prefix = "cd:deny:conduit:ops-to-historian",
-		.nfgen_family = AF_INET6, .hw_protocol = 0x86dd, .indev = 3,
-		.outdev = 5, .seq = 3, .payload = p, .plen = n });
+			     .prefix = "cd:deny:conduit:ops-to-historian",
+			     .nfgen_family = AF_INET6,
+			     .hw_protocol = 0x86dd,
+			     .indev = 3,
+			     .outdev = 5,
+			     .seq = 3,
+			     .payload = p,
+			     .plen = n });
 }
 
 /* a non-first fragment: no L4 header to read */
@@ -194,11 +219,16 @@ static void seed_v6_frag(struct msg *m)
 	uint8_t ext[8] = { IPPROTO_UDP, 0, 0x05, 0xa9, 0, 0, 0, 7 };
 	uint8_t p[128];
 	size_t n = ip6(p, IPPROTO_FRAGMENT, "2001:db8:10::2", "2001:db8:20::5",
-		       ext, sizeof(ext), udp_40000_20011, sizeof(udp_40000_20011));
+		       ext, sizeof(ext), udp_40000_20011,
+		       sizeof(udp_40000_20011));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:invalid",
-		.nfgen_family = AF_INET6, .hw_protocol = 0x86dd, .indev = 3,
-		.seq = -1, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET6,
+					 .hw_protocol = 0x86dd,
+					 .indev = 3,
+					 .seq = -1,
+					 .payload = p,
+					 .plen = n });
 }
 
 static void seed_v6_icmpv6(struct msg *m)
@@ -208,8 +238,12 @@ static void seed_v6_icmpv6(struct msg *m)
 		       NULL, 0, icmp6_echo, sizeof(icmp6_echo));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:island",
-		.nfgen_family = AF_INET6, .hw_protocol = 0x86dd, .indev = 3,
-		.seq = -1, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET6,
+					 .hw_protocol = 0x86dd,
+					 .indev = 3,
+					 .seq = -1,
+					 .payload = p,
+					 .plen = n });
 }
 
 static void seed_accept(struct msg *m)
@@ -219,8 +253,13 @@ static void seed_accept(struct msg *m)
 		       tcp_40000_502, sizeof(tcp_40000_502));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:accept:historian-poll",
-		.nfgen_family = AF_INET, .hw_protocol = 0x0800, .indev = 5,
-		.outdev = 4, .seq = -1, .payload = p, .plen = n });
+					 .nfgen_family = AF_INET,
+					 .hw_protocol = 0x0800,
+					 .indev = 5,
+					 .outdev = 4,
+					 .seq = -1,
+					 .payload = p,
+					 .plen = n });
 }
 
 /* TCP header cut after 2 bytes, as a short copy range would */
@@ -231,8 +270,12 @@ static void seed_trunc_l4(struct msg *m)
 		       tcp_40000_502, sizeof(tcp_40000_502));
 
 	build_msg(m, &(struct pkt_opts){ .prefix = "cd:deny:input",
-		.nfgen_family = AF_INET, .hw_protocol = 0x0800, .indev = 3,
-		.seq = -1, .payload = p, .plen = n - 18 });
+					 .nfgen_family = AF_INET,
+					 .hw_protocol = 0x0800,
+					 .indev = 3,
+					 .seq = -1,
+					 .payload = p,
+					 .plen = n - 18 });
 }
 
 /* the first attribute claims more bytes than the message has */
@@ -240,7 +283,8 @@ static void seed_bad_attr_len(struct msg *m)
 {
 	seed_v4_tcp(m);
 	((struct nlattr *)(m->buf + MNL_NLMSG_HDRLEN +
-			   MNL_ALIGN(sizeof(struct nfgenmsg))))->nla_len = 0x7ff0;
+			   MNL_ALIGN(sizeof(struct nfgenmsg))))
+		->nla_len = 0x7ff0;
 }
 
 /* nlmsg_len above 2 GiB: passes a signed length check (found by fuzzing) */
@@ -319,8 +363,8 @@ static void collect(const struct deny_event *ev, void *arg)
 	e->conduit = keep(s->names[s->n][0], ev->conduit);
 	e->zone_from = keep(s->names[s->n][1], ev->zone_from);
 	e->zone_to = keep(s->names[s->n][2], ev->zone_to);
-	cr_assert_not_null(nflog_event_format(ev, s->line[s->n],
-					      sizeof(s->line[s->n])));
+	cr_assert_not_null(
+		nflog_event_format(ev, s->line[s->n], sizeof(s->line[s->n])));
 	s->n++;
 }
 
@@ -354,7 +398,7 @@ Test(nflog_parse, ipv4_tcp)
 	cr_assert_eq(pkt.proto, IPPROTO_TCP);
 	cr_assert_eq(pkt.indev, 3);
 	cr_assert_eq(pkt.outdev, 4);
-	cr_assert_str_empty(pkt.indev_name);  /* the pure parser does no I/O */
+	cr_assert_str_empty(pkt.indev_name); /* the pure parser does no I/O */
 	cr_assert_eq(pkt.hw_protocol, 0x0800);
 	cr_assert(pkt.has_seq);
 	cr_assert_eq(pkt.seq, 0);
@@ -448,7 +492,9 @@ Test(nflog_parse, fragments_have_no_ports)
 	n = ip6(p, IPPROTO_FRAGMENT, "2001:db8::1", "2001:db8::2", ext,
 		sizeof(ext), udp_40000_20011, sizeof(udp_40000_20011));
 	build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:invalid",
-		.seq = -1, .payload = p, .plen = n });
+					  .seq = -1,
+					  .payload = p,
+					  .plen = n });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), 0);
 	cr_assert_not(pkt.fragment);
 	cr_assert(pkt.has_ports);
@@ -459,7 +505,9 @@ Test(nflog_parse, fragments_have_no_ports)
 		sizeof(udp_40000_20011));
 	put16(p + 6, 0x00b9);
 	build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:invalid",
-		.seq = -1, .payload = p, .plen = n });
+					  .seq = -1,
+					  .payload = p,
+					  .plen = n });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), 0);
 	cr_assert(pkt.fragment);
 	cr_assert_not(pkt.has_ports);
@@ -476,9 +524,13 @@ Test(nflog_parse, prefixes)
 		const char *conduit;
 	} cases[] = {
 #define DENY(p, r, c) { p, 0, NFLOG_ACTION_DENY, NFLOG_REASON_##r, c }
-#define BAD(p) { p, -EPROTO, 0, 0, NULL }
+#define BAD(p)                         \
+	{                              \
+		p, -EPROTO, 0, 0, NULL \
+	}
 		DENY("cd:deny:no-conduit", NO_CONDUIT, ""),
-		DENY("cd:deny:conduit:ops-to-historian", CONDUIT, "ops-to-historian"),
+		DENY("cd:deny:conduit:ops-to-historian", CONDUIT,
+		     "ops-to-historian"),
 		DENY("cd:deny:no-zone", NO_ZONE, ""),
 		DENY("cd:deny:revoked", REVOKED, ""),
 		DENY("cd:deny:revoked:old_link", REVOKED, "old_link"),
@@ -510,8 +562,10 @@ Test(nflog_parse, prefixes)
 			     cases[i].rc, "%s", cases[i].prefix);
 		if (cases[i].rc != 0)
 			continue;
-		cr_assert_eq(pkt.action, cases[i].action, "%s", cases[i].prefix);
-		cr_assert_eq(pkt.reason, cases[i].reason, "%s", cases[i].prefix);
+		cr_assert_eq(pkt.action, cases[i].action, "%s",
+			     cases[i].prefix);
+		cr_assert_eq(pkt.reason, cases[i].reason, "%s",
+			     cases[i].prefix);
 		cr_assert_str_eq(pkt.conduit, cases[i].conduit);
 	}
 }
@@ -568,23 +622,26 @@ Test(nflog_malformed, attribute_lengths)
 
 	/* an ifindex of 2 bytes: find NFULA_IFINDEX_INDEV and shrink it */
 	seed_v4_tcp(&m);
-	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFULA_IFINDEX_INDEV)
-			a->nla_len = MNL_ATTR_HDRLEN + 2;
+	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf,
+			  sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
+						       NFULA_IFINDEX_INDEV)
+		a->nla_len = MNL_ATTR_HDRLEN + 2;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -EINVAL);
 
 	/* a prefix without its NUL */
 	seed_v4_tcp(&m);
-	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFULA_PREFIX)
-			a->nla_len--;
+	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf,
+			  sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
+						       NFULA_PREFIX)
+		a->nla_len--;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -EINVAL);
 
 	/* a packet header too short */
 	seed_v4_tcp(&m);
-	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFULA_PACKET_HDR)
-			a->nla_len = MNL_ATTR_HDRLEN + 2;
+	mnl_attr_for_each(a, (struct nlmsghdr *)m.buf,
+			  sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
+						       NFULA_PACKET_HDR)
+		a->nla_len = MNL_ATTR_HDRLEN + 2;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -EINVAL);
 
 	/* unknown attribute types from a newer kernel are skipped */
@@ -601,11 +658,11 @@ Test(nflog_malformed, other_messages)
 	struct msg m;
 
 	seed_v4_tcp(&m);
-	((struct nlmsghdr *)m.buf)->nlmsg_type =
-		(NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+	((struct nlmsghdr *)m.buf)->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) |
+						 NFULNL_MSG_CONFIG;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -ENOMSG);
-	((struct nlmsghdr *)m.buf)->nlmsg_type =
-		(NFNL_SUBSYS_QUEUE << 8) | NFULNL_MSG_PACKET;
+	((struct nlmsghdr *)m.buf)->nlmsg_type = (NFNL_SUBSYS_QUEUE << 8) |
+						 NFULNL_MSG_PACKET;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -ENOMSG);
 	((struct nlmsghdr *)m.buf)->nlmsg_type = NLMSG_DONE;
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -ENOMSG);
@@ -620,12 +677,15 @@ Test(nflog_malformed, prefix_missing_or_foreign)
 	struct nflog_pkt pkt;
 	struct msg m;
 
-	build_msg(&m, &(struct pkt_opts){ .prefix = NULL, .seq = 7,
-		.payload = p, .plen = n });
+	build_msg(&m,
+		  &(struct pkt_opts){
+			  .prefix = NULL, .seq = 7, .payload = p, .plen = n });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -EPROTO);
-	cr_assert(pkt.has_seq);  /* still known: a skipped packet is no loss */
-	build_msg(&m, &(struct pkt_opts){ .prefix = "IN=eth0 ", .seq = -1,
-		.payload = p, .plen = n });
+	cr_assert(pkt.has_seq); /* still known: a skipped packet is no loss */
+	build_msg(&m, &(struct pkt_opts){ .prefix = "IN=eth0 ",
+					  .seq = -1,
+					  .payload = p,
+					  .plen = n });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), -EPROTO);
 }
 
@@ -638,27 +698,29 @@ Test(nflog_malformed, packet_bytes)
 	struct nflog_pkt pkt;
 	struct msg m;
 
-#define EXPECT(rc_, payload_, plen_, ...)                                      \
-	do {                                                                   \
-		build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input",   \
-			.seq = -1, .payload = (payload_), .plen = (plen_),     \
-			__VA_ARGS__ });                                        \
-		cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), (rc_),       \
-			     "line %d", __LINE__);                             \
+#define EXPECT(rc_, payload_, plen_, ...)                                    \
+	do {                                                                 \
+		build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input", \
+						  .seq = -1,                 \
+						  .payload = (payload_),     \
+						  .plen = (plen_),           \
+						  __VA_ARGS__ });            \
+		cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), (rc_),     \
+			     "line %d", __LINE__);                           \
 	} while (0)
 
-	EXPECT(-EBADMSG, NULL, 0);             /* no NFULA_PAYLOAD */
-	EXPECT(-EBADMSG, p, 0);                /* empty payload */
-	EXPECT(-EBADMSG, p, 19);               /* short IPv4 header */
+	EXPECT(-EBADMSG, NULL, 0); /* no NFULA_PAYLOAD */
+	EXPECT(-EBADMSG, p, 0);	   /* empty payload */
+	EXPECT(-EBADMSG, p, 19);   /* short IPv4 header */
 	memcpy(q, p, n);
-	q[0] = 0x44;                           /* ihl 16 bytes */
+	q[0] = 0x44; /* ihl 16 bytes */
 	EXPECT(-EBADMSG, q, n);
-	q[0] = 0x4f;                           /* ihl 60 bytes > captured 40 */
+	q[0] = 0x4f; /* ihl 60 bytes > captured 40 */
 	EXPECT(-EBADMSG, q, n);
 	memcpy(q, p, n);
-	put16(q + 2, 12);                      /* tot_len below the header */
+	put16(q + 2, 12); /* tot_len below the header */
 	EXPECT(-EBADMSG, q, n);
-	q[0] = 0x55;                           /* version 5 */
+	q[0] = 0x55; /* version 5 */
 	EXPECT(-EBADMSG, q, n);
 	/* the hook family or L2 protocol says IPv6, the bytes say IPv4 */
 	EXPECT(-EBADMSG, p, n, .nfgen_family = AF_INET6);
@@ -667,7 +729,7 @@ Test(nflog_malformed, packet_bytes)
 
 	n = ip6(q, IPPROTO_TCP, "2001:db8::1", "2001:db8::2", NULL, 0,
 		tcp_40000_502, sizeof(tcp_40000_502));
-	EXPECT(-EBADMSG, q, 39);               /* short IPv6 header */
+	EXPECT(-EBADMSG, q, 39); /* short IPv6 header */
 	EXPECT(-EBADMSG, q, n, .hw_protocol = 0x0800);
 	EXPECT(0, q, n);
 #undef EXPECT
@@ -688,11 +750,13 @@ Test(nflog_malformed, truncated_l4_is_logged_without_ports)
 
 	/* a destination-options header longer than the capture */
 	ext[0] = IPPROTO_TCP;
-	ext[1] = 7;                            /* 64 bytes */
+	ext[1] = 7; /* 64 bytes */
 	n = ip6(p, IPPROTO_DSTOPTS, "2001:db8::1", "2001:db8::2", ext, 64,
 		tcp_40000_502, 4);
 	build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input",
-		.seq = -1, .payload = p, .plen = 40 + 16 });
+					  .seq = -1,
+					  .payload = p,
+					  .plen = 40 + 16 });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), 0);
 	cr_assert(pkt.l4_truncated);
 	cr_assert_eq(pkt.proto, IPPROTO_TCP);
@@ -704,7 +768,9 @@ Test(nflog_malformed, truncated_l4_is_logged_without_ports)
 	n = ip6(p, IPPROTO_HOPOPTS, "2001:db8::1", "2001:db8::2", ext, 64,
 		tcp_40000_502, sizeof(tcp_40000_502));
 	build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input",
-		.seq = -1, .payload = p, .plen = n });
+					  .seq = -1,
+					  .payload = p,
+					  .plen = n });
 	cr_assert_eq(nflog_parse_msg(m.buf, m.len, &pkt), 0);
 	cr_assert(pkt.l4_truncated);
 	cr_assert_not(pkt.has_ports);
@@ -724,9 +790,10 @@ Test(nflog_malformed, every_payload_cut)
 		    strcmp(seeds[i].name, "bad-attr-len") == 0 ||
 		    strcmp(seeds[i].name, "huge-len") == 0)
 			continue;
-		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
-			if (mnl_attr_get_type(a) == NFULA_PAYLOAD)
-				pl = a;
+		mnl_attr_for_each(
+			a, nlh,
+			sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
+						     NFULA_PAYLOAD) pl = a;
 		cr_assert_not_null(pl, "%s", seeds[i].name);
 		/* NFULA_PAYLOAD is last: shorten it and the message together,
 		 * so each step is valid netlink around a shorter packet */
@@ -735,7 +802,8 @@ Test(nflog_malformed, every_payload_cut)
 			int rc = nflog_parse_msg(m.buf, nlh->nlmsg_len, &pkt);
 
 			cr_assert(rc == 0 || rc == -EBADMSG, "%s: %u bytes: %d",
-				  seeds[i].name, mnl_attr_get_payload_len(pl), rc);
+				  seeds[i].name, mnl_attr_get_payload_len(pl),
+				  rc);
 			if (mnl_attr_get_payload_len(pl) == 0)
 				break;
 			pl->nla_len--;
@@ -766,7 +834,8 @@ Test(nflog_feed, batch_and_trailing_garbage)
 	cr_assert_eq(st.packets, 2);
 
 	/* three stray bytes after the last message */
-	cr_assert_eq(nflog_feed(r, m.buf, m.len + 3, NULL, 100, collect, &s), 2);
+	cr_assert_eq(nflog_feed(r, m.buf, m.len + 3, NULL, 100, collect, &s),
+		     2);
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.malformed, 1);
 	cr_assert_eq(nflog_feed(r, NULL, 0, NULL, 100, collect, &s), 0);
@@ -789,11 +858,15 @@ Test(nflog_feed, skipped_messages_are_counted)
 
 	seed_bad_attr_len(&m);
 	cr_assert_eq(nflog_feed(r, m.buf, m.len, NULL, 1, NULL, NULL), 0);
-	build_msg(&m, &(struct pkt_opts){ .prefix = "x", .seq = -1,
-		.payload = p, .plen = sizeof(p) });
+	build_msg(&m, &(struct pkt_opts){ .prefix = "x",
+					  .seq = -1,
+					  .payload = p,
+					  .plen = sizeof(p) });
 	cr_assert_eq(nflog_feed(r, m.buf, m.len, NULL, 1, NULL, NULL), 0);
 	build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input",
-		.seq = -1, .payload = p, .plen = sizeof(p) });
+					  .seq = -1,
+					  .payload = p,
+					  .plen = sizeof(p) });
 	cr_assert_eq(nflog_feed(r, m.buf, m.len, NULL, 1, NULL, NULL), 0);
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.malformed, 1);
@@ -818,8 +891,11 @@ Test(nflog_feed, sequence_gaps_count_as_lost)
 		struct msg m;
 
 		build_msg(&m, &(struct pkt_opts){ .prefix = "cd:deny:input",
-			.seq = seqs[i], .payload = p, .plen = n });
-		cr_assert_eq(nflog_feed(r, m.buf, m.len, NULL, 1, NULL, NULL), 1);
+						  .seq = seqs[i],
+						  .payload = p,
+						  .plen = n });
+		cr_assert_eq(nflog_feed(r, m.buf, m.len, NULL, 1, NULL, NULL),
+			     1);
 	}
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.lost, 3);
@@ -850,14 +926,16 @@ Test(nflog_agg, first_line_then_aggregated)
 	cr_assert_eq(s.n, 1);
 	cr_assert_eq(s.ev[0].packets, 1);
 	cr_assert_not(s.ev[0].aggregated);
-	cr_assert_str_eq(s.line[0],
-			 "deny reason=no-conduit conduit=- from=- to=- proto=tcp "
-			 "src=198.18.10.2:40000 dst=198.18.30.10:502 packets=1");
+	cr_assert_str_eq(
+		s.line[0],
+		"deny reason=no-conduit conduit=- from=- to=- proto=tcp "
+		"src=198.18.10.2:40000 dst=198.18.30.10:502 packets=1");
 
 	/* a port scan's worth of reconnects from one host: one key */
 	for (uint16_t i = 1; i <= 4; i++) {
 		v4_pkt(&pkt, (uint16_t)(40000 + i), 502);
-		cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1000 + i, collect, &s), 0);
+		cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1000 + i, collect, &s),
+			     0);
 	}
 	nflog_tick(r, 1009, collect, &s);
 	cr_assert_eq(s.n, 1);
@@ -865,11 +943,12 @@ Test(nflog_agg, first_line_then_aggregated)
 	cr_assert_eq(s.n, 2);
 	cr_assert(s.ev[1].aggregated);
 	cr_assert_eq(s.ev[1].packets, 4);
-	cr_assert_not(s.ev[1].has_sport);  /* the source ports varied */
-	cr_assert_str_eq(s.line[1],
-			 "deny reason=no-conduit conduit=- from=- to=- proto=tcp "
-			 "src=198.18.10.2 dst=198.18.30.10:502 packets=4 "
-			 "aggregated=1");
+	cr_assert_not(s.ev[1].has_sport); /* the source ports varied */
+	cr_assert_str_eq(
+		s.line[1],
+		"deny reason=no-conduit conduit=- from=- to=- proto=tcp "
+		"src=198.18.10.2 dst=198.18.30.10:502 packets=4 "
+		"aggregated=1");
 
 	/* same source port throughout: the aggregated line shows it */
 	for (int i = 0; i < 3; i++) {
@@ -878,10 +957,11 @@ Test(nflog_agg, first_line_then_aggregated)
 	}
 	nflog_tick(r, 1020, collect, &s);
 	cr_assert_eq(s.n, 3);
-	cr_assert_str_eq(s.line[2],
-			 "deny reason=no-conduit conduit=- from=- to=- proto=tcp "
-			 "src=198.18.10.2:41000 dst=198.18.30.10:502 packets=3 "
-			 "aggregated=1");
+	cr_assert_str_eq(
+		s.line[2],
+		"deny reason=no-conduit conduit=- from=- to=- proto=tcp "
+		"src=198.18.10.2:41000 dst=198.18.30.10:502 packets=3 "
+		"aggregated=1");
 	nflog_close(r);
 }
 
@@ -901,7 +981,7 @@ Test(nflog_agg, silent_key_is_forgotten)
 	nflog_tick(r, 14, collect, &s);
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.entries, 1);
-	nflog_tick(r, 15, collect, &s);      /* a full interval of silence */
+	nflog_tick(r, 15, collect, &s); /* a full interval of silence */
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.entries, 0);
 	cr_assert_eq(s.n, 1);
@@ -934,23 +1014,24 @@ Test(nflog_agg, keys_separate_what_the_line_separates)
 	nflog_tick(r, 1, collect, &s);
 	v4_pkt(&pkt, 40000, 502);
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 1);
-	v4_pkt(&pkt, 40000, 503);                    /* other dst port */
+	v4_pkt(&pkt, 40000, 503); /* other dst port */
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 1);
 	v4_pkt(&pkt, 40000, 502);
-	pkt.saddr[3] = 3;                            /* other source */
+	pkt.saddr[3] = 3; /* other source */
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 1);
 	v4_pkt(&pkt, 40000, 502);
-	pkt.reason = NFLOG_REASON_INPUT;             /* other reason */
+	pkt.reason = NFLOG_REASON_INPUT; /* other reason */
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 1);
 	v4_pkt(&pkt, 40000, 502);
-	pkt.action = NFLOG_ACTION_ACCEPT;            /* accept vs deny */
+	pkt.action = NFLOG_ACTION_ACCEPT; /* accept vs deny */
 	pkt.reason = NFLOG_REASON_NONE;
 	strcpy(pkt.conduit, "historian-poll");
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 1);
-	cr_assert_str_eq(s.line[4],
-			 "accept conduit=historian-poll from=- to=- proto=tcp "
-			 "src=198.18.10.2:40000 dst=198.18.30.10:502 packets=1");
-	v4_pkt(&pkt, 40001, 502);                    /* only the sport */
+	cr_assert_str_eq(
+		s.line[4],
+		"accept conduit=historian-poll from=- to=- proto=tcp "
+		"src=198.18.10.2:40000 dst=198.18.30.10:502 packets=1");
+	v4_pkt(&pkt, 40001, 502); /* only the sport */
 	cr_assert_eq(nflog_ingest(r, &pkt, NULL, 1, collect, &s), 0);
 	cr_assert_eq(s.n, 5);
 	cr_assert_eq(nflog_ingest(NULL, &pkt, NULL, 1, collect, &s), -EINVAL);
@@ -972,7 +1053,7 @@ Test(nflog_agg, overflow_is_one_line_per_interval)
 		v4_pkt(&pkt, 40000, port);
 		nflog_ingest(r, &pkt, NULL, 100, collect, &s);
 	}
-	cr_assert_eq(s.n, 2);                        /* ports 1 and 2 */
+	cr_assert_eq(s.n, 2); /* ports 1 and 2 */
 	nflog_get_stats(r, &st);
 	cr_assert_eq(st.unitemised, 3);
 	cr_assert_eq(st.entries, 2);
@@ -982,7 +1063,7 @@ Test(nflog_agg, overflow_is_one_line_per_interval)
 	cr_assert_str_eq(s.line[2],
 			 "deny reason=overflow conduit=- from=- to=- proto=- "
 			 "src=- dst=- packets=3 aggregated=1");
-	nflog_tick(r, 120, collect, &s);             /* nothing more */
+	nflog_tick(r, 120, collect, &s); /* nothing more */
 	cr_assert_eq(s.n, 3);
 	/* the silent keys are gone: room again */
 	v4_pkt(&pkt, 40000, 5);
@@ -1067,8 +1148,8 @@ static struct pol_policy *load_policy(const char *yaml, const char *path)
 
 	diag_list_init(&dl);
 	rc = yaml ? policy_load_buffer("test.yaml", yaml, strlen(yaml), 0, &p,
-				       &dl)
-		  : policy_load_file(path, 0, &p, &dl);
+				       &dl) :
+		    policy_load_file(path, 0, &p, &dl);
 	for (size_t i = 0; i < dl.n; i++)
 		cr_log_error("%s", diag_format(&dl.v[i], buf, sizeof(buf)));
 	diag_list_free(&dl);
@@ -1094,14 +1175,15 @@ Test(nflog_zones, classified_by_interface_and_network)
 	strcpy(pkt.indev_name, "ent0");
 	strcpy(pkt.outdev_name, "dmz0");
 	cr_assert_eq(nflog_ingest(r, &pkt, p, 1, collect, &s), 1);
-	cr_assert_str_eq(s.line[0],
-			 "deny reason=conduit conduit=ops-to-historian "
-			 "from=enterprise to=dmz proto=udp "
-			 "src=198.18.10.2:40000 dst=198.18.20.5:20011 packets=1");
+	cr_assert_str_eq(
+		s.line[0],
+		"deny reason=conduit conduit=ops-to-historian "
+		"from=enterprise to=dmz proto=udp "
+		"src=198.18.10.2:40000 dst=198.18.20.5:20011 packets=1");
 
 	/* control by interface ctl0; IPv6 dmz source by network */
 	pkt_from(seed_v6_udp, &pkt);
-	memcpy(pkt.saddr, pkt.daddr, 16);            /* 2001:db8:20::5 */
+	memcpy(pkt.saddr, pkt.daddr, 16); /* 2001:db8:20::5 */
 	addr(AF_INET6, "2001:db8:30::10", pkt.daddr);
 	strcpy(pkt.indev_name, "dmz0");
 	strcpy(pkt.outdev_name, "ctl0");
@@ -1144,14 +1226,15 @@ Test(nflog_zones, names_outlive_a_policy_reload)
 	strcpy(pkt.indev_name, "ent0");
 	nflog_ingest(r, &pkt, p, 1, collect, &s);
 	nflog_ingest(r, &pkt, p, 2, collect, &s);
-	policy_free(p);                          /* reload: the old one is gone */
+	policy_free(p); /* reload: the old one is gone */
 	nflog_tick(r, 11, collect, &s);
 	cr_assert_eq(s.n, 2);
-	cr_assert_str_eq(s.line[1],
-			 "deny reason=conduit conduit=ops-to-historian "
-			 "from=enterprise to=dmz proto=udp "
-			 "src=198.18.10.2:40000 dst=198.18.20.5:20011 packets=1 "
-			 "aggregated=1");
+	cr_assert_str_eq(
+		s.line[1],
+		"deny reason=conduit conduit=ops-to-historian "
+		"from=enterprise to=dmz proto=udp "
+		"src=198.18.10.2:40000 dst=198.18.20.5:20011 packets=1 "
+		"aggregated=1");
 	nflog_close(r);
 }
 
@@ -1180,11 +1263,12 @@ Test(nflog_format, exact_lines)
 
 	addr(AF_INET6, "2001:db8:10::2", ev.saddr);
 	addr(AF_INET6, "2001:db8:20::5", ev.daddr);
-	cr_assert_str_eq(nflog_event_format(&ev, buf, sizeof(buf)),
-			 "deny reason=conduit conduit=ops-to-historian "
-			 "from=enterprise to=dmz proto=udp "
-			 "src=[2001:db8:10::2]:40000 dst=[2001:db8:20::5]:20011 "
-			 "packets=3 aggregated=1");
+	cr_assert_str_eq(
+		nflog_event_format(&ev, buf, sizeof(buf)),
+		"deny reason=conduit conduit=ops-to-historian "
+		"from=enterprise to=dmz proto=udp "
+		"src=[2001:db8:10::2]:40000 dst=[2001:db8:20::5]:20011 "
+		"packets=3 aggregated=1");
 
 	/* ICMPv6: no ports, no brackets */
 	ev.proto = IPPROTO_ICMPV6;
@@ -1194,10 +1278,11 @@ Test(nflog_format, exact_lines)
 	ev.packets = 1;
 	ev.reason = NFLOG_REASON_NO_CONDUIT;
 	ev.conduit = NULL;
-	cr_assert_str_eq(nflog_event_format(&ev, buf, sizeof(buf)),
-			 "deny reason=no-conduit conduit=- from=enterprise to=dmz "
-			 "proto=icmpv6 src=2001:db8:10::2 dst=2001:db8:20::5 "
-			 "packets=1");
+	cr_assert_str_eq(
+		nflog_event_format(&ev, buf, sizeof(buf)),
+		"deny reason=no-conduit conduit=- from=enterprise to=dmz "
+		"proto=icmpv6 src=2001:db8:10::2 dst=2001:db8:20::5 "
+		"packets=1");
 
 	/* IPv4 ICMP, unclassified */
 	ev.family = AF_INET;
@@ -1234,8 +1319,10 @@ Test(nflog_format, bounded)
 		.zone_to = "abcdefghijklmnopqrstuvwxyz012345",
 		.family = AF_INET6,
 		.proto = 200,
-		.has_sport = true, .sport = 65535,
-		.has_dport = true, .dport = 65535,
+		.has_sport = true,
+		.sport = 65535,
+		.has_dport = true,
+		.dport = 65535,
 		.packets = UINT64_MAX,
 		.aggregated = true,
 	};
@@ -1268,7 +1355,8 @@ Test(nflog_seeds, corpus_matches_builders)
 
 		seeds[i].build(&m);
 		if (out) {
-			snprintf(path, sizeof(path), "%s/%s", out, seeds[i].name);
+			snprintf(path, sizeof(path), "%s/%s", out,
+				 seeds[i].name);
 			f = fopen(path, "wb");
 			cr_assert_not_null(f, "%s", path);
 			cr_assert_eq(fwrite(m.buf, 1, m.len, f), m.len);
@@ -1297,14 +1385,13 @@ static const char e2e_ruleset[] =
 	"  }\n"
 	"}\n";
 
-static const char e2e_policy[] =
-	"version: 1\n"
-	"zones:\n"
-	"  host:\n"
-	"    interfaces: [lo]\n"
-	"  lab:\n"
-	"    networks: [198.18.0.0/15]\n"
-	"conduits: []\n";
+static const char e2e_policy[] = "version: 1\n"
+				 "zones:\n"
+				 "  host:\n"
+				 "    interfaces: [lo]\n"
+				 "  lab:\n"
+				 "    networks: [198.18.0.0/15]\n"
+				 "conduits: []\n";
 
 /* NDR 5.2 RE(1) */
 Test(nflog_netns, denied_udp_is_reported, .timeout = 30)
@@ -1344,8 +1431,9 @@ Test(nflog_netns, denied_udp_is_reported, .timeout = 30)
 	inet_pton(AF_INET, "127.0.0.1", &src.sin_addr);
 	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
-	for (int i = 0; i < 3; i++)  /* dropped: EPERM is expected */
-		(void)sendto(fd, "x", 1, 0, (struct sockaddr *)&dst, sizeof(dst));
+	for (int i = 0; i < 3; i++) /* dropped: EPERM is expected */
+		(void)sendto(fd, "x", 1, 0, (struct sockaddr *)&dst,
+			     sizeof(dst));
 	close(fd);
 
 	for (int waited = 0; waited < 5000; waited += 100) {
@@ -1373,16 +1461,18 @@ Test(nflog_netns, denied_udp_is_reported, .timeout = 30)
 	cr_assert_eq(s.ev[0].dport, 9);
 	cr_assert_eq(s.ev[0].packets, 1);
 	/* outdev lo, resolved to its name, classified by the policy */
-	cr_assert_str_eq(s.line[0],
-			 "deny reason=no-conduit conduit=- from=- to=host "
-			 "proto=udp src=127.0.0.1:40009 dst=127.0.0.1:9 packets=1");
+	cr_assert_str_eq(
+		s.line[0],
+		"deny reason=no-conduit conduit=- from=- to=host "
+		"proto=udp src=127.0.0.1:40009 dst=127.0.0.1:9 packets=1");
 
 	nflog_tick(r, 1010, collect, &s);
 	cr_assert_eq(s.n, 2);
-	cr_assert_str_eq(s.line[1],
-			 "deny reason=no-conduit conduit=- from=- to=host "
-			 "proto=udp src=127.0.0.1:40009 dst=127.0.0.1:9 packets=2 "
-			 "aggregated=1");
+	cr_assert_str_eq(
+		s.line[1],
+		"deny reason=no-conduit conduit=- from=- to=host "
+		"proto=udp src=127.0.0.1:40009 dst=127.0.0.1:9 packets=2 "
+		"aggregated=1");
 	nflog_close(r);
 	policy_free(pol);
 

@@ -83,7 +83,8 @@ Test(nft_queue, native_encoding_fans_out_without_bypass)
 	cr_assert_eq(nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_FLAGS),
 		     NFT_QUEUE_FLAG_CPU_FANOUT);
 	cr_assert_eq(nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_FLAGS) &
-		     NFT_QUEUE_FLAG_BYPASS, 0);
+			     NFT_QUEUE_FLAG_BYPASS,
+		     0);
 	nftnl_rule_free(back);
 	nftnl_rule_free(r);
 }
@@ -133,8 +134,10 @@ Test(nft_queue, selection_follows_the_features)
 
 Test(nft_probe, features_string)
 {
-	struct nft_features f = { .native_queue = false, .xt_nfqueue = true,
-				  .flowtable = false, .ct_mark = true,
+	struct nft_features f = { .native_queue = false,
+				  .xt_nfqueue = true,
+				  .flowtable = false,
+				  .ct_mark = true,
 				  .objref_map = true };
 	char buf[160];
 
@@ -186,7 +189,8 @@ Test(nft_probe, selected_queue_encoding_passes_a_check_batch)
 	b = nft_batch_new(NULL);
 	cr_assert_not_null(b);
 	cr_assert_eq(nft_batch_add_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE,
-					 NFT_TABLE_NAME, NULL), 0);
+					 NFT_TABLE_NAME, NULL),
+		     0);
 	ch = nftnl_chain_alloc();
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, "forward");

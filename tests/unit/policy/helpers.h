@@ -84,8 +84,7 @@ static inline struct pol_policy *load_example(const char *name)
 }
 
 /* A string that must be rejected with exactly these diagnostics. */
-static inline void expect_str_invalid(const char *yaml,
-				      const char *const *want)
+static inline void expect_str_invalid(const char *yaml, const char *const *want)
 {
 	struct diag_list dl;
 	struct pol_policy *p = (struct pol_policy *)1;

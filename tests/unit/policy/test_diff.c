@@ -106,18 +106,19 @@ Test(diff, from_nothing_everything_is_added_in_name_order)
 	cr_expect_str_eq(d.v[5].name, "plc-to-historian");
 	for (size_t i = 0; i < d.n; i++) {
 		cr_expect_eq(d.v[i].change, POL_DIFF_ADDED);
-		cr_expect_eq(d.v[i].kind, i < 3 ? POL_DIFF_ZONE : POL_DIFF_CONDUIT);
+		cr_expect_eq(d.v[i].kind,
+			     i < 3 ? POL_DIFF_ZONE : POL_DIFF_CONDUIT);
 	}
 	expect_details(&d.v[0], WANT("security-level 3", "management true",
 				     "interfaces + ctl0"));
-	expect_details(&d.v[1], WANT("security-level 2",
-				     "networks + 198.18.20.0/24",
-				     "networks + 2001:db8:20::/64"));
-	expect_details(&d.v[4],
+	expect_details(&d.v[1],
+		       WANT("security-level 2", "networks + 198.18.20.0/24",
+			    "networks + 2001:db8:20::/64"));
+	expect_details(
+		&d.v[4],
 		WANT("from enterprise to dmz", "log true",
 		     "+ allow tcp 443,5201,8443 to 198.18.20.5,2001:db8:20::5",
-		     "+ allow icmp echo-request",
-		     "+ allow icmpv6 echo-request",
+		     "+ allow icmp echo-request", "+ allow icmpv6 echo-request",
 		     "+ allow udp 20000-20010 from 198.18.10.0/28 rate 200/second"));
 	policy_diff_free(&d);
 	policy_free(p);
@@ -140,13 +141,13 @@ Test(diff, to_nothing_everything_is_removed)
 Test(diff, zone_settings_and_members)
 {
 	struct pol_policy *a = load_example("plant.yaml");
-	struct pol_policy *b = plant_with(
-		"    security-level: 2\n"
-		"    networks: [198.18.20.0/24, 2001:db8:20::/64]\n",
-		"    security-level: 3\n"
-		"    intra-zone: allow\n"
-		"    networks: [2001:db8:20::/64, 198.18.21.0/24]\n"
-		"    interfaces: ['dmz*']\n");
+	struct pol_policy *b =
+		plant_with("    security-level: 2\n"
+			   "    networks: [198.18.20.0/24, 2001:db8:20::/64]\n",
+			   "    security-level: 3\n"
+			   "    intra-zone: allow\n"
+			   "    networks: [2001:db8:20::/64, 198.18.21.0/24]\n"
+			   "    interfaces: ['dmz*']\n");
 	struct pol_diff d;
 
 	cr_assert_eq(policy_diff(a, b, &d), 0);
@@ -154,11 +155,10 @@ Test(diff, zone_settings_and_members)
 	cr_expect_eq(d.v[0].kind, POL_DIFF_ZONE);
 	cr_expect_eq(d.v[0].change, POL_DIFF_CHANGED);
 	cr_expect_str_eq(d.v[0].name, "dmz");
-	expect_details(&d.v[0], WANT("security-level 2 -> 3",
-				     "intra-zone deny -> allow",
-				     "interfaces + dmz*",
-				     "networks - 198.18.20.0/24",
-				     "networks + 198.18.21.0/24"));
+	expect_details(&d.v[0],
+		       WANT("security-level 2 -> 3", "intra-zone deny -> allow",
+			    "interfaces + dmz*", "networks - 198.18.20.0/24",
+			    "networks + 198.18.21.0/24"));
 	policy_diff_free(&d);
 	policy_free(a);
 	policy_free(b);
@@ -168,19 +168,21 @@ Test(diff, zone_settings_and_members)
 Test(diff, changed_entry_is_removed_and_added)
 {
 	struct pol_policy *a = load_example("plant.yaml");
-	struct pol_policy *b = plant_with("port: [443, 8443, 5201]",
-					  "port: [443, 5201]");
+	struct pol_policy *b =
+		plant_with("port: [443, 8443, 5201]", "port: [443, 5201]");
 	struct pol_diff d;
 	char *text;
 
 	cr_assert_eq(policy_diff(a, b, &d), 0);
 	cr_assert_eq(d.n, 1);
 	cr_expect_str_eq(d.v[0].name, "ops-to-historian");
-	expect_details(&d.v[0],
+	expect_details(
+		&d.v[0],
 		WANT("- allow tcp 443,5201,8443 to 198.18.20.5,2001:db8:20::5",
 		     "+ allow tcp 443,5201 to 198.18.20.5,2001:db8:20::5"));
 	text = print_diff(&d);
-	cr_expect_str_eq(text,
+	cr_expect_str_eq(
+		text,
 		"conduit ops-to-historian: changed\n"
 		"  - allow tcp 443,5201,8443 to 198.18.20.5,2001:db8:20::5\n"
 		"  + allow tcp 443,5201 to 198.18.20.5,2001:db8:20::5\n");
@@ -193,13 +195,13 @@ Test(diff, changed_entry_is_removed_and_added)
 Test(diff, order_of_ports_hosts_and_entries_is_not_a_change)
 {
 	struct pol_policy *a = load_example("plant.yaml");
-	struct pol_policy *b = plant_with(
-		"      - { proto: tcp, port: [443, 8443, 5201], "
-		"to-hosts: [198.18.20.5, 2001:db8:20::5] }\n"
-		"      - { proto: icmp, type: echo-request }\n",
-		"      - { proto: icmp, type: 8 }\n"
-		"      - { proto: tcp, port: [5201, 8443, 443], "
-		"to-hosts: [2001:db8:20::5, 198.18.20.5] }\n");
+	struct pol_policy *b =
+		plant_with("      - { proto: tcp, port: [443, 8443, 5201], "
+			   "to-hosts: [198.18.20.5, 2001:db8:20::5] }\n"
+			   "      - { proto: icmp, type: echo-request }\n",
+			   "      - { proto: icmp, type: 8 }\n"
+			   "      - { proto: tcp, port: [5201, 8443, 443], "
+			   "to-hosts: [2001:db8:20::5, 198.18.20.5] }\n");
 	struct pol_diff d;
 
 	cr_assert_eq(policy_diff(a, b, &d), 0);
@@ -243,9 +245,9 @@ Test(diff, conduit_settings_added_and_removed)
 	cr_assert_eq(policy_diff(a, c, &d), 0);
 	cr_assert_eq(d.n, 1);
 	expect_details(&d.v[0],
-		WANT("description \"Operators read the historian\" -> "
-		     "\"Operators read the historian (quietly)\"",
-		     "to dmz -> control", "log true -> false"));
+		       WANT("description \"Operators read the historian\" -> "
+			    "\"Operators read the historian (quietly)\"",
+			    "to dmz -> control", "log true -> false"));
 	policy_diff_free(&d);
 	policy_free(a);
 	policy_free(b);
@@ -254,9 +256,10 @@ Test(diff, conduit_settings_added_and_removed)
 
 Test(diff, repeated_entries_count_as_a_multiset)
 {
-	struct pol_policy *a = plant_with("      - { proto: udp, port: 514 }\n",
-					  "      - { proto: udp, port: 514 }\n"
-					  "      - { proto: udp, port: 514 }\n");
+	struct pol_policy *a =
+		plant_with("      - { proto: udp, port: 514 }\n",
+			   "      - { proto: udp, port: 514 }\n"
+			   "      - { proto: udp, port: 514 }\n");
 	struct pol_policy *b = load_example("plant.yaml");
 	struct pol_diff d;
 
@@ -271,15 +274,15 @@ Test(diff, repeated_entries_count_as_a_multiset)
 Test(diff, rates_and_icmp_numbers_print_in_full)
 {
 	struct pol_policy *a = load_example("plant.yaml");
-	struct pol_policy *b = plant_with(
-		"rate: 200/second }",
-		"rate: 5/minute, burst: 10 }\n"
-		"      - { proto: icmp, type: 42 }");
+	struct pol_policy *b = plant_with("rate: 200/second }",
+					  "rate: 5/minute, burst: 10 }\n"
+					  "      - { proto: icmp, type: 42 }");
 	struct pol_diff d;
 
 	cr_assert_eq(policy_diff(a, b, &d), 0);
 	cr_assert_eq(d.n, 1);
-	expect_details(&d.v[0],
+	expect_details(
+		&d.v[0],
 		WANT("- allow udp 20000-20010 from 198.18.10.0/28 rate 200/second",
 		     "+ allow udp 20000-20010 from 198.18.10.0/28 rate 5/minute "
 		     "burst 10",
@@ -319,12 +322,14 @@ Test(json, policy_field_names)
 	cr_expect(json_is_false(get(z, "management")));
 	cr_expect_str_eq(json_string_value(get(z, "intra_zone")), "deny");
 	cr_expect_eq(json_array_size(get(z, "interfaces")), 0);
-	cr_expect_str_eq(json_string_value(json_array_get(get(z, "networks"), 1)),
-			 "2001:db8:20::/64");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(get(z, "networks"), 1)),
+		"2001:db8:20::/64");
 	z = json_array_get(get(j, "zones"), 2);
 	cr_expect(json_is_true(get(z, "management")));
-	cr_expect_str_eq(json_string_value(json_array_get(get(z, "interfaces"), 0)),
-			 "ctl0");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(get(z, "interfaces"), 0)),
+		"ctl0");
 
 	c = json_array_get(get(j, "conduits"), 0);
 	cr_expect_str_eq(json_string_value(get(c, "name")), "ops-to-historian");
@@ -340,19 +345,23 @@ Test(json, policy_field_names)
 			 "8443");
 	cr_expect(json_is_null(get(s, "icmp_type")));
 	cr_expect_eq(json_array_size(get(s, "from_hosts")), 0);
-	cr_expect_str_eq(json_string_value(json_array_get(get(s, "to_hosts"), 0)),
-			 "198.18.20.5");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(get(s, "to_hosts"), 0)),
+		"198.18.20.5");
 	cr_expect(json_is_null(get(s, "rate")));
 	s = json_array_get(get(c, "allow"), 1);
-	cr_expect_str_eq(json_string_value(get(s, "icmp_type")), "echo-request");
+	cr_expect_str_eq(json_string_value(get(s, "icmp_type")),
+			 "echo-request");
 	s = json_array_get(get(c, "allow"), 2);
 	cr_expect_str_eq(json_string_value(get(s, "proto")), "icmpv6");
-	cr_expect_str_eq(json_string_value(get(s, "icmp_type")), "echo-request");
+	cr_expect_str_eq(json_string_value(get(s, "icmp_type")),
+			 "echo-request");
 	s = json_array_get(get(c, "allow"), 3);
 	cr_expect_str_eq(json_string_value(json_array_get(get(s, "ports"), 0)),
 			 "20000-20010");
 	cr_expect_eq(json_integer_value(get(get(s, "rate"), "count")), 200);
-	cr_expect_str_eq(json_string_value(get(get(s, "rate"), "unit")), "second");
+	cr_expect_str_eq(json_string_value(get(get(s, "rate"), "unit")),
+			 "second");
 	cr_expect_eq(json_integer_value(get(get(s, "rate"), "burst")), 0);
 	json_decref(j);
 	policy_free(p);
@@ -360,15 +369,17 @@ Test(json, policy_field_names)
 
 Test(json, unset_values_are_null)
 {
-	struct pol_policy *p = load_ok("version: 1\nzones:\n  a: {interfaces: ['vlan*']}\n");
+	struct pol_policy *p =
+		load_ok("version: 1\nzones:\n  a: {interfaces: ['vlan*']}\n");
 	json_t *j = policy_to_json(p), *z;
 
 	cr_assert_not_null(j);
 	z = json_array_get(get(j, "zones"), 0);
 	cr_expect(json_is_null(get(z, "description")));
 	cr_expect(json_is_null(get(z, "security_level")));
-	cr_expect_str_eq(json_string_value(json_array_get(get(z, "interfaces"), 0)),
-			 "vlan*");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(get(z, "interfaces"), 0)),
+		"vlan*");
 	cr_expect_eq(json_array_size(get(j, "conduits")), 0);
 	json_decref(j);
 	policy_free(p);
@@ -377,10 +388,10 @@ Test(json, unset_values_are_null)
 Test(json, diff_field_names)
 {
 	struct pol_policy *a = load_example("plant.yaml");
-	struct pol_policy *b = plant_with(
-		"  - name: plc-to-historian\n",
-		"  - name: plc-to-historian-2\n");
-	struct pol_policy *c = plant_with("security-level: 2", "security-level: 3");
+	struct pol_policy *b = plant_with("  - name: plc-to-historian\n",
+					  "  - name: plc-to-historian-2\n");
+	struct pol_policy *c =
+		plant_with("security-level: 2", "security-level: 3");
 	struct pol_diff d;
 	json_t *j, *k, *ch;
 	char *s;
@@ -391,13 +402,15 @@ Test(json, diff_field_names)
 	k = get(j, "conduits");
 	cr_expect_str_eq(json_string_value(json_array_get(get(k, "added"), 0)),
 			 "plc-to-historian-2");
-	cr_expect_str_eq(json_string_value(json_array_get(get(k, "removed"), 0)),
-			 "plc-to-historian");
+	cr_expect_str_eq(
+		json_string_value(json_array_get(get(k, "removed"), 0)),
+		"plc-to-historian");
 	cr_expect_eq(json_array_size(get(k, "changed")), 0);
 	k = get(j, "zones");
 	cr_expect_eq(json_array_size(get(k, "added")) +
-		     json_array_size(get(k, "removed")) +
-		     json_array_size(get(k, "changed")), 0);
+			     json_array_size(get(k, "removed")) +
+			     json_array_size(get(k, "changed")),
+		     0);
 	json_decref(j);
 	policy_diff_free(&d);
 
@@ -405,10 +418,11 @@ Test(json, diff_field_names)
 	j = policy_diff_json(&d);
 	cr_assert_not_null(j);
 	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-	cr_expect_str_eq(s, "{\"conduits\":{\"added\":[],\"changed\":[],"
-			    "\"removed\":[]},\"zones\":{\"added\":[],\"changed\":"
-			    "[{\"details\":[\"security-level 2 -> 3\"],\"name\":"
-			    "\"dmz\"}],\"removed\":[]}}");
+	cr_expect_str_eq(s,
+			 "{\"conduits\":{\"added\":[],\"changed\":[],"
+			 "\"removed\":[]},\"zones\":{\"added\":[],\"changed\":"
+			 "[{\"details\":[\"security-level 2 -> 3\"],\"name\":"
+			 "\"dmz\"}],\"removed\":[]}}");
 	ch = json_array_get(get(get(j, "zones"), "changed"), 0);
 	cr_expect_str_eq(json_string_value(get(ch, "name")), "dmz");
 	free(s);

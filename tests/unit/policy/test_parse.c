@@ -11,7 +11,9 @@
 #include "helpers.h"
 
 static const char *const examples[] = {
-	"plant.yaml", "small-office.yaml", "water-plant.yaml",
+	"plant.yaml",
+	"small-office.yaml",
+	"water-plant.yaml",
 	"substation.yaml",
 };
 
@@ -41,10 +43,12 @@ Test(examples, every_example_parses)
 		cr_expect_eq(p->version, 1);
 		cr_expect_gt(p->n_zones, 1, "%s", examples[i]);
 		cr_expect_gt(p->n_conduits, 0, "%s", examples[i]);
-		cr_expect_not_null(policy_management_zone(p), "%s", examples[i]);
+		cr_expect_not_null(policy_management_zone(p), "%s",
+				   examples[i]);
 		for (size_t z = 0; z < p->n_zones; z++) {
 			cr_expect_eq(p->zones[z].id, z + 1);
-			cr_expect(p->zones[z].n_ifaces + p->zones[z].n_nets > 0);
+			cr_expect(p->zones[z].n_ifaces + p->zones[z].n_nets >
+				  0);
 		}
 		for (size_t c = 0; c < p->n_conduits; c++) {
 			const struct pol_conduit *cd = &p->conduits[c];
@@ -179,7 +183,8 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 		const char *f = p->conduits[c].from->name;
 		const char *t = p->conduits[c].to->name;
 
-		cr_expect_not(!strcmp(f, "enterprise") && !strcmp(t, "control"));
+		cr_expect_not(!strcmp(f, "enterprise") &&
+			      !strcmp(t, "control"));
 		cr_expect_not(!strcmp(t, "enterprise"));
 	}
 	for (size_t z = 0; z < p->n_zones; z++)
@@ -190,12 +195,13 @@ Test(examples, plant_conduits_allow_only_what_is_listed)
 /* NDR 5.2 RE(1) */
 Test(parse, omitted_settings_default_to_deny)
 {
-	struct pol_policy *p = load_ok("version: 1\n"
-				       "zones:\n"
-				       "  a: {interfaces: [a0]}\n"
-				       "  b: {interfaces: [b0]}\n"
-				       "conduits:\n"
-				       "  - {name: x, from: a, to: b, allow: [{proto: tcp}]}\n");
+	struct pol_policy *p = load_ok(
+		"version: 1\n"
+		"zones:\n"
+		"  a: {interfaces: [a0]}\n"
+		"  b: {interfaces: [b0]}\n"
+		"conduits:\n"
+		"  - {name: x, from: a, to: b, allow: [{proto: tcp}]}\n");
 	const struct pol_service *s;
 
 	cr_expect_not(p->zones[0].intra_zone_allow);
@@ -243,11 +249,12 @@ Test(classify, network_wins_over_interface)
 /* CR 5.1 */
 Test(classify, wildcard_interfaces_and_prefix_edges)
 {
-	struct pol_policy *p = load_ok("version: 1\n"
-				       "zones:\n"
-				       "  cells: {interfaces: ['vlan1*', eth0]}\n"
-				       "  wan: {networks: [198.18.0.0/15, 2001:db8::/33]}\n"
-				       "  lan: {networks: [2001:db8:8000::/33]}\n");
+	struct pol_policy *p =
+		load_ok("version: 1\n"
+			"zones:\n"
+			"  cells: {interfaces: ['vlan1*', eth0]}\n"
+			"  wan: {networks: [198.18.0.0/15, 2001:db8::/33]}\n"
+			"  lan: {networks: [2001:db8:8000::/33]}\n");
 	uint8_t a[16];
 
 	cr_expect_str_eq(p->zones[0].ifaces[0].name, "vlan1");
@@ -279,7 +286,8 @@ Test(classify, wildcard_interfaces_and_prefix_edges)
 Test(parse, locations_are_one_based)
 {
 	struct pol_policy *p = load_example("plant.yaml");
-	const struct pol_conduit *o = policy_conduit_by_name(p, "ops-to-historian");
+	const struct pol_conduit *o =
+		policy_conduit_by_name(p, "ops-to-historian");
 
 	/* "  enterprise:" is line 11 of plant.yaml; the dmz networks line 18. */
 	cr_expect_eq(p->zones[0].loc.line, 11);
@@ -298,7 +306,8 @@ Test(parse, locations_are_one_based)
 
 Test(parse, sha256_of_the_bytes)
 {
-	static const char text[] = "version: 1\nzones:\n  a: {interfaces: [a0]}\n";
+	static const char text[] =
+		"version: 1\nzones:\n  a: {interfaces: [a0]}\n";
 	static const char hex[] =
 		"63d0bbd45a1675eca9e5432835618cce2292873ee275866578339b63c1bacb50";
 	struct pol_policy *p = load_ok(text);
@@ -354,7 +363,8 @@ Test(parse, values_quoted_or_plain_mean_the_same)
 
 Test(parse, conduits_are_optional)
 {
-	struct pol_policy *p = load_ok("version: 1\nzones:\n  a: {networks: [198.18.0.0/16]}\n");
+	struct pol_policy *p = load_ok(
+		"version: 1\nzones:\n  a: {networks: [198.18.0.0/16]}\n");
 
 	cr_expect_eq(p->n_conduits, 0);
 	policy_free(p);
@@ -378,7 +388,8 @@ Test(model, text_forms)
 			 "echo-request");
 	cr_expect_null(pol_icmp_type_name(POL_PROTO_ICMP, 128));
 	cr_expect_null(pol_icmp_type_name(POL_PROTO_TCP, 8));
-	cr_expect_eq(pol_icmp_type_parse(POL_PROTO_ICMPV6, "nd-neighbor-advert"),
+	cr_expect_eq(pol_icmp_type_parse(POL_PROTO_ICMPV6,
+					 "nd-neighbor-advert"),
 		     136);
 	cr_expect_eq(pol_icmp_type_parse(POL_PROTO_ICMP, "nd-neighbor-advert"),
 		     -1);
@@ -391,7 +402,8 @@ Test(model, text_forms)
 /* CR 3.5 */
 Test(reject, yaml_syntax_unclosed_flow)
 {
-	expect_file_invalid("syntax-unclosed.yaml",
+	expect_file_invalid(
+		"syntax-unclosed.yaml",
 		WANT("4:1: YAML syntax error: did not find expected ',' or '}' "
 		     "(while parsing a flow mapping at 3:6)"));
 }
@@ -399,7 +411,8 @@ Test(reject, yaml_syntax_unclosed_flow)
 /* CR 3.5 */
 Test(reject, yaml_syntax_tab_indent)
 {
-	expect_file_invalid("syntax-tab.yaml",
+	expect_file_invalid(
+		"syntax-tab.yaml",
 		WANT("4:1: YAML syntax error: found character that cannot start "
 		     "any token (while scanning for the next token at 4:1; tabs "
 		     "are not allowed for indentation)"));
@@ -408,7 +421,8 @@ Test(reject, yaml_syntax_tab_indent)
 /* CR 3.5 */
 Test(reject, yaml_syntax_bad_indent)
 {
-	expect_file_invalid("syntax-indent.yaml",
+	expect_file_invalid(
+		"syntax-indent.yaml",
 		WANT("5:4: YAML syntax error: did not find expected key (while "
 		     "parsing a block mapping at 3:3)"));
 }
@@ -416,7 +430,8 @@ Test(reject, yaml_syntax_bad_indent)
 /* CR 3.5 */
 Test(reject, not_utf8)
 {
-	expect_file_invalid("not-utf8.yaml",
+	expect_file_invalid(
+		"not-utf8.yaml",
 		WANT("4:21: invalid UTF-8 byte 0xE9 (expected the policy as "
 		     "UTF-8 text)"));
 }
@@ -424,7 +439,8 @@ Test(reject, not_utf8)
 /* CR 3.5 */
 Test(reject, utf16_is_not_utf8)
 {
-	expect_file_invalid("utf16.yaml",
+	expect_file_invalid(
+		"utf16.yaml",
 		WANT("1:1: invalid UTF-8 byte 0xFF (expected the policy as "
 		     "UTF-8 text)"));
 }
@@ -432,7 +448,8 @@ Test(reject, utf16_is_not_utf8)
 /* CR 3.5 */
 Test(reject, control_character)
 {
-	expect_file_invalid("control-char.yaml",
+	expect_file_invalid(
+		"control-char.yaml",
 		WANT("4:22: control character U+0007 is not allowed (expected "
 		     "printable UTF-8 text)"));
 }
@@ -462,7 +479,8 @@ Test(reject, nul_byte)
 
 	diag_list_init(&dl);
 	cr_assert_eq(policy_load_buffer("nul.yaml", text, sizeof(text) - 1, 0,
-					&p, &dl), -EINVAL);
+					&p, &dl),
+		     -EINVAL);
 	expect_diags(&dl, "nul.yaml",
 		     WANT("1:11: control character U+0000 is not allowed "
 			  "(expected printable UTF-8 text)"));
@@ -472,7 +490,8 @@ Test(reject, nul_byte)
 /* CR 3.5 */
 Test(reject, empty_file)
 {
-	expect_file_invalid("empty.yaml",
+	expect_file_invalid(
+		"empty.yaml",
 		WANT("1:1: empty policy (expected a mapping with version, zones "
 		     "and conduits)"));
 	expect_str_invalid("", WANT("1:1: empty policy (expected a mapping "
@@ -482,7 +501,8 @@ Test(reject, empty_file)
 /* CR 3.5 */
 Test(reject, top_level_not_a_mapping)
 {
-	expect_file_invalid("not-mapping.yaml",
+	expect_file_invalid(
+		"not-mapping.yaml",
 		WANT("1:1: expected a mapping with version, zones and conduits, "
 		     "found a sequence"));
 }
@@ -490,14 +510,16 @@ Test(reject, top_level_not_a_mapping)
 /* CR 3.5 */
 Test(reject, second_document)
 {
-	expect_file_invalid("two-documents.yaml",
+	expect_file_invalid(
+		"two-documents.yaml",
 		WANT("4:1: expected a single YAML document, found a second one"));
 }
 
 /* CR 3.5 */
 Test(reject, alias)
 {
-	expect_file_invalid("alias.yaml",
+	expect_file_invalid(
+		"alias.yaml",
 		WANT("4:6: YAML aliases are not supported (expected every value "
 		     "written out)"));
 }
@@ -524,13 +546,15 @@ Test(reject, nul_inside_a_quoted_string)
 /* CR 3.5 */
 Test(reject, buffer_over_the_size_limit)
 {
-	static const char text[] = "version: 1\nzones:\n  a: {interfaces: [a0]}\n";
+	static const char text[] =
+		"version: 1\nzones:\n  a: {interfaces: [a0]}\n";
 	struct diag_list dl;
 	struct pol_policy *p = (struct pol_policy *)1;
 
 	diag_list_init(&dl);
 	cr_assert_eq(policy_load_buffer("big.yaml", text, sizeof(text) - 1, 16,
-					&p, &dl), -EINVAL);
+					&p, &dl),
+		     -EINVAL);
 	cr_assert_null(p);
 	expect_diags(&dl, "big.yaml",
 		     WANT("policy is 42 bytes, over the limit of 16 bytes"));
@@ -538,7 +562,8 @@ Test(reject, buffer_over_the_size_limit)
 	/* Exactly at the limit is fine. */
 	diag_list_init(&dl);
 	cr_assert_eq(policy_load_buffer("big.yaml", text, sizeof(text) - 1,
-					sizeof(text) - 1, &p, &dl), 0);
+					sizeof(text) - 1, &p, &dl),
+		     0);
 	policy_free(p);
 	diag_list_free(&dl);
 }
@@ -569,7 +594,8 @@ Test(reject, missing_file_is_an_io_error)
 
 	diag_list_init(&dl);
 	cr_expect_eq(policy_load_file(INVALID_DIR "no-such-file.yaml", 0, &p,
-				      &dl), -ENOENT);
+				      &dl),
+		     -ENOENT);
 	cr_expect_null(p);
 	cr_expect_eq(dl.n, 0);
 	cr_expect_eq(policy_load_file(INVALID_DIR, 0, &p, &dl), -EISDIR);
@@ -585,13 +611,15 @@ Test(reject, too_many_errors_are_capped)
 	struct pol_policy *p;
 
 	cr_assert_not_null(text);
-	o += (size_t)sprintf(text + o, "version: 1\nzones:\n  a:\n    interfaces: [");
+	o += (size_t)sprintf(text + o,
+			     "version: 1\nzones:\n  a:\n    interfaces: [");
 	for (int i = 0; i < 150; i++)
 		o += (size_t)sprintf(text + o, "%s'bad name'", i ? ", " : "");
 	strcpy(text + o, "]\n");
 	diag_list_init(&dl);
 	cr_assert_eq(policy_load_buffer("many.yaml", text, strlen(text), 0, &p,
-					&dl), -EINVAL);
+					&dl),
+		     -EINVAL);
 	cr_assert_eq(dl.n, 101);
 	cr_expect_str_eq(dl.v[100].msg, "too many errors, stopped after 100");
 	cr_expect_eq(dl.v[0].line, 4);
@@ -607,7 +635,8 @@ Test(reject, diagnostics_append_to_an_existing_list)
 	diag_list_init(&dl);
 	diag_add(&dl, "other", 9, 9, "earlier");
 	cr_assert_eq(policy_load_buffer("t.yaml", "version: 3\n", 11, 0, &p,
-					&dl), -EINVAL);
+					&dl),
+		     -EINVAL);
 	cr_assert_eq(dl.n, 3);
 	cr_expect_str_eq(dl.v[0].msg, "earlier");
 	/* Sorted by location within this load only. */
@@ -619,7 +648,8 @@ Test(reject, diagnostics_append_to_an_existing_list)
 /* CR 3.5 */
 Test(reject, pipe_over_the_size_limit)
 {
-	static const char text[] = "version: 1\nzones:\n  a: {interfaces: [a0]}\n";
+	static const char text[] =
+		"version: 1\nzones:\n  a: {interfaces: [a0]}\n";
 	struct diag_list dl;
 	struct pol_policy *p = (struct pol_policy *)1;
 	char path[64];
@@ -633,8 +663,7 @@ Test(reject, pipe_over_the_size_limit)
 	diag_list_init(&dl);
 	cr_assert_eq(policy_load_file(path, 20, &p, &dl), -EINVAL);
 	cr_assert_null(p);
-	expect_diags(&dl, path,
-		     WANT("policy is over the limit of 20 bytes"));
+	expect_diags(&dl, path, WANT("policy is over the limit of 20 bytes"));
 	diag_list_free(&dl);
 	close(fds[0]);
 }

@@ -7,59 +7,65 @@
 #include "helpers.h"
 
 /* A valid two-zone policy whose one allow entry the inline cases vary. */
-#define TWO_ZONES "version: 1\n" \
-	"zones:\n" \
+#define TWO_ZONES                   \
+	"version: 1\n"              \
+	"zones:\n"                  \
 	"  a: {interfaces: [a0]}\n" \
 	"  b: {interfaces: [b0]}\n"
-#define ENTRY(e) TWO_ZONES "conduits:\n" \
-	"  - name: x\n" \
-	"    from: a\n" \
-	"    to: b\n" \
-	"    allow:\n" \
-	"      - " e "\n"
+#define ENTRY(e)                  \
+	TWO_ZONES "conduits:\n"   \
+		  "  - name: x\n" \
+		  "    from: a\n" \
+		  "    to: b\n"   \
+		  "    allow:\n"  \
+		  "      - " e "\n"
 
 /* CR 3.5 */
 Test(invalid, all_errors_of_a_file_in_order)
 {
-	expect_file_invalid("multi.yaml", WANT(
-		"4:21: expected a security level 1..4, found '7'",
-		"7:16: host bits set in 198.18.20.1/24 (expected 198.18.20.0/24)",
-		"9:18: interface 'ent0' of zone 'control' is already in zone "
-		"'enterprise'",
-		"13:17: zone 'plant' is marked management but zone 'control' "
-		"already is (expected at most one management zone)",
-		"14:5: unknown key 'colour' in zone 'plant' (expected one of: "
-		"description, security-level, interfaces, networks, management, "
-		"intra-zone)",
-		"18:9: unknown zone 'dmzz' (expected one of: enterprise, dmz, "
-		"control, plant)",
-		"20:29: port 0 is not allowed (expected 1..65535)",
-		"21:24: 'port' is not allowed with proto icmp (use 'type')",
-		"22:5: duplicate conduit 'ops' (first defined at 16:5)",
-		"24:9: conduit 'ops' goes from zone 'control' to itself (expected "
-		"two different zones; see intra-zone)",
-		"25:12: conduit 'ops' has no allow entries (expected at least "
-		"one; without the conduit its traffic is denied anyway)"));
+	expect_file_invalid(
+		"multi.yaml",
+		WANT("4:21: expected a security level 1..4, found '7'",
+		     "7:16: host bits set in 198.18.20.1/24 (expected 198.18.20.0/24)",
+		     "9:18: interface 'ent0' of zone 'control' is already in zone "
+		     "'enterprise'",
+		     "13:17: zone 'plant' is marked management but zone 'control' "
+		     "already is (expected at most one management zone)",
+		     "14:5: unknown key 'colour' in zone 'plant' (expected one of: "
+		     "description, security-level, interfaces, networks, management, "
+		     "intra-zone)",
+		     "18:9: unknown zone 'dmzz' (expected one of: enterprise, dmz, "
+		     "control, plant)",
+		     "20:29: port 0 is not allowed (expected 1..65535)",
+		     "21:24: 'port' is not allowed with proto icmp (use 'type')",
+		     "22:5: duplicate conduit 'ops' (first defined at 16:5)",
+		     "24:9: conduit 'ops' goes from zone 'control' to itself (expected "
+		     "two different zones; see intra-zone)",
+		     "25:12: conduit 'ops' has no allow entries (expected at least "
+		     "one; without the conduit its traffic is denied anyway)"));
 }
 
 /* CR 7.6 */
 Test(invalid, burst_no_rate)
 {
-	expect_file_invalid("burst-no-rate.yaml",
+	expect_file_invalid(
+		"burst-no-rate.yaml",
 		WANT("12:33: 'burst' needs 'rate' in the same entry"));
 }
 
 /* CR 7.6 */
 Test(invalid, conduit_duplicate)
 {
-	expect_file_invalid("conduit-duplicate.yaml",
+	expect_file_invalid(
+		"conduit-duplicate.yaml",
 		WANT("13:5: duplicate conduit 'a-to-b' (first defined at 8:5)"));
 }
 
 /* CR 3.5 */
 Test(invalid, conduit_missing)
 {
-	expect_file_invalid("conduit-missing.yaml",
+	expect_file_invalid(
+		"conduit-missing.yaml",
 		WANT("6:5: missing required key 'name' in conduit",
 		     "6:5: missing required key 'to' in conduit",
 		     "6:5: missing required key 'allow' in conduit"));
@@ -68,7 +74,8 @@ Test(invalid, conduit_missing)
 /* CR 7.6 */
 Test(invalid, conduit_name)
 {
-	expect_file_invalid("conduit-name.yaml",
+	expect_file_invalid(
+		"conduit-name.yaml",
 		WANT("8:11: invalid conduit name 'A_to_B' (expected 1-32 "
 		     "characters of a-z 0-9 _ -, starting with a letter or "
 		     "digit)"));
@@ -77,7 +84,8 @@ Test(invalid, conduit_name)
 /* CR 7.6 */
 Test(invalid, conduit_no_allow)
 {
-	expect_file_invalid("conduit-no-allow.yaml",
+	expect_file_invalid(
+		"conduit-no-allow.yaml",
 		WANT("11:12: conduit 'a-to-b' has no allow entries (expected at "
 		     "least one; without the conduit its traffic is denied "
 		     "anyway)"));
@@ -86,7 +94,8 @@ Test(invalid, conduit_no_allow)
 /* CR 7.6 */
 Test(invalid, conduit_pair)
 {
-	expect_file_invalid("conduit-pair.yaml",
+	expect_file_invalid(
+		"conduit-pair.yaml",
 		WANT("13:5: conduit 'a-to-b-too' repeats zone pair a -> b of "
 		     "conduit 'a-to-b' (expected one conduit per direction)"));
 }
@@ -94,7 +103,8 @@ Test(invalid, conduit_pair)
 /* CR 7.6 */
 Test(invalid, conduit_self)
 {
-	expect_file_invalid("conduit-self.yaml",
+	expect_file_invalid(
+		"conduit-self.yaml",
 		WANT("10:9: conduit 'a-to-b' goes from zone 'a' to itself "
 		     "(expected two different zones; see intra-zone)"));
 }
@@ -102,28 +112,32 @@ Test(invalid, conduit_self)
 /* CR 7.6 */
 Test(invalid, conduit_unknown_zone)
 {
-	expect_file_invalid("conduit-unknown-zone.yaml",
+	expect_file_invalid(
+		"conduit-unknown-zone.yaml",
 		WANT("10:9: unknown zone 'c' (expected one of: a, b)"));
 }
 
 /* CR 3.5 */
 Test(invalid, conduits_not_seq)
 {
-	expect_file_invalid("conduits-not-seq.yaml",
+	expect_file_invalid(
+		"conduits-not-seq.yaml",
 		WANT("5:3: expected a sequence of conduits, found a mapping"));
 }
 
 /* CR 3.5 */
 Test(invalid, entry_duplicate_key)
 {
-	expect_file_invalid("entry-duplicate-key.yaml",
+	expect_file_invalid(
+		"entry-duplicate-key.yaml",
 		WANT("12:34: duplicate key 'port' (first at 12:23)"));
 }
 
 /* CR 3.5 */
 Test(invalid, entry_unknown_key)
 {
-	expect_file_invalid("entry-unknown-key.yaml",
+	expect_file_invalid(
+		"entry-unknown-key.yaml",
 		WANT("12:23: unknown key 'ports' in allow entry (expected one "
 		     "of: proto, port, type, from-hosts, to-hosts, rate, burst)"));
 }
@@ -131,7 +145,8 @@ Test(invalid, entry_unknown_key)
 /* CR 7.6 */
 Test(invalid, family_mismatch)
 {
-	expect_file_invalid("family-mismatch.yaml",
+	expect_file_invalid(
+		"family-mismatch.yaml",
 		WANT("12:63: from-hosts are IPv4 only but to-hosts are IPv6 "
 		     "only (expected a common address family)"));
 }
@@ -139,7 +154,8 @@ Test(invalid, family_mismatch)
 /* CR 7.6 */
 Test(invalid, host_overlap)
 {
-	expect_file_invalid("host-overlap.yaml",
+	expect_file_invalid(
+		"host-overlap.yaml",
 		WANT("12:60: host 198.18.20.5 overlaps 198.18.20.0/24 in the "
 		     "same list"));
 }
@@ -147,7 +163,8 @@ Test(invalid, host_overlap)
 /* CR 3.5 */
 Test(invalid, hosts_not_seq)
 {
-	expect_file_invalid("hosts-not-seq.yaml",
+	expect_file_invalid(
+		"hosts-not-seq.yaml",
 		WANT("12:43: expected a sequence of addresses or prefixes, "
 		     "found '198.18.20.5'"));
 }
@@ -155,7 +172,8 @@ Test(invalid, hosts_not_seq)
 /* CR 7.6 */
 Test(invalid, icmp_type_name)
 {
-	expect_file_invalid("icmp-type-name.yaml",
+	expect_file_invalid(
+		"icmp-type-name.yaml",
 		WANT("12:32: expected an icmpv6 type name like echo-request or "
 		     "a number 0..255, found 'echo'"));
 }
@@ -163,7 +181,8 @@ Test(invalid, icmp_type_name)
 /* CR 7.6 */
 Test(invalid, icmp_v6_host)
 {
-	expect_file_invalid("icmp-v6-host.yaml",
+	expect_file_invalid(
+		"icmp-v6-host.yaml",
 		WANT("12:35: proto icmp is IPv4 only, found IPv6 host "
 		     "2001:db8:20::5 (use icmpv6)"));
 }
@@ -171,7 +190,8 @@ Test(invalid, icmp_v6_host)
 /* CR 7.6 */
 Test(invalid, iface_name)
 {
-	expect_file_invalid("iface-name.yaml",
+	expect_file_invalid(
+		"iface-name.yaml",
 		WANT("4:18: invalid interface name 'averyverylongname' "
 		     "(expected 1-15 characters of A-Z a-z 0-9 . _ - with an "
 		     "optional trailing *)",
@@ -189,14 +209,16 @@ Test(invalid, iface_name)
 /* CR 7.6 */
 Test(invalid, iface_two_zones)
 {
-	expect_file_invalid("iface-two-zones.yaml",
+	expect_file_invalid(
+		"iface-two-zones.yaml",
 		WANT("6:18: interface 'ent0' of zone 'b' is already in zone 'a'"));
 }
 
 /* CR 7.6 */
 Test(invalid, iface_wildcard)
 {
-	expect_file_invalid("iface-wildcard.yaml",
+	expect_file_invalid(
+		"iface-wildcard.yaml",
 		WANT("6:18: interface 'vlan10' of zone 'b' overlaps 'vlan1*' of "
 		     "zone 'a'",
 		     "6:26: interface 'vlan*' of zone 'b' overlaps 'vlan1*' of "
@@ -208,21 +230,24 @@ Test(invalid, iface_wildcard)
 /* CR 3.5 */
 Test(invalid, interfaces_not_seq)
 {
-	expect_file_invalid("interfaces-not-seq.yaml",
+	expect_file_invalid(
+		"interfaces-not-seq.yaml",
 		WANT("4:17: expected a sequence of interface names, found 'a0'"));
 }
 
 /* CR 7.6 */
 Test(invalid, intra_zone)
 {
-	expect_file_invalid("intra-zone.yaml",
+	expect_file_invalid(
+		"intra-zone.yaml",
 		WANT("5:17: expected allow or deny, found 'permit'"));
 }
 
 /* CR 7.6 */
 Test(invalid, management_two)
 {
-	expect_file_invalid("management-two.yaml",
+	expect_file_invalid(
+		"management-two.yaml",
 		WANT("8:17: zone 'b' is marked management but zone 'a' already "
 		     "is (expected at most one management zone)"));
 }
@@ -231,13 +256,14 @@ Test(invalid, management_two)
 Test(invalid, management_yes)
 {
 	expect_file_invalid("management-yes.yaml",
-		WANT("5:17: expected true or false, found 'yes'"));
+			    WANT("5:17: expected true or false, found 'yes'"));
 }
 
 /* CR 7.6 */
 Test(invalid, network_bad)
 {
-	expect_file_invalid("network-bad.yaml",
+	expect_file_invalid(
+		"network-bad.yaml",
 		WANT("4:16: expected a network like 198.18.20.0/24 or "
 		     "2001:db8:20::/64, found '198.18.300.0/24'",
 		     "4:33: prefix length 33 is out of range for IPv4 (expected "
@@ -252,7 +278,8 @@ Test(invalid, network_bad)
 /* CR 7.6 */
 Test(invalid, network_overlap)
 {
-	expect_file_invalid("network-overlap.yaml",
+	expect_file_invalid(
+		"network-overlap.yaml",
 		WANT("6:16: network 198.18.20.128/25 of zone 'b' overlaps "
 		     "198.18.20.0/24 of zone 'a'",
 		     "6:34: network 2001:db8::/32 of zone 'b' overlaps "
@@ -262,28 +289,32 @@ Test(invalid, network_overlap)
 /* CR 7.6 */
 Test(invalid, port_on_icmp)
 {
-	expect_file_invalid("port-on-icmp.yaml",
+	expect_file_invalid(
+		"port-on-icmp.yaml",
 		WANT("12:24: 'port' is not allowed with proto icmp (use 'type')"));
 }
 
 /* CR 7.6 */
 Test(invalid, port_out_of_range)
 {
-	expect_file_invalid("port-out-of-range.yaml",
+	expect_file_invalid(
+		"port-out-of-range.yaml",
 		WANT("12:34: port 70000 is out of range (expected 1..65535)"));
 }
 
 /* CR 7.6 */
 Test(invalid, port_overlap)
 {
-	expect_file_invalid("port-overlap.yaml",
+	expect_file_invalid(
+		"port-overlap.yaml",
 		WANT("12:39: port 443 overlaps 400-500 in the same entry"));
 }
 
 /* CR 7.6 */
 Test(invalid, port_range_order)
 {
-	expect_file_invalid("port-range-order.yaml",
+	expect_file_invalid(
+		"port-range-order.yaml",
 		WANT("12:29: port range 20010-20000 is out of order (expected "
 		     "low-high, like 20000-20010)"));
 }
@@ -291,7 +322,8 @@ Test(invalid, port_range_order)
 /* CR 3.5 */
 Test(invalid, port_text)
 {
-	expect_file_invalid("port-text.yaml",
+	expect_file_invalid(
+		"port-text.yaml",
 		WANT("12:29: expected a port 1..65535 or a range like "
 		     "20000-20010, found 'https'"));
 }
@@ -299,28 +331,32 @@ Test(invalid, port_text)
 /* CR 7.6 */
 Test(invalid, port_zero)
 {
-	expect_file_invalid("port-zero.yaml",
+	expect_file_invalid(
+		"port-zero.yaml",
 		WANT("12:29: port 0 is not allowed (expected 1..65535)"));
 }
 
 /* CR 3.5 */
 Test(invalid, proto_missing)
 {
-	expect_file_invalid("proto-missing.yaml",
+	expect_file_invalid(
+		"proto-missing.yaml",
 		WANT("12:9: missing required key 'proto' in allow entry"));
 }
 
 /* CR 7.6 */
 Test(invalid, proto_unknown)
 {
-	expect_file_invalid("proto-unknown.yaml",
+	expect_file_invalid(
+		"proto-unknown.yaml",
 		WANT("12:18: expected tcp, udp, sctp, icmp or icmpv6, found 'gre'"));
 }
 
 /* CR 7.6 */
 Test(invalid, rate_syntax)
 {
-	expect_file_invalid("rate-syntax.yaml",
+	expect_file_invalid(
+		"rate-syntax.yaml",
 		WANT("12:39: expected a rate like 200/second (N/second, "
 		     "N/minute, N/hour or N/day), found '200/sec'"));
 }
@@ -328,21 +364,24 @@ Test(invalid, rate_syntax)
 /* CR 7.6 */
 Test(invalid, rate_zero)
 {
-	expect_file_invalid("rate-zero.yaml",
+	expect_file_invalid(
+		"rate-zero.yaml",
 		WANT("12:39: rate 0/second is not allowed (expected at least 1)"));
 }
 
 /* CR 7.6 */
 Test(invalid, security_level)
 {
-	expect_file_invalid("security-level.yaml",
+	expect_file_invalid(
+		"security-level.yaml",
 		WANT("5:21: expected a security level 1..4, found '5'"));
 }
 
 /* CR 7.6 */
 Test(invalid, type_on_tcp)
 {
-	expect_file_invalid("type-on-tcp.yaml",
+	expect_file_invalid(
+		"type-on-tcp.yaml",
 		WANT("12:23: 'type' is not allowed with proto tcp (only with "
 		     "icmp or icmpv6)"));
 }
@@ -350,7 +389,8 @@ Test(invalid, type_on_tcp)
 /* CR 3.5 */
 Test(invalid, unknown_key_top)
 {
-	expect_file_invalid("unknown-key-top.yaml",
+	expect_file_invalid(
+		"unknown-key-top.yaml",
 		WANT("1:1: missing required key 'zones' in policy",
 		     "2:1: unknown key 'zone' in policy (expected one of: "
 		     "version, zones, conduits)"));
@@ -359,7 +399,8 @@ Test(invalid, unknown_key_top)
 /* CR 3.5 */
 Test(invalid, unknown_key_zone)
 {
-	expect_file_invalid("unknown-key-zone.yaml",
+	expect_file_invalid(
+		"unknown-key-zone.yaml",
 		WANT("5:5: unknown key 'level' in zone 'a' (expected one of: "
 		     "description, security-level, interfaces, networks, "
 		     "management, intra-zone)"));
@@ -369,13 +410,14 @@ Test(invalid, unknown_key_zone)
 Test(invalid, version_2)
 {
 	expect_file_invalid("version-2.yaml",
-		WANT("1:10: unsupported version 2 (expected 1)"));
+			    WANT("1:10: unsupported version 2 (expected 1)"));
 }
 
 /* CR 3.5 */
 Test(invalid, version_missing)
 {
-	expect_file_invalid("version-missing.yaml",
+	expect_file_invalid(
+		"version-missing.yaml",
 		WANT("1:1: missing required key 'version' in policy"));
 }
 
@@ -383,20 +425,22 @@ Test(invalid, version_missing)
 Test(invalid, version_text)
 {
 	expect_file_invalid("version-text.yaml",
-		WANT("1:10: expected version 1, found 'one'"));
+			    WANT("1:10: expected version 1, found 'one'"));
 }
 
 /* CR 3.5 */
 Test(invalid, zone_duplicate)
 {
-	expect_file_invalid("zone-duplicate.yaml",
+	expect_file_invalid(
+		"zone-duplicate.yaml",
 		WANT("5:3: duplicate zone 'a' (first defined at 3:3)"));
 }
 
 /* CR 7.6 */
 Test(invalid, zone_name)
 {
-	expect_file_invalid("zone-name.yaml",
+	expect_file_invalid(
+		"zone-name.yaml",
 		WANT("3:3: invalid zone name 'Office' (expected 1-32 characters "
 		     "of a-z 0-9 _ -, starting with a letter or digit)"));
 }
@@ -404,7 +448,8 @@ Test(invalid, zone_name)
 /* CR 7.6 */
 Test(invalid, zone_no_members)
 {
-	expect_file_invalid("zone-no-members.yaml",
+	expect_file_invalid(
+		"zone-no-members.yaml",
 		WANT("3:3: zone 'a' has no interfaces or networks (expected at "
 		     "least one)"));
 }
@@ -412,7 +457,8 @@ Test(invalid, zone_no_members)
 /* CR 3.5 */
 Test(invalid, zone_not_mapping)
 {
-	expect_file_invalid("zone-not-mapping.yaml",
+	expect_file_invalid(
+		"zone-not-mapping.yaml",
 		WANT("3:3: expected a mapping of settings for zone 'a', found "
 		     "an empty value"));
 }
@@ -420,14 +466,16 @@ Test(invalid, zone_not_mapping)
 /* CR 3.5 */
 Test(invalid, zones_empty)
 {
-	expect_file_invalid("zones-empty.yaml",
+	expect_file_invalid(
+		"zones-empty.yaml",
 		WANT("2:8: expected at least one zone, found an empty mapping"));
 }
 
 /* CR 3.5 */
 Test(invalid, zones_missing)
 {
-	expect_file_invalid("zones-missing.yaml",
+	expect_file_invalid(
+		"zones-missing.yaml",
 		WANT("1:1: missing required key 'zones' in policy"));
 }
 
@@ -436,14 +484,16 @@ Test(invalid, zones_missing)
 /* CR 7.6 */
 Test(inline, burst_zero)
 {
-	expect_str_invalid(ENTRY("{ proto: udp, rate: 5/second, burst: 0 }"),
+	expect_str_invalid(
+		ENTRY("{ proto: udp, rate: 5/second, burst: 0 }"),
 		WANT("10:46: expected a burst 1..4294967295, found '0'"));
 }
 
 /* CR 7.6 */
 Test(inline, icmpv6_with_ipv4_host)
 {
-	expect_str_invalid(ENTRY("{ proto: icmpv6, from-hosts: [198.18.10.1] }"),
+	expect_str_invalid(
+		ENTRY("{ proto: icmpv6, from-hosts: [198.18.10.1] }"),
 		WANT("10:39: proto icmpv6 is IPv6 only, found IPv4 host "
 		     "198.18.10.1 (use icmp)"));
 }
@@ -451,28 +501,32 @@ Test(inline, icmpv6_with_ipv4_host)
 /* CR 3.5 */
 Test(inline, allow_entry_not_a_mapping)
 {
-	expect_str_invalid(ENTRY("tcp"),
+	expect_str_invalid(
+		ENTRY("tcp"),
 		WANT("10:9: expected a mapping for an allow entry, found 'tcp'"));
 }
 
 /* CR 3.5 */
 Test(inline, conduit_not_a_mapping)
 {
-	expect_str_invalid(TWO_ZONES "conduits:\n  - [a, b]\n",
+	expect_str_invalid(
+		TWO_ZONES "conduits:\n  - [a, b]\n",
 		WANT("6:5: expected a mapping for a conduit, found a sequence"));
 }
 
 /* CR 3.5 */
 Test(inline, proto_not_a_scalar)
 {
-	expect_str_invalid(ENTRY("{ proto: [tcp, udp] }"),
+	expect_str_invalid(
+		ENTRY("{ proto: [tcp, udp] }"),
 		WANT("10:18: expected a protocol, found a sequence"));
 }
 
 /* CR 7.6 */
 Test(inline, empty_port_list)
 {
-	expect_str_invalid(ENTRY("{ proto: tcp, port: [] }"),
+	expect_str_invalid(
+		ENTRY("{ proto: tcp, port: [] }"),
 		WANT("10:29: expected at least one port, found an empty "
 		     "sequence"));
 }
@@ -480,7 +534,8 @@ Test(inline, empty_port_list)
 /* CR 7.6 */
 Test(inline, port_mapping)
 {
-	expect_str_invalid(ENTRY("{ proto: tcp, port: {lo: 1} }"),
+	expect_str_invalid(
+		ENTRY("{ proto: tcp, port: {lo: 1} }"),
 		WANT("10:29: expected a port 1..65535 or a range like "
 		     "20000-20010 or a sequence of them, found a mapping"));
 }
@@ -488,7 +543,8 @@ Test(inline, port_mapping)
 /* CR 7.6 */
 Test(inline, port_range_with_zero_and_junk)
 {
-	expect_str_invalid(ENTRY("{ proto: tcp, port: [0-10, 1-2-3, -5, 99999999999999999999] }"),
+	expect_str_invalid(
+		ENTRY("{ proto: tcp, port: [0-10, 1-2-3, -5, 99999999999999999999] }"),
 		WANT("10:30: port 0 is not allowed (expected 1..65535)",
 		     "10:36: expected a port 1..65535 or a range like "
 		     "20000-20010, found '1-2-3'",
@@ -501,15 +557,17 @@ Test(inline, port_range_with_zero_and_junk)
 /* CR 7.6 */
 Test(inline, duplicate_port)
 {
-	expect_str_invalid(ENTRY("{ proto: tcp, port: [443, 22, 443] }"),
+	expect_str_invalid(
+		ENTRY("{ proto: tcp, port: [443, 22, 443] }"),
 		WANT("10:39: port 443 overlaps 443 in the same entry"));
 }
 
 /* CR 7.6 */
 Test(inline, networks_overlap_inside_one_zone)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  a: {networks: [198.18.0.0/16, 198.18.7.0/24]}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  a: {networks: [198.18.0.0/16, 198.18.7.0/24]}\n",
 		WANT("3:33: network 198.18.7.0/24 of zone 'a' overlaps "
 		     "198.18.0.0/16 of zone 'a'"));
 }
@@ -517,9 +575,10 @@ Test(inline, networks_overlap_inside_one_zone)
 /* CR 7.6 */
 Test(inline, same_wildcard_in_two_zones)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  a: {interfaces: ['eth*']}\n"
-			   "  b: {interfaces: ['eth*']}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  a: {interfaces: ['eth*']}\n"
+		"  b: {interfaces: ['eth*']}\n",
 		WANT("4:20: interface 'eth*' of zone 'b' overlaps 'eth*' of "
 		     "zone 'a'"));
 }
@@ -527,9 +586,10 @@ Test(inline, same_wildcard_in_two_zones)
 /* CR 7.6 */
 Test(inline, prefix_syntax)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  a: {networks: [198.18.0.0/016, 198.18.0.0/, /8, "
-			   "'2001:db8::/129', [x]]}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  a: {networks: [198.18.0.0/016, 198.18.0.0/, /8, "
+		"'2001:db8::/129', [x]]}\n",
 		WANT("3:18: expected a network like 198.18.20.0/24 or "
 		     "2001:db8:20::/64, found '198.18.0.0/016'",
 		     "3:34: expected a network like 198.18.20.0/24 or "
@@ -545,20 +605,23 @@ Test(inline, prefix_syntax)
 /* CR 3.5 */
 Test(inline, description_not_a_string)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  a: {interfaces: [a0], description: [x]}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  a: {interfaces: [a0], description: [x]}\n",
 		WANT("3:38: expected a description, found a sequence"));
 }
 
 /* CR 7.6 */
 Test(inline, names_too_long)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  abcdefghijklmnopqrstuvwxyz0123456: {interfaces: [a0]}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  abcdefghijklmnopqrstuvwxyz0123456: {interfaces: [a0]}\n",
 		WANT("3:3: invalid zone name 'abcdefghijklmnopqrstuvwxyz0123456' "
 		     "(expected 1-32 characters of a-z 0-9 _ -, starting with a "
 		     "letter or digit)"));
-	expect_str_invalid("version: 1\nzones:\n  -a: {interfaces: [a0]}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n  -a: {interfaces: [a0]}\n",
 		WANT("3:3: invalid zone name '-a' (expected 1-32 characters of "
 		     "a-z 0-9 _ -, starting with a letter or digit)"));
 }
@@ -566,7 +629,8 @@ Test(inline, names_too_long)
 /* CR 3.5 */
 Test(inline, key_not_a_scalar)
 {
-	expect_str_invalid("version: 1\n? [zones]\n: x\nzones:\n  a: {interfaces: [a0]}\n",
+	expect_str_invalid(
+		"version: 1\n? [zones]\n: x\nzones:\n  a: {interfaces: [a0]}\n",
 		WANT("2:3: expected a key name, found a sequence"));
 }
 
@@ -574,30 +638,35 @@ Test(inline, key_not_a_scalar)
 Test(inline, version_not_a_scalar)
 {
 	expect_str_invalid("version: [1]\nzones:\n  a: {interfaces: [a0]}\n",
-		WANT("1:10: expected version 1, found a sequence"));
+			   WANT("1:10: expected version 1, found a sequence"));
 }
 
 /* CR 7.6 */
 Test(inline, security_level_zero)
 {
-	expect_str_invalid("version: 1\nzones:\n"
-			   "  a: {interfaces: [a0], security-level: 0}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n"
+		"  a: {interfaces: [a0], security-level: 0}\n",
 		WANT("3:41: expected a security level 1..4, found '0'"));
 }
 
 /* CR 7.6 */
 Test(inline, log_not_a_bool)
 {
-	expect_str_invalid(TWO_ZONES "conduits:\n"
-			   "  - {name: x, from: a, to: b, log: 1, allow: [{proto: tcp}]}\n",
+	expect_str_invalid(
+		TWO_ZONES
+		"conduits:\n"
+		"  - {name: x, from: a, to: b, log: 1, allow: [{proto: tcp}]}\n",
 		WANT("6:36: expected true or false, found '1'"));
 }
 
 /* CR 7.6 */
 Test(inline, unknown_zone_in_from_and_to)
 {
-	expect_str_invalid(TWO_ZONES "conduits:\n"
-			   "  - {name: x, from: c, to: d, allow: [{proto: tcp}]}\n",
+	expect_str_invalid(
+		TWO_ZONES
+		"conduits:\n"
+		"  - {name: x, from: c, to: d, allow: [{proto: tcp}]}\n",
 		WANT("6:21: unknown zone 'c' (expected one of: a, b)",
 		     "6:28: unknown zone 'd' (expected one of: a, b)"));
 }
@@ -605,7 +674,8 @@ Test(inline, unknown_zone_in_from_and_to)
 /* CR 7.6 */
 Test(inline, icmp_type_number_out_of_range)
 {
-	expect_str_invalid(ENTRY("{ proto: icmp, type: 256 }"),
+	expect_str_invalid(
+		ENTRY("{ proto: icmp, type: 256 }"),
 		WANT("10:30: expected an icmp type name like echo-request or a "
 		     "number 0..255, found '256'"));
 }
@@ -613,7 +683,8 @@ Test(inline, icmp_type_number_out_of_range)
 /* CR 7.6 */
 Test(inline, icmpv6_name_on_icmp)
 {
-	expect_str_invalid(ENTRY("{ proto: icmp, type: nd-neighbor-solicit }"),
+	expect_str_invalid(
+		ENTRY("{ proto: icmp, type: nd-neighbor-solicit }"),
 		WANT("10:30: expected an icmp type name like echo-request or a "
 		     "number 0..255, found 'nd-neighbor-solicit'"));
 }
@@ -621,10 +692,12 @@ Test(inline, icmpv6_name_on_icmp)
 /* CR 7.6 */
 Test(inline, rate_units_and_overflow)
 {
-	expect_str_invalid(ENTRY("{ proto: udp, rate: 4294967296/second }"),
+	expect_str_invalid(
+		ENTRY("{ proto: udp, rate: 4294967296/second }"),
 		WANT("10:29: expected a rate like 200/second (N/second, "
 		     "N/minute, N/hour or N/day), found '4294967296/second'"));
-	expect_str_invalid(ENTRY("{ proto: udp, rate: 5/week }"),
+	expect_str_invalid(
+		ENTRY("{ proto: udp, rate: 5/week }"),
 		WANT("10:29: expected a rate like 200/second (N/second, "
 		     "N/minute, N/hour or N/day), found '5/week'"));
 }
@@ -635,8 +708,9 @@ Test(valid, mixed_families_that_can_match)
 	struct pol_policy *p;
 
 	/* Mixed lists: the IPv6 part of from-hosts meets to-hosts. */
-	p = load_ok(ENTRY("{ proto: tcp, port: 22, from-hosts: [198.18.10.0/28, "
-			  "2001:db8:10::/64], to-hosts: [2001:db8:20::5] }"));
+	p = load_ok(
+		ENTRY("{ proto: tcp, port: 22, from-hosts: [198.18.10.0/28, "
+		      "2001:db8:10::/64], to-hosts: [2001:db8:20::5] }"));
 	cr_expect_eq(p->conduits[0].allow[0].n_from_hosts, 2);
 	policy_free(p);
 	/* One side only is fine, and so is any family on icmp without hosts. */
@@ -675,7 +749,8 @@ Test(valid, boundaries_accepted)
 Test(inline, invalid_names_are_quoted_printably)
 {
 	/* \e is ESC: it must not reach a terminal through a message. */
-	expect_str_invalid("version: 1\nzones:\n  \"caf\\u00e9\\e\": {}\n",
+	expect_str_invalid(
+		"version: 1\nzones:\n  \"caf\\u00e9\\e\": {}\n",
 		WANT("3:3: invalid zone name 'caf\xc3\xa9?' (expected 1-32 "
 		     "characters of a-z 0-9 _ -, starting with a letter or "
 		     "digit)",
@@ -690,9 +765,13 @@ Test(inline, long_values_are_cut_on_a_character_boundary)
 
 	for (int i = 0; i < 19; i++)
 		strcat(e19, "\xc3\xa9");
-	snprintf(text, sizeof(text), "version: 1\nzones:\n  a: {interfaces: "
-		 "[a0], security-level: x%s\xc3\xa9\xc3\xa9}\n", e19);
-	snprintf(want, sizeof(want), "3:41: expected a security level 1..4, "
-		 "found 'x%s...'", e19);
+	snprintf(text, sizeof(text),
+		 "version: 1\nzones:\n  a: {interfaces: "
+		 "[a0], security-level: x%s\xc3\xa9\xc3\xa9}\n",
+		 e19);
+	snprintf(want, sizeof(want),
+		 "3:41: expected a security level 1..4, "
+		 "found 'x%s...'",
+		 e19);
 	expect_str_invalid(text, WANT(want));
 }

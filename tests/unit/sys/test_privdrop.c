@@ -59,7 +59,7 @@ static int drop_full(void)
 	    capng_have_capability(CAPNG_INHERITABLE, CAP_NET_ADMIN))
 		return 6;
 	if (kept)
-		return 7;   /* root had CAP_SETPCAP: the bounding set goes */
+		return 7; /* root had CAP_SETPCAP: the bounding set goes */
 	for (int c = 0; c <= CAP_LAST_CAP; c++)
 		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1)
 			return 8;
@@ -88,7 +88,8 @@ static int drop_restricted_bounding(void)
 		    errno != EINVAL)
 			return 10;
 	capng_get_caps_process();
-	capng_update(CAPNG_DROP, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SETPCAP);
+	capng_update(CAPNG_DROP, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+		     CAP_SETPCAP);
 	if (capng_apply(CAPNG_SELECT_CAPS) < 0)
 		return 11;
 	if (privdrop_apply(NOBODY, NOBODY, &kept) < 0)
