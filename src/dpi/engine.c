@@ -290,61 +290,43 @@ static void emit_broken(struct ctx *x, const char *why)
 
 /* --- per protocol: one call per run of contiguous bytes -------------------- */
 
+/* The framed parsers (Modbus, IEC 104, ENIP) share one loop; each adapter
+ * decodes one PDU into the engine's scratch union and points r at it. */
+typedef void (*run_parse_fn)(struct ctx *x, const uint8_t *d, size_t len,
+			     struct engine_pdu *r, struct dpi_result *res);
+
+static void parse_modbus(struct ctx *x, const uint8_t *d, size_t len,
+			 struct engine_pdu *r, struct dpi_result *res)
+{
+	modbus_parse(d, len, x->dir, &x->e->u.modbus, res);
+	r->u.modbus = &x->e->u.modbus;
+}
+
+static void parse_iec104(struct ctx *x, const uint8_t *d, size_t len,
+			 struct engine_pdu *r, struct dpi_result *res)
+{
+	iec104_parse(d, len, x->dir, &x->e->u.iec104, res);
+	r->u.iec104 = &x->e->u.iec104;
+}
+
+static void parse_enip(struct ctx *x, const uint8_t *d, size_t len,
+		       struct engine_pdu *r, struct dpi_result *res)
+{
+	enip_parse(d, len, x->dir, &x->e->u.enip, res);
+	r->u.enip = &x->e->u.enip;
+}
+
 /* Returns bytes consumed, or -1 when the framing is lost. */
-static int run_modbus(struct ctx *x, const uint8_t *d, size_t len)
+static int run_framed(struct ctx *x, const uint8_t *d, size_t len,
+		      run_parse_fn parse)
 {
 	size_t off = 0;
 
 	while (off < len) {
-		struct modbus_pdu *m = &x->e->u.modbus;
-		struct engine_pdu r = { .u.modbus = m };
+		struct engine_pdu r = { 0 };
 		struct dpi_result res;
 
-		modbus_parse(d + off, len - off, x->dir, m, &res);
-		if (res.status == DPI_NEED_MORE)
-			break;
-		if (res.status == DPI_ERROR && res.consumed == 0) {
-			emit_broken(x, res.error);
-			return -1;
-		}
-		emit(x, &r, res.status == DPI_ERROR ? res.error : NULL, false);
-		off += res.consumed;
-	}
-	return (int)off;
-}
-
-static int run_iec104(struct ctx *x, const uint8_t *d, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		struct iec104_apdu *m = &x->e->u.iec104;
-		struct engine_pdu r = { .u.iec104 = m };
-		struct dpi_result res;
-
-		iec104_parse(d + off, len - off, x->dir, m, &res);
-		if (res.status == DPI_NEED_MORE)
-			break;
-		if (res.status == DPI_ERROR && res.consumed == 0) {
-			emit_broken(x, res.error);
-			return -1;
-		}
-		emit(x, &r, res.status == DPI_ERROR ? res.error : NULL, false);
-		off += res.consumed;
-	}
-	return (int)off;
-}
-
-static int run_enip(struct ctx *x, const uint8_t *d, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		struct enip_pdu *m = &x->e->u.enip;
-		struct engine_pdu r = { .u.enip = m };
-		struct dpi_result res;
-
-		enip_parse(d + off, len - off, x->dir, m, &res);
+		parse(x, d + off, len - off, &r, &res);
 		if (res.status == DPI_NEED_MORE)
 			break;
 		if (res.status == DPI_ERROR && res.consumed == 0) {
@@ -500,15 +482,15 @@ static int run_proto(struct ctx *x, const uint8_t *d, size_t len)
 {
 	switch (x->ef->proto) {
 	case ENGINE_PROTO_MODBUS:
-		return run_modbus(x, d, len);
+		return run_framed(x, d, len, parse_modbus);
 	case ENGINE_PROTO_DNP3:
 		return run_dnp3(x, d, len);
 	case ENGINE_PROTO_IEC104:
-		return run_iec104(x, d, len);
+		return run_framed(x, d, len, parse_iec104);
 	case ENGINE_PROTO_S7COMM:
 		return run_s7comm(x, d, len);
 	case ENGINE_PROTO_ENIP:
-		return run_enip(x, d, len);
+		return run_framed(x, d, len, parse_enip);
 	default:
 		return (int)len;
 	}
