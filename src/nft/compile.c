@@ -77,38 +77,6 @@ enum { BO_INVALID = 0, BO_HOST = 1, BO_BIG = 2 };
 
 /* --- small helpers ---------------------------------------------------- */
 
-static const char *proto_name(enum pol_proto p)
-{
-	switch (p) {
-	case POL_PROTO_ICMP:
-		return "icmp";
-	case POL_PROTO_TCP:
-		return "tcp";
-	case POL_PROTO_UDP:
-		return "udp";
-	case POL_PROTO_ICMPV6:
-		return "icmpv6";
-	case POL_PROTO_SCTP:
-		return "sctp";
-	}
-	return "?";
-}
-
-static const char *rate_unit_name(enum pol_rate_unit u)
-{
-	switch (u) {
-	case POL_RATE_SECOND:
-		return "second";
-	case POL_RATE_MINUTE:
-		return "minute";
-	case POL_RATE_HOUR:
-		return "hour";
-	case POL_RATE_DAY:
-		return "day";
-	}
-	return "?";
-}
-
 static uint64_t rate_unit_secs(enum pol_rate_unit u)
 {
 	switch (u) {
@@ -344,7 +312,7 @@ static char *atom_text(const struct pol_conduit *c, const struct pol_service *s,
 	struct sbuf sb = { 0 };
 
 	sb_printf(&sb, "%s>%s %s ", c->from->name, c->to->name,
-		  proto_name(s->proto));
+		  pol_proto_name(s->proto));
 	if (is_icmp(s->proto)) {
 		if (s->icmp_type < 0)
 			sb_printf(&sb, "type=any");
@@ -366,7 +334,7 @@ static char *atom_text(const struct pol_conduit *c, const struct pol_service *s,
 	sb_hosts(&sb, to);
 	if (s->has_rate) {
 		sb_printf(&sb, " rate=%u/%s", s->rate.count,
-			  rate_unit_name(s->rate.unit));
+			  pol_rate_unit_name(s->rate.unit));
 		if (s->rate.burst)
 			sb_printf(&sb, "/%u", s->rate.burst);
 	}
