@@ -332,6 +332,17 @@ static const char *or_none(const char *s)
 	return s ? s : "";
 }
 
+/* Lists what differs between two text lists (unless building them failed)
+ * and frees both. */
+static void diff_texts_take(struct lines *out, const char *label, char **a,
+			    size_t na, char **b, size_t nb, int err)
+{
+	if (!err)
+		list_diff(out, label, a, na, b, nb);
+	texts_free(a, na);
+	texts_free(b, nb);
+}
+
 static void zone_details(struct lines *out, const struct pol_zone *o,
 			 const struct pol_zone *n)
 {
@@ -373,16 +384,10 @@ static void zone_details(struct lines *out, const struct pol_zone *o,
 	}
 	a = iface_texts(o, &na, &err);
 	b = iface_texts(n, &nb, &err);
-	if (!err)
-		list_diff(out, "interfaces ", a, na, b, nb);
-	texts_free(a, na);
-	texts_free(b, nb);
+	diff_texts_take(out, "interfaces ", a, na, b, nb, err);
 	a = net_texts(o, &na, &err);
 	b = net_texts(n, &nb, &err);
-	if (!err)
-		list_diff(out, "networks ", a, na, b, nb);
-	texts_free(a, na);
-	texts_free(b, nb);
+	diff_texts_take(out, "networks ", a, na, b, nb, err);
 	if (err)
 		out->err = err;
 }
@@ -415,10 +420,7 @@ static void conduit_details(struct lines *out, const struct pol_conduit *o,
 	}
 	a = service_texts(o, &na, &err);
 	b = service_texts(n, &nb, &err);
-	if (!err)
-		list_diff(out, "", a, na, b, nb);
-	texts_free(a, na);
-	texts_free(b, nb);
+	diff_texts_take(out, "", a, na, b, nb, err);
 	if (err)
 		out->err = err;
 }
