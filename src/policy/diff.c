@@ -462,32 +462,19 @@ static int named_cmp(const void *a, const void *b)
 		      ((const struct named *)b)->name);
 }
 
-static struct named *sorted_zones(const struct pol_policy *p, size_t *n)
+/* The zones or conduits of p (NULL: none), sorted by name. */
+static struct named *sorted_names(const struct pol_policy *p,
+				  enum pol_diff_kind kind, size_t *n)
 {
+	bool zones = kind == POL_DIFF_ZONE;
 	struct named *v;
 
-	*n = p ? p->n_zones : 0;
+	*n = p ? (zones ? p->n_zones : p->n_conduits) : 0;
 	v = calloc(*n + 1, sizeof(*v));
 	if (v == NULL)
 		return NULL;
 	for (size_t i = 0; i < *n; i++) {
-		v[i].name = p->zones[i].name;
-		v[i].idx = i;
-	}
-	qsort(v, *n, sizeof(*v), named_cmp);
-	return v;
-}
-
-static struct named *sorted_conduits(const struct pol_policy *p, size_t *n)
-{
-	struct named *v;
-
-	*n = p ? p->n_conduits : 0;
-	v = calloc(*n + 1, sizeof(*v));
-	if (v == NULL)
-		return NULL;
-	for (size_t i = 0; i < *n; i++) {
-		v[i].name = p->conduits[i].name;
+		v[i].name = zones ? p->zones[i].name : p->conduits[i].name;
 		v[i].idx = i;
 	}
 	qsort(v, *n, sizeof(*v), named_cmp);
@@ -502,10 +489,8 @@ static int diff_kind(struct pol_diff *d, enum pol_diff_kind kind,
 	size_t na, nb, i = 0, j = 0;
 	int rc = 0;
 
-	a = kind == POL_DIFF_ZONE ? sorted_zones(o, &na) :
-				    sorted_conduits(o, &na);
-	b = kind == POL_DIFF_ZONE ? sorted_zones(n, &nb) :
-				    sorted_conduits(n, &nb);
+	a = sorted_names(o, kind, &na);
+	b = sorted_names(n, kind, &nb);
 	if (a == NULL || b == NULL) {
 		rc = -ENOMEM;
 		goto out;
