@@ -24,7 +24,9 @@
 
 /* Per-flow state in the flow's user area (FLOW_DEFAULT_USER_SIZE). */
 struct eflow {
-	uint8_t classified; /* the classifier answered DONE */
+	uint8_t classified; /* a parser was chosen (or DONE with NONE) */
+	uint8_t asking;	    /* the classifier wants more packets */
+	uint8_t verdict;    /* sticky flow verdict, enum engine_verdict */
 	uint8_t proto;	    /* enum engine_proto */
 	uint8_t how;	    /* enum engine_class_how */
 	uint8_t req_dir;    /* enum flow_dir carrying requests */
@@ -43,6 +45,11 @@ struct engine {
 	void *classify_ctx;
 	engine_pdu_fn pdu_cb;
 	void *pdu_arg;
+	engine_flow_end_fn end_cb;
+	void *end_arg;
+	size_t hook_off; /* offset of the hook area in the user area */
+	size_t hook_size;
+	enum engine_verdict last_verdict;
 	bool resync_on_gap;
 	struct engine_stats st;
 
@@ -69,7 +76,13 @@ struct ctx {
 	const struct pkt *p;
 	enum dpi_dir dir;
 	uint64_t tag;
+	enum engine_verdict verdict; /* of this packet so far */
 };
+
+static void *hook_area(const struct engine *e, struct eflow *ef)
+{
+	return e->hook_size ? (uint8_t *)ef + e->hook_off : NULL;
+}
 
 static const char *const proto_names[ENGINE_PROTO_MAX] = {
 	[ENGINE_PROTO_NONE] = "none",	  [ENGINE_PROTO_MODBUS] = "modbus",
@@ -111,11 +124,13 @@ static enum engine_proto port_proto(uint8_t l4, uint16_t port)
 }
 
 enum engine_class_result engine_classify_port(void *ctx, const struct pkt *p,
+					      void *fuser,
 					      struct engine_class *out)
 {
 	enum engine_proto pr;
 
 	(void)ctx;
+	(void)fuser;
 	out->how = ENGINE_CLASS_PORT;
 	out->server_is_dst = true;
 	pr = port_proto(p->l4proto, p->dport);
@@ -152,9 +167,13 @@ static struct dnp3_slot *slot_get(struct engine *e, struct eflow *ef)
 static void on_flow_end(struct flow *f, void *user, enum flow_end why,
 			void *arg)
 {
+	struct engine *e = arg;
+
 	(void)f;
 	(void)why;
-	slot_put(arg, user);
+	if (e->end_cb != NULL && e->hook_size)
+		e->end_cb(hook_area(e, user), e->end_arg);
+	slot_put(e, user);
 }
 
 struct engine *engine_alloc(const struct engine_conf *conf)
@@ -188,7 +207,9 @@ struct engine *engine_alloc(const struct engine_conf *conf)
 	e->n_dnp3_free = e->n_dnp3;
 
 	flow_conf_defaults(&fc, (uint32_t)c.max_flows);
-	fc.user_size = sizeof(struct eflow);
+	e->hook_off = (sizeof(struct eflow) + 7) & ~(size_t)7;
+	e->hook_size = c.hook_user_size;
+	fc.user_size = (uint32_t)(e->hook_off + c.hook_user_size);
 	if (c.stream_bytes != 0)
 		fc.stream.large_size =
 			(uint32_t)(c.stream_bytes < STREAM_BUF_MAX ?
@@ -229,6 +250,17 @@ void engine_set_pdu_cb(struct engine *e, engine_pdu_fn fn, void *arg)
 {
 	e->pdu_cb = fn;
 	e->pdu_arg = arg;
+}
+
+void engine_set_flow_end_cb(struct engine *e, engine_flow_end_fn fn, void *arg)
+{
+	e->end_cb = fn;
+	e->end_arg = arg;
+}
+
+enum engine_verdict engine_packet_verdict(const struct engine *e)
+{
+	return e->last_verdict;
 }
 
 const struct engine_stats *engine_get_stats(const struct engine *e)
@@ -275,8 +307,17 @@ static void emit(struct ctx *x, struct engine_pdu *r, const char *error,
 		e->st.broken[pr]++;
 		x->ef->broken[x->dir] = 1;
 	}
-	if (e->pdu_cb != NULL)
-		e->pdu_cb(r, e->pdu_arg);
+	if (e->pdu_cb != NULL) {
+		enum engine_verdict v =
+			e->pdu_cb(r, hook_area(e, x->ef), e->pdu_arg);
+
+		if (v > x->verdict)
+			x->verdict = v;
+		/* a TCP PDU refused: its bytes are consumed, so a
+		 * retransmission would pass as a duplicate; block the flow */
+		if (v > x->ef->verdict && x->p->l4proto == IPPROTO_TCP)
+			x->ef->verdict = (uint8_t)v;
+	}
 }
 
 /* A record with no protocol fields: the direction lost its framing. */
@@ -642,12 +683,15 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 	uint8_t flags = p->l4proto == IPPROTO_TCP ? p->tcp_flags : 0;
 
 	e->st.packets++;
+	e->last_verdict = ENGINE_DENY;
 	if (p->fragment) {
 		e->st.fragments++;
+		e->st.verdicts[ENGINE_DENY]++;
 		return 0;
 	}
 	if (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP) {
 		e->st.other_l4++;
+		e->st.verdicts[ENGINE_DENY]++;
 		return 0;
 	}
 	if (p->ip_version == 4)
@@ -659,6 +703,7 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 	switch (flow_lookup(e->flows, &k, flags, now_us, &f, &fdir)) {
 	case FLOW_FULL:
 		e->st.flow_pool_full++;
+		e->st.verdicts[ENGINE_DENY]++;
 		return -ENOBUFS;
 	case FLOW_CREATED:
 		e->st.flows++;
@@ -669,16 +714,23 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 		x.ef = flow_user(e->flows, f);
 		break;
 	}
-	if (!x.ef->classified) {
+	if (!x.ef->classified || x.ef->asking) {
 		struct engine_class c = { 0 };
+		enum engine_class_result cr;
 
-		if (e->classify(e->classify_ctx, p, &c) == ENGINE_CLASS_DONE) {
+		cr = e->classify(e->classify_ctx, p, hook_area(e, x.ef), &c);
+		x.ef->asking = cr == ENGINE_CLASS_MORE;
+		if (!x.ef->classified &&
+		    (cr == ENGINE_CLASS_DONE || c.proto != ENGINE_PROTO_NONE)) {
 			x.ef->classified = 1;
 			x.ef->proto = (uint8_t)c.proto;
-			x.ef->how = (uint8_t)c.how;
 			x.ef->req_dir =
 				(uint8_t)(c.server_is_dst ? fdir : !fdir);
 		}
+		if (x.ef->classified)
+			x.ef->how = (uint8_t)c.how;
+		if (c.verdict > x.ef->verdict)
+			x.ef->verdict = (uint8_t)c.verdict;
 	}
 	x.dir = fdir == x.ef->req_dir ? DPI_DIR_REQUEST : DPI_DIR_RESPONSE;
 	if (x.ef->classified && x.ef->proto == ENGINE_PROTO_NONE)
@@ -689,6 +741,10 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 	else if (x.ef->classified && x.ef->proto != ENGINE_PROTO_NONE) {
 		on_datagram(&x);
 	}
+	if (x.ef->verdict > x.verdict)
+		x.verdict = (enum engine_verdict)x.ef->verdict;
+	e->last_verdict = x.verdict;
+	e->st.verdicts[x.verdict]++;
 	flow_table_sweep(e->flows, now_us, 4);
 	return 0;
 }

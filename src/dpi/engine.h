@@ -42,27 +42,51 @@ enum engine_class_how {
 	ENGINE_CLASS_DPI,  /* content inspection (nDPI) */
 };
 
+/* Verdict of a PDU or a packet; severity order (same values as enum
+ * pol_action): a packet gets the most severe of its PDUs and its flow. */
+enum engine_verdict {
+	ENGINE_ALLOW,
+	ENGINE_DENY,   /* drop */
+	ENGINE_REJECT, /* drop, and reset a TCP connection */
+};
+
 struct engine_class {
 	enum engine_proto proto;
 	enum engine_class_how how;
 	bool server_is_dst; /* this packet travels client -> server */
+	/*
+	 * Flow-level verdict (no conduit, nDPI found a protocol the conduit
+	 * does not allow, ...); sticky: once above ALLOW, every later packet
+	 * of the flow gets at least this verdict. Zero (ALLOW) by default.
+	 */
+	enum engine_verdict verdict;
 };
 
 enum engine_class_result {
-	ENGINE_CLASS_DONE, /* *out decided (proto may be NONE: no parser) */
-	ENGINE_CLASS_MORE, /* ask again with the next packet of the flow */
+	ENGINE_CLASS_DONE, /* *out final (proto may be NONE: no parser) */
+	/*
+	 * Ask again with the next packet of the flow. With proto NONE the
+	 * stream data is held unparsed; with a proto the parser starts now
+	 * and proto/server_is_dst of later answers are ignored (only verdict
+	 * and how still count) — for identification that goes on after the
+	 * policy already chose the parser.
+	 */
+	ENGINE_CLASS_MORE,
 };
 
 /*
  * Classifier hook: asked for each packet of a flow until it answers DONE.
- * `ctx` is the classifier's own per-engine state (nDPI's detection module
- * later); it must not allocate per packet either.
+ * `ctx` is the classifier's own per-engine state (nDPI's detection module,
+ * the verdict module); `fuser` the flow's hook area (engine_conf
+ * hook_user_size bytes, zeroed at flow creation, NULL when that size is
+ * 0). It must not allocate per packet either.
  */
 typedef enum engine_class_result (*engine_classify_fn)(
-	void *ctx, const struct pkt *p, struct engine_class *out);
+	void *ctx, const struct pkt *p, void *fuser, struct engine_class *out);
 
 /* The built-in classifier: the well-known port table, labelled PORT. */
 enum engine_class_result engine_classify_port(void *ctx, const struct pkt *p,
+					      void *fuser,
 					      struct engine_class *out);
 /* "modbus", ...; "none" for ENGINE_PROTO_NONE. */
 const char *engine_proto_name(enum engine_proto proto);
@@ -98,7 +122,13 @@ struct engine_pdu {
 	} u;
 };
 
-typedef void (*engine_pdu_fn)(const struct engine_pdu *pdu, void *arg);
+/* Called for every PDU record; returns the PDU's verdict. `fuser` as for
+ * the classifier. */
+typedef enum engine_verdict (*engine_pdu_fn)(const struct engine_pdu *pdu,
+					     void *fuser, void *arg);
+/* A flow ends (timeout, eviction, table freed): release what fuser
+ * refers to, flush aggregated events. */
+typedef void (*engine_flow_end_fn)(void *fuser, void *arg);
 
 struct engine_conf {
 	size_t max_flows;     /* flow table entries (0: default) */
@@ -113,6 +143,8 @@ struct engine_conf {
 	 * next segment as if midstream, parser state reset.
 	 */
 	bool resync_on_gap;
+	/* bytes of per-flow area for the hooks (verdict module) */
+	size_t hook_user_size;
 };
 
 struct engine_stats {
@@ -131,6 +163,7 @@ struct engine_stats {
 	uint64_t responses[ENGINE_PROTO_MAX];
 	uint64_t errors[ENGINE_PROTO_MAX];
 	uint64_t broken[ENGINE_PROTO_MAX];
+	uint64_t verdicts[3]; /* packets by enum engine_verdict */
 };
 
 struct engine;
@@ -142,6 +175,7 @@ void engine_free(struct engine *e);
 /* Replace the classifier (default engine_classify_port, ctx NULL). */
 void engine_set_classifier(struct engine *e, engine_classify_fn fn, void *ctx);
 void engine_set_pdu_cb(struct engine *e, engine_pdu_fn fn, void *arg);
+void engine_set_flow_end_cb(struct engine *e, engine_flow_end_fn fn, void *arg);
 
 /*
  * Account a packet the caller could not decode (pkt_decode_ip or link
@@ -158,6 +192,16 @@ void engine_count_undecoded(struct engine *e, int rc);
  */
 int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 		   uint64_t tag);
+
+/*
+ * Verdict of the packet engine_process handled last: the most severe of
+ * the flow's sticky verdict and of the PDUs completed in it. A TCP PDU
+ * denied or rejected makes that verdict sticky for the flow (inline, a
+ * later retransmission of its bytes would otherwise pass as a duplicate).
+ * Packets the engine does not track (fragments, other L4, table full)
+ * get ENGINE_DENY: the caller may choose otherwise for them.
+ */
+enum engine_verdict engine_packet_verdict(const struct engine *e);
 
 const struct engine_stats *engine_get_stats(const struct engine *e);
 

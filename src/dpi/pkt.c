@@ -102,7 +102,8 @@ static int decode_v4(struct pkt *p, struct cur *c)
 		return bad(p, "IPv4 total length below header length");
 	if (total > c->len)
 		return bad(p, "IPv4 total length beyond captured data");
-	c->len = total;		/* drop link padding */
+	c->len = total; /* drop link padding */
+	p->l3_len = total;
 	cur_skip(c, hlen - 20); /* options */
 	if (!cur_ok(c))
 		return bad(p, "IPv4 options truncated");
@@ -129,6 +130,7 @@ static int decode_v6(struct pkt *p, struct cur *c)
 	if (plen > cur_left(c))
 		return bad(p, "IPv6 payload length beyond captured data");
 	c->len = c->off + plen;
+	p->l3_len = c->len;
 	for (int i = 0;; i++) {
 		uint8_t next, hl;
 		uint16_t fo;
@@ -180,6 +182,8 @@ int pkt_decode_ip(struct pkt *p, const uint8_t *buf, size_t len)
 	memset(p, 0, sizeof(*p));
 	p->n_vlan = n_vlan;
 	memcpy(p->vlan, vlan, sizeof(vlan));
+	p->l3 = buf;
+	p->l3_len = len;
 	if (len < 1)
 		return bad(p, "empty packet");
 	p->ip_version = buf[0] >> 4;

@@ -50,6 +50,10 @@ struct pkt {
 	const uint8_t *payload;
 	size_t payload_len;
 
+	/* the IP packet itself (for nDPI), from the IP header on */
+	const uint8_t *l3;
+	size_t l3_len;
+
 	const char *error; /* static reason, set with -EBADMSG */
 };
 

@@ -387,14 +387,16 @@ static void print_text(FILE *f, json_t *o)
 	fputc('\n', f);
 }
 
-static void on_pdu(const struct engine_pdu *pdu, void *arg)
+static enum engine_verdict on_pdu(const struct engine_pdu *pdu, void *fuser,
+				  void *arg)
 {
+	(void)fuser;
 	struct replay_out *out = arg;
 	char a[PKT_ADDR_PORT_STRLEN];
 	json_t *o = json_object();
 
 	if (o == NULL)
-		return;
+		return ENGINE_ALLOW;
 	if (out->capture)
 		json_object_set_new(o, "capture", json_string(out->capture));
 	set_int(o, "frame", (json_int_t)pdu->tag);
@@ -455,6 +457,7 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 		print_text(out->f, o);
 	}
 	json_decref(o);
+	return ENGINE_ALLOW;
 }
 
 static void print_summary(FILE *f, const char *capture,

@@ -311,3 +311,74 @@ const char *pol_rate_unit_name(enum pol_rate_unit unit)
 	}
 	return "unknown";
 }
+
+/* --- protocol rules ------------------------------------------------------- */
+
+bool pol_ranges_has(const struct pol_ranges *r, uint32_t v)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) { /* sorted, merged: binary search */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v < r->v[mid].lo)
+			hi = mid;
+		else if (v > r->v[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+bool pol_ranges_cover(const struct pol_ranges *r, uint32_t lo, uint32_t hi)
+{
+	/* merged ranges never touch, so one range must hold all of [lo, hi] */
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].lo <= lo && hi <= r->v[i].hi)
+			return true;
+	return false;
+}
+
+bool pol_ranges_overlap(const struct pol_ranges *r, uint32_t lo, uint32_t hi)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].lo <= hi && lo <= r->v[i].hi)
+			return true;
+	return false;
+}
+
+const char *pol_action_name(enum pol_action a)
+{
+	switch (a) {
+	case POL_ACT_ALLOW:
+		return "allow";
+	case POL_ACT_DENY:
+		return "deny";
+	case POL_ACT_REJECT:
+		return "reject";
+	}
+	return "deny";
+}
+
+const char *pol_app_name(enum pol_app app)
+{
+	static const char *const names[POL_APP_N] = {
+		"none", "modbus", "dnp3", "iec104", "s7comm", "enip",
+	};
+
+	return (unsigned)app < POL_APP_N ? names[app] : "none";
+}
+
+bool policy_needs_dpi(const struct pol_policy *p)
+{
+	for (size_t z = 0; z < p->n_zones; z++)
+		if (p->zones[z].n_deny_categories > 0)
+			return true;
+	for (size_t c = 0; c < p->n_conduits; c++)
+		for (size_t i = 0; i < p->conduits[c].n_allow; i++)
+			if (p->conduits[c].allow[i].dpi != NULL ||
+			    p->conduits[c].allow[i].n_apps > 0)
+				return true;
+	return false;
+}

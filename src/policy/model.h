@@ -51,6 +51,11 @@ struct pol_zone {
 	size_t n_ifaces;
 	struct pol_prefix *nets;
 	size_t n_nets;
+	/* `deny-app-categories`: nDPI category names (lower case, as
+	 * ndpi_category_get_name spells them with spaces as '-') denied on
+	 * every conduit from or to this zone (NDR 5.3) */
+	const char *const *deny_categories;
+	size_t n_deny_categories;
 	uint32_t id; /* 1..n_zones, index + 1, stable within one policy */
 	struct pol_loc loc; /* of the zone's key */
 };
@@ -89,6 +94,237 @@ struct pol_rate {
  * (-1 = any) instead of ports. Host lists may mix families; an entry whose
  * host lists are all one family only applies to that family.
  */
+
+/* --- protocol rules (deep inspection, conduit-policy(5) "PROTOCOL RULES") -
+ *
+ * An allow entry may carry one protocol block (modbus, dnp3, iec104,
+ * s7comm, enip): the flows it admits are then parsed and every request PDU
+ * is decided by the block. Presets are resolved by the validator into the
+ * block's allow match, so consumers never interpret preset names.
+ *
+ * Decision for one PDU of an inspected flow (src/dpi/verdict.c):
+ *  1. malformed (parser error, framing lost, limits such as max-pdu, a
+ *     stream anomaly) -> the conduit's `malformed` action;
+ *  2. requests: `rules` in order, the first whose criteria all match
+ *     decides; responses are not matched against rules;
+ *  3. requests: the block's allow match (preset + functions + ranges);
+ *     the first criterion that fails denies and names itself;
+ *  4. an allowed request that matches a rate limit takes a token of its
+ *     bucket; an empty bucket -> the limit's action;
+ *  5. allow.
+ * Range criteria match conservatively: in an allow match (a rule with
+ * action allow, or the block's allow match) every value of the PDU must lie
+ * inside the listed ranges; in a deny or reject rule, any value inside
+ * them is enough.
+ */
+
+/* Severity order: a packet carrying several PDUs gets the highest. */
+enum pol_action {
+	POL_ACT_ALLOW,
+	POL_ACT_DENY,	/* drop */
+	POL_ACT_REJECT, /* drop and reset the TCP connection */
+};
+
+/* Same numbering as enum engine_proto (dpi/engine.h). */
+enum pol_app {
+	POL_APP_NONE,
+	POL_APP_MODBUS,
+	POL_APP_DNP3,
+	POL_APP_IEC104,
+	POL_APP_S7COMM,
+	POL_APP_ENIP,
+	POL_APP_N,
+};
+
+/* Inclusive range of numbers (unit ids, addresses, indexes, ...). */
+struct pol_range {
+	uint32_t lo;
+	uint32_t hi;
+};
+
+/* A list of ranges, sorted by lo and merged; n == 0: criterion absent. */
+struct pol_ranges {
+	const struct pol_range *v;
+	size_t n;
+};
+
+/* A set of 0..255 (function codes, type ids, services). */
+struct pol_set256 {
+	uint64_t w[4];
+};
+
+static inline bool pol_set_has(const struct pol_set256 *s, unsigned int v)
+{
+	return v < 256 && (s->w[v >> 6] >> (v & 63) & 1) != 0;
+}
+
+static inline void pol_set_add(struct pol_set256 *s, unsigned int v)
+{
+	if (v < 256)
+		s->w[v >> 6] |= (uint64_t)1 << (v & 63);
+}
+
+bool pol_ranges_has(const struct pol_ranges *r, uint32_t v);
+/* [lo, hi] entirely inside the union of r / overlapping any range of r. */
+bool pol_ranges_cover(const struct pol_ranges *r, uint32_t lo, uint32_t hi);
+bool pol_ranges_overlap(const struct pol_ranges *r, uint32_t lo, uint32_t hi);
+
+enum pol_mb_table {
+	POL_MB_COILS,
+	POL_MB_DISCRETE_INPUTS,
+	POL_MB_HOLDING_REGISTERS,
+	POL_MB_INPUT_REGISTERS,
+	POL_MB_TABLES,
+};
+
+/* YAML: functions, unit-ids, coils/discrete-inputs/holding-registers/
+ * input-registers: { read: RANGES, write: RANGES }. Reads are checked
+ * against `read`, writes against `write` (FC 23: both ranges). */
+struct pol_modbus_match {
+	bool has_functions;
+	struct pol_set256 functions; /* function codes without bit 0x80 */
+	struct pol_ranges unit_ids;
+	struct pol_ranges read[POL_MB_TABLES];
+	struct pol_ranges write[POL_MB_TABLES];
+};
+
+/* One entry of a DNP3 object list: group, optional variation, optional
+ * index range (checked against the header's start/stop or prefixes). */
+struct pol_dnp3_object {
+	uint8_t group;
+	bool has_variation;
+	uint8_t variation;
+	struct pol_ranges indexes; /* n == 0: any index */
+	struct pol_loc loc;
+};
+
+/* YAML: functions, outstations (link destination addresses of requests),
+ * objects. In the block's allow match the object list applies to write,
+ * select, operate, direct-operate and direct-operate-nr only: every object
+ * header of such a request must match an entry. In a rule it applies to
+ * any function: allow needs every header to match, deny any header. */
+struct pol_dnp3_match {
+	bool has_functions;
+	struct pol_set256 functions; /* application function codes */
+	struct pol_ranges outstations;
+	const struct pol_dnp3_object *objects;
+	size_t n_objects; /* 0: criterion absent */
+};
+
+/* YAML: type-ids, causes, common-addresses, ioas. Only I-frames carry
+ * these; S- and U-frames (STARTDT/STOPDT/TESTFR) are checked by the parser
+ * and allowed. */
+struct pol_iec104_match {
+	bool has_types;
+	struct pol_set256 types;  /* ASDU type identifications */
+	struct pol_ranges causes; /* cause of transmission 0..63 */
+	struct pol_ranges common_addresses;
+	struct pol_ranges ioas;
+};
+
+struct pol_s7_userdata {
+	uint8_t group;			/* enum s7comm_ud_group */
+	struct pol_ranges subfunctions; /* n == 0: any */
+	struct pol_loc loc;
+};
+
+/* YAML: functions (Job/Ack_Data parameter function codes), userdata
+ * ([{group, subfunctions}]). COTP connection management and S7 Ack
+ * frames are checked by the parser and allowed. */
+struct pol_s7_match {
+	bool has_functions;
+	struct pol_set256 functions;
+	const struct pol_s7_userdata *userdata;
+	size_t n_userdata; /* 0: criterion absent */
+};
+
+/* YAML: commands (encapsulation), services (CIP, 0..127), classes,
+ * instances, attributes. Every CIP request of a PDU (Multiple Service
+ * Packet and Unconnected Send unpacked) is checked on its own; the PDU's
+ * verdict is the most severe. */
+struct pol_enip_match {
+	struct pol_ranges commands;
+	bool has_services;
+	struct pol_set256 services;
+	struct pol_ranges classes;
+	struct pol_ranges instances;
+	struct pol_ranges attributes;
+};
+
+union pol_dpi_match {
+	struct pol_modbus_match modbus;
+	struct pol_dnp3_match dnp3;
+	struct pol_iec104_match iec104;
+	struct pol_s7_match s7comm;
+	struct pol_enip_match enip;
+};
+
+struct pol_dpi_rule {
+	enum pol_action action;
+	union pol_dpi_match m; /* member by the block's app */
+	struct pol_loc loc;
+};
+
+enum pol_rate_per {
+	POL_PER_SOURCE, /* one bucket per source address (default) */
+	POL_PER_FLOW,
+	POL_PER_CONDUIT, /* one bucket for the whole conduit entry */
+};
+
+/* YAML rate-limits: [{ <match keys>, rate: N/unit, burst, per, action }].
+ * Applies to requests that would be allowed and match m. */
+struct pol_rate_limit {
+	enum pol_action action; /* default deny */
+	union pol_dpi_match m;
+	struct pol_rate rate; /* burst 0: burst = count */
+	enum pol_rate_per per;
+	struct pol_loc loc;
+};
+
+enum pol_modbus_preset {
+	POL_MODBUS_READ_ONLY,	/* 1-4, 7, 11, 12, 17, 20, 24, 43/14 */
+	POL_MODBUS_READ_WRITE,	/* read-only + 5, 6, 15, 16, 21, 22, 23 */
+	POL_MODBUS_PROGRAMMING, /* read-write + 8, 43 (all MEI) */
+	POL_MODBUS_ALL,		/* every function code, 90 included */
+};
+enum pol_dnp3_preset {
+	POL_DNP3_READ_ONLY, /* confirm, read, delay measure, responses,
+			     * enable/disable unsolicited, record time */
+	POL_DNP3_OPERATE,   /* read-only + select, operate, direct operate */
+	POL_DNP3_ALL,
+};
+enum pol_iec104_preset {
+	POL_IEC104_MONITOR_ONLY, /* types 1..44, 70, 100, 101, 102, 104 */
+	POL_IEC104_ALL,
+};
+enum pol_s7_preset {
+	POL_S7_READ_ONLY, /* setup communication, read var, userdata
+			   * groups cpu (read SZL), block (list), time read */
+	POL_S7_ALL,
+};
+enum pol_enip_preset {
+	POL_ENIP_READ_ONLY, /* encapsulation list/register commands, CIP
+			     * get services, forward open/close, MSP */
+	POL_ENIP_ALL,
+};
+
+struct pol_dpi {
+	enum pol_app app;
+	int preset; /* -1: none given; else the protocol's preset enum */
+	struct pol_dpi_rule *rules;
+	size_t n_rules;
+	struct pol_rate_limit *limits;
+	size_t n_limits;
+	union pol_dpi_match allow; /* preset + functions + ranges */
+	/* modbus */
+	uint16_t max_pdu;     /* 1..253 bytes of PDU (fc + data); 253 */
+	enum pol_action umas; /* FC 90; default deny (allow: preset all) */
+	enum pol_action mei;  /* FC 43; default by preset */
+	/* s7comm */
+	enum pol_action s7plus; /* S7comm-plus as a whole; default deny */
+	struct pol_loc loc;	/* of the block's key */
+};
+
 struct pol_service {
 	enum pol_proto proto;
 	struct pol_port_range *ports;
@@ -100,6 +336,13 @@ struct pol_service {
 	size_t n_to_hosts;
 	bool has_rate;
 	struct pol_rate rate;
+	/* deep inspection: NULL for a plain L4 entry */
+	const struct pol_dpi *dpi;
+	/* `app: [names]`: nDPI must identify the flow as one of these
+	 * (protocol names as nDPI spells them, lower case); anything else,
+	 * or nothing identified, is denied */
+	const char *const *apps;
+	size_t n_apps;
 	struct pol_loc loc; /* of the entry ("- {" or its first key) */
 };
 
@@ -109,6 +352,7 @@ struct pol_conduit {
 	const struct pol_zone *from; /* borrowed from the same policy */
 	const struct pol_zone *to;   /* never equal to from */
 	bool log;		     /* NFLOG accepted new flows too */
+	enum pol_action malformed;   /* verdict for malformed PDUs; deny */
 	struct pol_service *allow;
 	size_t n_allow;
 	uint32_t id;	    /* 1..n_conduits, index + 1 */
@@ -153,6 +397,13 @@ const struct pol_zone *policy_classify(const struct pol_policy *p, int family,
 				       const uint8_t *addr, const char *ifname);
 
 const char *pol_proto_name(enum pol_proto proto);
+/* "allow", "deny", "reject". */
+const char *pol_action_name(enum pol_action a);
+/* "modbus", "dnp3", "iec104", "s7comm", "enip"; "none". */
+const char *pol_app_name(enum pol_app app);
+/* Whether any entry of the policy needs the DPI path (a protocol block,
+ * `app`, or a zone with deny-app-categories). */
+bool policy_needs_dpi(const struct pol_policy *p);
 
 /* Text forms shared by the diff, JSON, the compiler and conduitctl. */
 #define POL_PREFIX_STRLEN 50 /* INET6_ADDRSTRLEN + "/128" */

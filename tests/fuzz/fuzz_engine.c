@@ -16,8 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const int links[] = { DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_NULL };
 
-static void on_pdu(const struct engine_pdu *pdu, void *arg)
+static enum engine_verdict on_pdu(const struct engine_pdu *pdu, void *fuser,
+				  void *arg)
 {
+	(void)fuser;
 	(void)arg;
 	if (pdu->proto <= ENGINE_PROTO_NONE || pdu->proto >= ENGINE_PROTO_MAX)
 		abort();
@@ -30,6 +32,7 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 	    pdu->u.enip->n_cip > ENIP_MAX_CIP)
 		abort();
 	(void)engine_proto_name(pdu->proto);
+	return ENGINE_ALLOW;
 }
 
 /* CR 3.5 */

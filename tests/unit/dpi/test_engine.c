@@ -27,8 +27,10 @@ static int n_rec;
 static struct engine *e;
 static uint32_t seq[2];
 
-static void on_pdu(const struct engine_pdu *pdu, void *arg)
+static enum engine_verdict on_pdu(const struct engine_pdu *pdu, void *fuser,
+				  void *arg)
 {
+	(void)fuser;
 	struct rec *r = &recs[n_rec < MAX_REC ? n_rec : MAX_REC - 1];
 
 	(void)arg;
@@ -50,6 +52,7 @@ static void on_pdu(const struct engine_pdu *pdu, void *arg)
 	} else if (pdu->proto == ENGINE_PROTO_DNP3 && pdu->u.dnp3.app) {
 		r->function = pdu->u.dnp3.app->func;
 	}
+	return ENGINE_ALLOW;
 }
 
 static void setup(void)
@@ -267,8 +270,10 @@ Test(engine, unknown_port_is_not_parsed, .init = setup, .fini = teardown)
 }
 
 static enum engine_class_result dpi_says_modbus(void *ctx, const struct pkt *p,
+						void *fuser,
 						struct engine_class *out)
 {
+	(void)fuser;
 	int *calls = ctx;
 
 	(*calls)++;

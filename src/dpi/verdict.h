@@ -1,0 +1,91 @@
+/*
+ * Conduit rule evaluation on the DPI path: binds each flow to its conduit
+ * and allow entry (zones from addresses, the way the kernel ruleset
+ * classifies), chooses the parser the entry names, runs nDPI where the
+ * policy needs identification (classify.c), decides every PDU (the order
+ * is in policy/model.h), keeps rate-limit buckets, and emits aggregated
+ * events (dpi/event.h).
+ *
+ * One verdict instance per engine (per worker thread): it borrows the
+ * policy (which must outlive it) and installs itself as the engine's
+ * classifier, PDU and flow-end hooks. Everything is allocated in
+ * verdict_alloc; the decision path allocates nothing and logs nothing.
+ * Time comes only from the packet times engine_process is given, so rate
+ * limits and aggregation are testable with an injected clock.
+ *
+ * Without a policy (p == NULL) it still classifies (nDPI where it
+ * identifies an ICS protocol, else the well-known port, labelled "port")
+ * and decides nothing: decisions have bound == false.
+ */
+#ifndef CONDUIT_DPI_VERDICT_H
+#define CONDUIT_DPI_VERDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dpi/classify.h"
+#include "dpi/engine.h"
+#include "dpi/event.h"
+#include "policy/model.h"
+
+struct verdict_conf {
+	uint32_t aggregate_s; /* event aggregation interval; 0: 10 s */
+	size_t rate_buckets;  /* per-source buckets per engine; 0: 4096 */
+	size_t ndpi_slots;    /* flows identified at once; 0: default */
+	/* classify without nDPI (port only): tests, or a build option */
+	bool no_ndpi;
+	/* decode-only classification by port even where nDPI would answer
+	 * (replay --classify port, the tshark oracle) */
+	bool port_only;
+};
+
+/* What was decided for one PDU (replay prints it). */
+struct verdict_decision {
+	bool bound; /* a policy was given (else only decoding) */
+	enum pol_action action;
+	const struct pol_conduit *conduit; /* NULL: no conduit */
+	const struct pol_zone *zone_from;  /* of the flow's client */
+	const struct pol_zone *zone_to;
+	int service; /* index in conduit->allow, -1 none */
+	/* "allow[0].modbus.functions", "malformed", "no-conduit", ...;
+	 * static or owned by the verdict instance, valid during the
+	 * callback; NULL when not bound */
+	const char *rule;
+	struct pol_loc loc; /* of the rule, 0:0 none */
+	/* nDPI's name for the flow, when it identified one ("" else) */
+	const char *app;
+};
+
+typedef void (*verdict_pdu_fn)(const struct engine_pdu *pdu,
+			       const struct verdict_decision *d, void *arg);
+
+struct verdict;
+
+/* p may be NULL (decode only). NULL with errno set. */
+struct verdict *verdict_alloc(const struct pol_policy *p,
+			      const struct verdict_conf *conf);
+void verdict_free(struct verdict *v);
+
+/* The engine_conf.hook_user_size an engine needs for this module. */
+size_t verdict_flow_size(void);
+
+/* Install the hooks in e (whose hook_user_size >= verdict_flow_size()). */
+void verdict_attach(struct verdict *v, struct engine *e);
+
+void verdict_set_pdu_cb(struct verdict *v, verdict_pdu_fn fn, void *arg);
+void verdict_set_event_cb(struct verdict *v, dpi_event_fn fn, void *arg);
+
+/* Emit every pending aggregated event now (end of a replay, shutdown). */
+void verdict_flush(struct verdict *v);
+
+struct verdict_stats {
+	uint64_t flows_bound, flows_unbound;
+	uint64_t pdus[3]; /* by enum pol_action */
+	uint64_t events, events_suppressed;
+	uint64_t bucket_full; /* per-source bucket table full: shared bucket */
+};
+const struct verdict_stats *verdict_get_stats(const struct verdict *v);
+const struct classify_stats *verdict_classify_stats(const struct verdict *v);
+
+#endif
