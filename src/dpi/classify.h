@@ -32,8 +32,8 @@ enum classify_status {
 };
 
 struct classify_result {
-	uint16_t master; /* nDPI master protocol id (0: none) */
-	uint16_t app;	 /* nDPI app protocol id */
+	uint16_t master;   /* nDPI master protocol id (0: none) */
+	uint16_t app;	   /* nDPI app protocol id */
 	uint16_t category; /* ndpi_protocol_category_t */
 	/* "Modbus", "TLS.Google": nDPI's own name of the pair */
 	char name[48];
@@ -57,6 +57,10 @@ enum classify_status classify_packet(struct classify *c, uint32_t *slot,
 				     uint8_t *seen, const struct pkt *p,
 				     uint64_t now_us,
 				     struct classify_result *out);
+
+/* nDPI's name of a master/app pair ("Modbus", "TLS.Google"); buf. */
+const char *classify_name(struct classify *c, uint16_t master, uint16_t app,
+			  char *buf, size_t len);
 
 /* Give a slot back early (flow ended while being identified). */
 void classify_release(struct classify *c, uint32_t *slot);

@@ -76,6 +76,7 @@ struct ctx {
 	const struct pkt *p;
 	enum dpi_dir dir;
 	uint64_t tag;
+	uint64_t now_us;
 	enum engine_verdict verdict; /* of this packet so far */
 };
 
@@ -286,6 +287,7 @@ static void emit(struct ctx *x, struct engine_pdu *r, const char *error,
 	enum engine_proto pr = (enum engine_proto)x->ef->proto;
 
 	r->tag = x->tag;
+	r->now_us = x->now_us;
 	r->proto = pr;
 	r->dir = x->dir;
 	r->l4proto = x->p->l4proto;
@@ -678,7 +680,7 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 	struct flow_key k;
 	struct flow *f;
 	enum flow_dir fdir;
-	struct ctx x = { .e = e, .p = p, .tag = tag };
+	struct ctx x = { .e = e, .p = p, .tag = tag, .now_us = now_us };
 	uint16_t vlan = p->n_vlan ? p->vlan[p->n_vlan - 1] : 0;
 	uint8_t flags = p->l4proto == IPPROTO_TCP ? p->tcp_flags : 0;
 
@@ -715,7 +717,7 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 		break;
 	}
 	if (!x.ef->classified || x.ef->asking) {
-		struct engine_class c = { 0 };
+		struct engine_class c = { .now_us = now_us };
 		enum engine_class_result cr;
 
 		cr = e->classify(e->classify_ctx, p, hook_area(e, x.ef), &c);

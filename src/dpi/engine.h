@@ -38,8 +38,9 @@ enum engine_proto {
 /* How a classification was reached; only DPI counts as identification
  * once nDPI is wired in (the issue: port guesses are not accepted). */
 enum engine_class_how {
-	ENGINE_CLASS_PORT, /* well-known port guess */
-	ENGINE_CLASS_DPI,  /* content inspection (nDPI) */
+	ENGINE_CLASS_PORT,   /* well-known port guess */
+	ENGINE_CLASS_DPI,    /* content inspection (nDPI) */
+	ENGINE_CLASS_POLICY, /* the conduit's allow entry names the parser */
 };
 
 /* Verdict of a PDU or a packet; severity order (same values as enum
@@ -51,6 +52,7 @@ enum engine_verdict {
 };
 
 struct engine_class {
+	uint64_t now_us; /* input: the packet's time */
 	enum engine_proto proto;
 	enum engine_class_how how;
 	bool server_is_dst; /* this packet travels client -> server */
@@ -96,7 +98,8 @@ const char *engine_proto_name(enum engine_proto proto);
  * valid only during the callback.
  */
 struct engine_pdu {
-	uint64_t tag; /* the caller's packet tag (replay: frame) */
+	uint64_t tag;	 /* the caller's packet tag (replay: frame) */
+	uint64_t now_us; /* time of the packet that completed it */
 	enum engine_proto proto;
 	enum dpi_dir dir;
 	uint8_t l4proto;

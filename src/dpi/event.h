@@ -32,10 +32,10 @@ enum dpi_event_kind {
 
 struct dpi_event {
 	enum dpi_event_kind kind;
-	enum pol_action action;	      /* what was done */
-	uint32_t count;		      /* occurrences this record stands for */
-	uint64_t first_us, last_us;   /* packet times */
-	uint64_t tag;		      /* caller's packet tag (replay: frame) */
+	enum pol_action action;	    /* what was done */
+	uint32_t count;		    /* occurrences this record stands for */
+	uint64_t first_us, last_us; /* packet times */
+	uint64_t tag;		    /* caller's packet tag (replay: frame) */
 	const struct pol_conduit *conduit; /* NULL: none */
 	const struct pol_zone *zone_from;  /* NULL: address in no zone */
 	const struct pol_zone *zone_to;

@@ -50,6 +50,10 @@ struct pkt {
 	const uint8_t *payload;
 	size_t payload_len;
 
+	/* interface names (NFQUEUE metadata; NULL in replay), for zones
+	 * defined by interfaces */
+	const char *iifname, *oifname;
+
 	/* the IP packet itself (for nDPI), from the IP header on */
 	const uint8_t *l3;
 	size_t l3_len;

@@ -78,6 +78,9 @@ void verdict_set_event_cb(struct verdict *v, dpi_event_fn fn, void *arg);
 
 /* Emit every pending aggregated event now (end of a replay, shutdown). */
 void verdict_flush(struct verdict *v);
+/* Emit the aggregated events whose interval ended before now_us (the
+ * caller's clock; cheap when nothing is pending: call it per packet). */
+void verdict_tick(struct verdict *v, uint64_t now_us);
 
 struct verdict_stats {
 	uint64_t flows_bound, flows_unbound;

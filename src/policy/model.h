@@ -184,6 +184,9 @@ struct pol_modbus_match {
 	bool has_functions;
 	struct pol_set256 functions; /* function codes without bit 0x80 */
 	struct pol_ranges unit_ids;
+	/* the table's key is present: then an absent read or write list
+	 * inside it means none (allow match) rather than any */
+	bool has_table[POL_MB_TABLES];
 	struct pol_ranges read[POL_MB_TABLES];
 	struct pol_ranges write[POL_MB_TABLES];
 };
