@@ -47,19 +47,28 @@ size_t dnp3_link_frame_size(uint8_t len)
 	       2 * ((user + DNP3_BLOCK - 1) / DNP3_BLOCK);
 }
 
-static bool link_func_valid(uint8_t ctrl, uint8_t user_len)
+/* NULL when the control octet fits the frame, else what is wrong. */
+static const char *link_func_check(uint8_t ctrl, uint8_t user_len)
 {
 	uint8_t fc = ctrl & DNP3_LINK_FUNC_MASK;
+	bool ok;
 
 	if (ctrl & DNP3_LINK_PRM) {
+		/* FCV: set exactly for test link (2) and confirmed data */
+		bool fcv = (ctrl & DNP3_LINK_FCV) != 0;
+
+		if (fcv != (fc == 2 || fc == DNP3_LINK_CONFIRMED_DATA))
+			return "dnp3: link FCV bit does not fit the function";
 		if (fc == DNP3_LINK_CONFIRMED_DATA ||
 		    fc == DNP3_LINK_UNCONFIRMED_DATA)
-			return user_len > 0;
-		/* reset link states, reset user process, test link, status */
-		return (fc <= 2 || fc == 9) && user_len == 0;
+			ok = user_len > 0;
+		else /* reset link states, reset user process, test, status */
+			ok = (fc <= 2 || fc == 9) && user_len == 0;
+	} else {
+		/* ACK, NACK, link status, not supported */
+		ok = (fc <= 1 || fc == 11 || fc == 15) && user_len == 0;
 	}
-	/* ACK, NACK, link status, not supported */
-	return (fc <= 1 || fc == 11 || fc == 15) && user_len == 0;
+	return ok ? NULL : "dnp3: link function and length disagree";
 }
 
 enum dpi_status dnp3_link_parse(const uint8_t *buf, size_t len,
@@ -70,6 +79,7 @@ enum dpi_status dnp3_link_parse(const uint8_t *buf, size_t len,
 	struct cur hdr;
 	size_t size;
 	uint8_t flen;
+	const char *why;
 
 	/* Reject a wrong start as soon as its first byte is in. */
 	if ((len >= 1 && s0 != DNP3_START0) ||
@@ -104,8 +114,9 @@ enum dpi_status dnp3_link_parse(const uint8_t *buf, size_t len,
 	lk->src = cur_le16(&c);
 	lk->user_len = (uint8_t)(flen - 5);
 	cur_skip(&c, 2);
-	if (!link_func_valid(lk->ctrl, lk->user_len)) {
-		dpi_error(r, size, "dnp3: link function and length disagree");
+	why = link_func_check(lk->ctrl, lk->user_len);
+	if (why != NULL) {
+		dpi_error(r, size, why);
 		return r->status;
 	}
 
@@ -328,7 +339,11 @@ static enum obj_walk obj_walk(struct cur *c, bool hdr_only,
 	}
 	prefix = DNP3_QUAL_PREFIX(o->qualifier);
 	range = DNP3_QUAL_RANGE(o->qualifier);
-	if ((o->qualifier & 0x80) || prefix == 7) {
+	if (o->qualifier & 0x80) {
+		*why = "dnp3: reserved qualifier bit 7 set";
+		return OBJ_ERROR;
+	}
+	if (prefix == 7) {
 		*why = "dnp3: reserved qualifier prefix code";
 		return OBJ_ERROR;
 	}

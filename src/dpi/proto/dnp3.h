@@ -24,6 +24,7 @@
 /* Link control byte. */
 #define DNP3_LINK_DIR 0x80 /* set: from master */
 #define DNP3_LINK_PRM 0x40 /* set: primary (initiating) frame */
+#define DNP3_LINK_FCV 0x10 /* primary: frame count valid */
 #define DNP3_LINK_FUNC_MASK 0x0f
 #define DNP3_LINK_CONFIRMED_DATA 3   /* primary functions carrying */
 #define DNP3_LINK_UNCONFIRMED_DATA 4 /* transport segments */

@@ -191,6 +191,37 @@ Test(dnp3_link, function_and_length_must_agree)
 	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_COMPLETE);
 }
 
+/* CR 3.5 */
+Test(dnp3_link, frame_count_valid_bit_must_fit_the_function)
+{
+	uint8_t u[4] = { 0xc0, 0xc0, 0x01, 0x00 }, b[64];
+	struct dnp3_link lk;
+	struct dpi_result r;
+	size_t n;
+
+	/* confirmed user data (3) needs FCV: 0xd3 fine, 0xc3 not */
+	n = frame(0xd3, 1, 2, u, sizeof(u), b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_COMPLETE);
+	n = frame(0xc3, 1, 2, u, sizeof(u), b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_ERROR);
+	cr_assert_str_eq(r.error,
+			 "dnp3: link FCV bit does not fit the function");
+	cr_assert_eq(r.consumed, n);
+	/* unconfirmed user data (4) must not have it */
+	n = frame(0xd4, 1, 2, u, sizeof(u), b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_ERROR);
+	/* test link states (2) needs it, reset link (0) must not */
+	n = frame(0xd2, 1, 2, u, 0, b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_COMPLETE);
+	n = frame(0xc2, 1, 2, u, 0, b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_ERROR);
+	n = frame(0xd0, 1, 2, u, 0, b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_ERROR);
+	/* secondary frames: bit 4 is DFC, either value is fine */
+	n = frame(0x10, 2, 1, u, 0, b);
+	cr_assert_eq(dnp3_link_parse(b, n, &lk, &r), DPI_COMPLETE);
+}
+
 /* NDR 5.2 */
 Test(dnp3_link, streaming_split_and_back_to_back)
 {
@@ -525,6 +556,7 @@ Test(dnp3_app, bad_ranges_and_qualifiers)
 			 "3c01ed",
 			 &a, &r),
 		     DPI_ERROR);
+	cr_assert_str_eq(r.error, "dnp3: reserved qualifier bit 7 set");
 	cr_assert_eq(app("c101"
 			 "3c0116"
 			 "01",
