@@ -2698,6 +2698,38 @@ static int check_policy(struct cc *cc)
 		}
 		*slot = (int)ci;
 	}
+	/* Protocol rules need the NFQUEUE workers (not in this build):
+	 * refuse rather than compile them to a plain L4 accept. */
+	for (size_t ci = 0; ci < p->n_conduits && !cc->o->island; ci++) {
+		const struct pol_conduit *c = &p->conduits[ci];
+
+		for (size_t i = 0; i < c->n_allow; i++) {
+			const struct pol_service *s = &c->allow[i];
+
+			if (s->dpi == NULL && s->n_apps == 0)
+				continue;
+			diag_add(cc->d, p->file, s->loc.line, s->loc.col,
+				 "conduit %s: allow entry %zu has %s rules; "
+				 "inline inspection is not available in this "
+				 "version (check them offline with conduitctl "
+				 "replay --policy)",
+				 c->name, i,
+				 s->dpi ? pol_app_name(s->dpi->app) : "app");
+			ret = -EINVAL;
+		}
+	}
+	for (size_t zi = 0; zi < nz && !cc->o->island; zi++) {
+		const struct pol_zone *z = &p->zones[zi];
+
+		if (z->n_deny_categories == 0)
+			continue;
+		diag_add(cc->d, p->file, z->loc.line, z->loc.col,
+			 "zone %s: deny-app-categories needs inline "
+			 "inspection, not available in this version (check "
+			 "it offline with conduitctl replay --policy)",
+			 z->name);
+		ret = -EINVAL;
+	}
 	return ret;
 }
 
