@@ -51,9 +51,10 @@ struct pol_zone {
 	size_t n_ifaces;
 	struct pol_prefix *nets;
 	size_t n_nets;
-	/* `deny-app-categories`: nDPI category names (lower case, as
-	 * ndpi_category_get_name spells them with spaces as '-') denied on
-	 * every conduit from or to this zone (NDR 5.3) */
+	/* `deny-app-categories`: nDPI category names as classify.h spells
+	 * them ("mail", "file-sharing": the enum constant without its
+	 * prefix, lower case, '_' as '-') denied on every conduit from or
+	 * to this zone (NDR 5.3) */
 	const char *const *deny_categories;
 	size_t n_deny_categories;
 	uint32_t id; /* 1..n_zones, index + 1, stable within one policy */
