@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dpi/proto/s7comm.h"
+#include "policy/internal.h"
+
 struct lines {
 	char **v;
 	size_t n, cap;
@@ -138,6 +141,186 @@ static void sb_prefixes(struct sbuf *b, const char *label,
 	free(sorted);
 }
 
+/* --- protocol blocks ------------------------------------------------------ */
+
+static void sb_fmt(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sb_fmt(struct sbuf *b, const char *fmt, ...)
+{
+	char t[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t, sizeof(t), fmt, ap);
+	va_end(ap);
+	sb_add(b, t);
+}
+
+static void sb_range(struct sbuf *b, uint32_t lo, uint32_t hi)
+{
+	if (lo == hi)
+		sb_fmt(b, "%u", lo);
+	else
+		sb_fmt(b, "%u-%u", lo, hi);
+}
+
+/* " functions=1-4,7"; "none" when empty */
+static void sb_set(struct sbuf *b, const char *label,
+		   const struct pol_set256 *s)
+{
+	bool any = false;
+
+	sb_add(b, label);
+	for (unsigned int v = 0; v < 256; v++) {
+		unsigned int hi = v;
+
+		if (!pol_set_has(s, v))
+			continue;
+		while (hi + 1 < 256 && pol_set_has(s, hi + 1))
+			hi++;
+		if (any)
+			sb_add(b, ",");
+		sb_range(b, v, hi);
+		any = true;
+		v = hi;
+	}
+	if (!any)
+		sb_add(b, "none");
+}
+
+static void sb_ranges(struct sbuf *b, const char *label,
+		      const struct pol_ranges *r, bool none_if_empty)
+{
+	if (r->n == 0 && !none_if_empty)
+		return;
+	sb_add(b, label);
+	if (r->n == 0)
+		sb_add(b, "none");
+	for (size_t i = 0; i < r->n; i++) {
+		if (i)
+			sb_add(b, ",");
+		sb_range(b, r->v[i].lo, r->v[i].hi);
+	}
+}
+
+static void sb_match(struct sbuf *b, enum pol_app app,
+		     const union pol_dpi_match *m)
+{
+	static const char *const tables[POL_MB_TABLES] = {
+		"coils",
+		"discrete-inputs",
+		"holding-registers",
+		"input-registers",
+	};
+
+	switch (app) {
+	case POL_APP_MODBUS:
+		if (m->modbus.has_functions)
+			sb_set(b, " functions=", &m->modbus.functions);
+		sb_ranges(b, " unit-ids=", &m->modbus.unit_ids, false);
+		for (int t = 0; t < POL_MB_TABLES; t++) {
+			if (!m->modbus.has_table[t])
+				continue;
+			sb_fmt(b, " %s=", tables[t]);
+			sb_ranges(b, "read:", &m->modbus.read[t], true);
+			sb_ranges(b, "/write:", &m->modbus.write[t], true);
+		}
+		break;
+	case POL_APP_DNP3:
+		if (m->dnp3.has_functions)
+			sb_set(b, " functions=", &m->dnp3.functions);
+		sb_ranges(b, " outstations=", &m->dnp3.outstations, false);
+		for (size_t i = 0; i < m->dnp3.n_objects; i++) {
+			const struct pol_dnp3_object *o = &m->dnp3.objects[i];
+
+			sb_fmt(b, "%sg%u", i ? "," : " objects=", o->group);
+			if (o->has_variation)
+				sb_fmt(b, "v%u", o->variation);
+			sb_ranges(b, ":", &o->indexes, false);
+		}
+		break;
+	case POL_APP_IEC104:
+		if (m->iec104.has_types)
+			sb_set(b, " type-ids=", &m->iec104.types);
+		sb_ranges(b, " causes=", &m->iec104.causes, false);
+		sb_ranges(b, " common-addresses=", &m->iec104.common_addresses,
+			  false);
+		sb_ranges(b, " ioas=", &m->iec104.ioas, false);
+		break;
+	case POL_APP_S7COMM:
+		if (m->s7comm.has_functions)
+			sb_set(b, " functions=", &m->s7comm.functions);
+		for (size_t i = 0; i < m->s7comm.n_userdata; i++) {
+			const struct pol_s7_userdata *u =
+				&m->s7comm.userdata[i];
+			const char *g = s7comm_ud_group_name(u->group);
+
+			sb_add(b, i ? "," : " userdata=");
+			if (g != NULL)
+				sb_add(b, g);
+			else
+				sb_fmt(b, "%u", u->group);
+			sb_ranges(b, ":", &u->subfunctions, false);
+		}
+		break;
+	case POL_APP_ENIP:
+		sb_ranges(b, " commands=", &m->enip.commands, false);
+		if (m->enip.has_services)
+			sb_set(b, " services=", &m->enip.services);
+		sb_ranges(b, " classes=", &m->enip.classes, false);
+		sb_ranges(b, " instances=", &m->enip.instances, false);
+		sb_ranges(b, " attributes=", &m->enip.attributes, false);
+		break;
+	default:
+		break;
+	}
+}
+
+static void sb_rate(struct sbuf *b, const struct pol_rate *r)
+{
+	sb_fmt(b, " rate %u/%s", r->count, pol_rate_unit_name(r->unit));
+	if (r->burst)
+		sb_fmt(b, " burst %u", r->burst);
+}
+
+/*
+ * " modbus read-only functions=1-4,7 umas=deny mei=deny max-pdu=253
+ * rule[deny functions=5] limit[rate 10/minute per source deny ...]":
+ * every resolved criterion, so that a changed rule set changes the text.
+ */
+static void sb_dpi(struct sbuf *b, const struct pol_dpi *d)
+{
+	static const char *const per[] = { "source", "flow", "conduit" };
+	const char *preset = pol_dpi_preset_name(d->app, d->preset);
+
+	sb_fmt(b, " %s", pol_app_name(d->app));
+	if (preset != NULL)
+		sb_fmt(b, " %s", preset);
+	sb_match(b, d->app, &d->allow);
+	if (d->app == POL_APP_MODBUS)
+		sb_fmt(b, " umas=%s mei=%s max-pdu=%u",
+		       pol_action_name(d->umas), pol_action_name(d->mei),
+		       d->max_pdu);
+	if (d->app == POL_APP_S7COMM)
+		sb_fmt(b, " s7plus=%s", pol_action_name(d->s7plus));
+	for (size_t i = 0; i < d->n_rules; i++) {
+		sb_fmt(b, " rule[%s", pol_action_name(d->rules[i].action));
+		sb_match(b, d->app, &d->rules[i].m);
+		sb_add(b, "]");
+	}
+	for (size_t i = 0; i < d->n_limits; i++) {
+		const struct pol_rate_limit *l = &d->limits[i];
+
+		sb_add(b, " limit[");
+		sb_rate(b, &l->rate);
+		sb_fmt(b, " per %s %s", per[l->per % 3],
+		       pol_action_name(l->action));
+		sb_match(b, d->app, &l->m);
+		sb_add(b, "]");
+	}
+}
+
 /*
  * "allow tcp 443,8443 from 198.18.10.0/28 to 198.18.20.5 rate 200/second
  * burst 10"; "allow icmp echo-request"; "allow udp" (any port).
@@ -186,6 +369,13 @@ static char *service_text(const struct pol_service *s)
 			snprintf(t, sizeof(t), " burst %u", s->rate.burst);
 			sb_add(&b, t);
 		}
+	}
+	/* L4-only entries end here, their text unchanged by protocol rules */
+	if (s->dpi != NULL)
+		sb_dpi(&b, s->dpi);
+	for (size_t i = 0; i < s->n_apps; i++) {
+		sb_add(&b, i ? "," : " app ");
+		sb_add(&b, s->apps[i]);
 	}
 	if (b.err) {
 		free(b.s);
@@ -309,6 +499,22 @@ static char **net_texts(const struct pol_zone *z, size_t *n, int *err)
 	return v;
 }
 
+static char **category_texts(const struct pol_zone *z, size_t *n, int *err)
+{
+	char **v;
+
+	*n = z ? z->n_deny_categories : 0;
+	v = calloc(*n + 1, sizeof(*v));
+	if (v == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < *n; i++)
+		if ((v[i] = strdup(z->deny_categories[i])) == NULL)
+			*err = -ENOMEM;
+	return v;
+}
+
 static char **service_texts(const struct pol_conduit *c, size_t *n, int *err)
 {
 	char **v;
@@ -388,6 +594,9 @@ static void zone_details(struct lines *out, const struct pol_zone *o,
 	a = net_texts(o, &na, &err);
 	b = net_texts(n, &nb, &err);
 	diff_texts_take(out, "networks ", a, na, b, nb, err);
+	a = category_texts(o, &na, &err);
+	b = category_texts(n, &nb, &err);
+	diff_texts_take(out, "deny-app-categories ", a, na, b, nb, err);
 	if (err)
 		out->err = err;
 }
@@ -413,10 +622,17 @@ static void conduit_details(struct lines *out, const struct pol_conduit *o,
 			lines_add(out, "log %s -> %s",
 				  o->log ? "true" : "false",
 				  n->log ? "true" : "false");
+		if (o->malformed != n->malformed)
+			lines_add(out, "malformed %s -> %s",
+				  pol_action_name(o->malformed),
+				  pol_action_name(n->malformed));
 	} else if (n) {
 		lines_add(out, "from %s to %s", n->from->name, n->to->name);
 		if (n->log)
 			lines_add(out, "log true");
+		if (n->malformed != POL_ACT_DENY)
+			lines_add(out, "malformed %s",
+				  pol_action_name(n->malformed));
 	}
 	a = service_texts(o, &na, &err);
 	b = service_texts(n, &nb, &err);

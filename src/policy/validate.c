@@ -85,7 +85,7 @@ static const char *safe_name(struct pol_ctx *c, const char *s)
 	return pol_ctx_strdup(c, c->arena, buf, n);
 }
 
-static const char *describe(const struct pn *n, char *buf, size_t len)
+const char *pol_describe(const struct pn *n, char *buf, size_t len)
 {
 	size_t o = 0;
 
@@ -102,11 +102,11 @@ static const char *describe(const struct pn *n, char *buf, size_t len)
 	return buf;
 }
 
-#define DESC(n) describe((n), dbuf, sizeof(dbuf))
+#define DESC(n) pol_describe((n), dbuf, sizeof(dbuf))
 
 /* Scalar text, or NULL after recording "expected <what>, found ...". */
-static const char *want_scalar(struct pol_ctx *c, const struct pn *n,
-			       const char *what)
+const char *pol_want_scalar(struct pol_ctx *c, const struct pn *n,
+			    const char *what)
 {
 	char dbuf[64];
 
@@ -124,8 +124,8 @@ static const char *want_scalar(struct pol_ctx *c, const struct pn *n,
 	return n->str;
 }
 
-static bool want_type(struct pol_ctx *c, const struct pn *n, enum pn_type t,
-		      const char *what)
+bool pol_want_type(struct pol_ctx *c, const struct pn *n, enum pn_type t,
+		   const char *what)
 {
 	char dbuf[64];
 
@@ -136,7 +136,7 @@ static bool want_type(struct pol_ctx *c, const struct pn *n, enum pn_type t,
 }
 
 /* Decimal digits only, value 0..max. */
-static bool parse_uint(const char *s, uint64_t max, uint64_t *v)
+bool pol_parse_uint(const char *s, uint64_t max, uint64_t *v)
 {
 	uint64_t x = 0;
 
@@ -169,7 +169,7 @@ static bool parse_bool(const char *s, bool *v)
 static void want_bool(struct pol_ctx *c, const struct pn *n, bool *v)
 {
 	char dbuf[64];
-	const char *s = want_scalar(c, n, "true or false");
+	const char *s = pol_want_scalar(c, n, "true or false");
 
 	if (s != NULL && !parse_bool(s, v))
 		pol_err(c, n->loc, "expected true or false, found %s", DESC(n));
@@ -196,9 +196,9 @@ static bool valid_name(const char *s)
  * and key node of keys_allowed[i], NULL when absent. Unknown, duplicate and
  * non-scalar keys are recorded.
  */
-static void map_fields(struct pol_ctx *c, const struct pn *map,
-		       const char *const *allowed, const char *in,
-		       const struct pn **vals, const struct pn **keys)
+void pol_map_fields(struct pol_ctx *c, const struct pn *map,
+		    const char *const *allowed, const char *in,
+		    const struct pn **vals, const struct pn **keys)
 {
 	char list[256], dbuf[64];
 	size_t nallowed = 0, o = 0;
@@ -242,8 +242,8 @@ static void map_fields(struct pol_ctx *c, const struct pn *map,
 	}
 }
 
-static void missing(struct pol_ctx *c, const struct pn *map, const char *key,
-		    const char *in)
+void pol_missing(struct pol_ctx *c, const struct pn *map, const char *key,
+		 const char *in)
 {
 	pol_err(c, map->loc, "missing required key '%s' in %s", key, in);
 }
@@ -345,7 +345,7 @@ static bool parse_prefix(struct pol_ctx *c, const struct pn *n,
 			 const char *what, struct pol_prefix *out)
 {
 	char dbuf[64], abuf[INET6_ADDRSTRLEN + 8];
-	const char *s = want_scalar(c, n, what), *slash;
+	const char *s = pol_want_scalar(c, n, what), *slash;
 	size_t alen;
 	uint64_t plen;
 	unsigned int full;
@@ -369,7 +369,7 @@ static bool parse_prefix(struct pol_ctx *c, const struct pn *n,
 	full = out->family == AF_INET ? 32 : 128;
 	if (slash == NULL) {
 		plen = full;
-	} else if (!parse_uint(slash + 1, 255, &plen) ||
+	} else if (!pol_parse_uint(slash + 1, 255, &plen) ||
 		   (slash[1] == '0' && slash[2] != '\0')) {
 		goto bad;
 	} else if (plen > full) {
@@ -481,7 +481,8 @@ static struct pol_prefix *prefix_list(struct pol_ctx *c, const struct pn *seq,
 	*count = 0;
 	if (fam)
 		*fam = 0;
-	if (!want_type(c, seq, PN_SEQ, "a sequence of addresses or prefixes"))
+	if (!pol_want_type(c, seq, PN_SEQ,
+			   "a sequence of addresses or prefixes"))
 		return NULL;
 	v = pol_ctx_alloc(c, c->arena, seq->n, sizeof(*v));
 	if (v == NULL)
@@ -526,19 +527,20 @@ enum {
 	ZK_NETS,
 	ZK_MGMT,
 	ZK_INTRA,
+	ZK_DENY_CATS,
 	ZK_N,
 };
 
 static const char *const zone_keys[ZK_N + 1] = {
-	"description", "security-level", "interfaces", "networks",
-	"management",  "intra-zone",	 NULL,
+	"description", "security-level", "interfaces",		"networks",
+	"management",  "intra-zone",	 "deny-app-categories", NULL,
 };
 
 static bool parse_iface(struct pol_ctx *c, const struct pn *n,
 			struct pol_iface *f)
 {
 	char dbuf[64];
-	const char *s = want_scalar(c, n, "an interface name");
+	const char *s = pol_want_scalar(c, n, "an interface name");
 	size_t len;
 
 	if (s == NULL)
@@ -586,18 +588,19 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 			z->name);
 		return;
 	}
-	if (!want_type(c, val, PN_MAP, "a mapping of zone settings"))
+	if (!pol_want_type(c, val, PN_MAP, "a mapping of zone settings"))
 		return;
-	map_fields(c, val, zone_keys, in, v, k);
+	pol_map_fields(c, val, zone_keys, in, v, k);
 
 	if (v[ZK_DESCRIPTION] && !pn_is_null(v[ZK_DESCRIPTION]) &&
-	    (s = want_scalar(c, v[ZK_DESCRIPTION], "a description")) != NULL)
+	    (s = pol_want_scalar(c, v[ZK_DESCRIPTION], "a description")) !=
+		    NULL)
 		z->description = pol_ctx_strdup(c, c->arena, s, strlen(s));
 	if (v[ZK_SL] != NULL) {
 		uint64_t sl;
 
-		s = want_scalar(c, v[ZK_SL], "a security level 1..4");
-		if (s != NULL && (!parse_uint(s, 4, &sl) || sl == 0))
+		s = pol_want_scalar(c, v[ZK_SL], "a security level 1..4");
+		if (s != NULL && (!pol_parse_uint(s, 4, &sl) || sl == 0))
 			pol_err(c, v[ZK_SL]->loc,
 				"expected a security level 1..4, found %s",
 				DESC(v[ZK_SL]));
@@ -605,8 +608,8 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 			z->security_level = (int)sl;
 	}
 	if (v[ZK_IFACES] != NULL &&
-	    want_type(c, v[ZK_IFACES], PN_SEQ,
-		      "a sequence of interface names")) {
+	    pol_want_type(c, v[ZK_IFACES], PN_SEQ,
+			  "a sequence of interface names")) {
 		z->ifaces = pol_ctx_alloc(c, c->arena, v[ZK_IFACES]->n,
 					  sizeof(*z->ifaces));
 		if (z->ifaces == NULL)
@@ -624,7 +627,7 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 	if (v[ZK_MGMT] != NULL)
 		want_bool(c, v[ZK_MGMT], &z->management);
 	if (v[ZK_INTRA] != NULL) {
-		s = want_scalar(c, v[ZK_INTRA], "allow or deny");
+		s = pol_want_scalar(c, v[ZK_INTRA], "allow or deny");
 		if (s != NULL && strcmp(s, "allow") == 0)
 			z->intra_zone_allow = true;
 		else if (s != NULL && strcmp(s, "deny") != 0)
@@ -632,6 +635,8 @@ static void parse_zone(struct pol_ctx *c, const struct pn *key,
 				"expected allow or deny, found %s",
 				DESC(v[ZK_INTRA]));
 	}
+	if (v[ZK_DENY_CATS] != NULL)
+		pol_dpi_parse_categories(c, v[ZK_DENY_CATS], z);
 	/* A list of the wrong type was reported already. */
 	if ((v[ZK_IFACES] == NULL ||
 	     (v[ZK_IFACES]->type == PN_SEQ && v[ZK_IFACES]->n == 0)) &&
@@ -756,7 +761,7 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 	const struct pn **mgmt_val;
 	char dbuf[64];
 
-	if (!want_type(c, map, PN_MAP, "a mapping of zone names"))
+	if (!pol_want_type(c, map, PN_MAP, "a mapping of zone names"))
 		return;
 	if (map->n == 0) {
 		pol_err(c, map->loc,
@@ -774,7 +779,7 @@ static void parse_zones(struct pol_ctx *c, const struct pn *map,
 	for (const struct pn *k = map->child; k && k->next; k = k->next->next) {
 		struct pol_zone *z = &p->zones[p->n_zones];
 		const struct pol_zone *dup;
-		const char *name = want_scalar(c, k, "a zone name");
+		const char *name = pol_want_scalar(c, k, "a zone name");
 
 		if (name == NULL)
 			continue;
@@ -833,19 +838,25 @@ enum {
 	SK_TO,
 	SK_RATE,
 	SK_BURST,
+	SK_MODBUS, /* the protocol blocks, in enum pol_app order */
+	SK_DNP3,
+	SK_IEC104,
+	SK_S7COMM,
+	SK_ENIP,
+	SK_APP,
 	SK_N,
 };
 
 static const char *const service_keys[SK_N + 1] = {
-	"proto",    "port", "type",  "from-hosts",
-	"to-hosts", "rate", "burst", NULL,
+	"proto",  "port", "type",   "from-hosts", "to-hosts", "rate", "burst",
+	"modbus", "dnp3", "iec104", "s7comm",	  "enip",     "app",  NULL,
 };
 
 static bool parse_port(struct pol_ctx *c, const struct pn *n,
 		       struct pol_port_range *r)
 {
 	char dbuf[64], lo[8], hi[8];
-	const char *s = want_scalar(c, n, PORT_HINT), *dash;
+	const char *s = pol_want_scalar(c, n, PORT_HINT), *dash;
 	uint64_t a, b;
 
 	if (s == NULL)
@@ -853,7 +864,7 @@ static bool parse_port(struct pol_ctx *c, const struct pn *n,
 	r->loc = n->loc;
 	dash = strchr(s, '-');
 	if (dash == NULL) {
-		if (!parse_uint(s, UINT64_MAX / 10, &a))
+		if (!pol_parse_uint(s, UINT64_MAX / 10, &a))
 			goto bad;
 		b = a;
 	} else {
@@ -865,8 +876,8 @@ static bool parse_port(struct pol_ctx *c, const struct pn *n,
 		memcpy(lo, s, la);
 		lo[la] = '\0';
 		strcpy(hi, dash + 1);
-		if (!parse_uint(lo, UINT64_MAX / 10, &a) ||
-		    !parse_uint(hi, UINT64_MAX / 10, &b))
+		if (!pol_parse_uint(lo, UINT64_MAX / 10, &a) ||
+		    !pol_parse_uint(hi, UINT64_MAX / 10, &b))
 			goto bad;
 	}
 	if (a == 0 || b == 0) {
@@ -911,7 +922,7 @@ static void parse_ports(struct pol_ctx *c, const struct pn *n,
 	size_t count = n->type == PN_SEQ ? n->n : 1;
 
 	if (n->type == PN_MAP) {
-		want_type(c, n, PN_SEQ, PORT_HINT " or a sequence of them");
+		pol_want_type(c, n, PN_SEQ, PORT_HINT " or a sequence of them");
 		return;
 	}
 	if (n->type == PN_SEQ && n->n == 0) {
@@ -964,18 +975,17 @@ static void parse_ports(struct pol_ctx *c, const struct pn *n,
 	free(sorted);
 }
 
-static void parse_rate(struct pol_ctx *c, const struct pn *n,
-		       struct pol_service *s)
+bool pol_parse_rate(struct pol_ctx *c, const struct pn *n, struct pol_rate *r)
 {
 	static const char *const units[] = { "second", "minute", "hour",
 					     "day" };
 	char dbuf[64], num[16];
-	const char *str = want_scalar(c, n, RATE_HINT), *slash;
+	const char *str = pol_want_scalar(c, n, RATE_HINT), *slash;
 	uint64_t v;
 	size_t la, u;
 
 	if (str == NULL)
-		return;
+		return false;
 	slash = strchr(str, '/');
 	if (slash == NULL || (la = (size_t)(slash - str)) >= sizeof(num))
 		goto bad;
@@ -984,21 +994,21 @@ static void parse_rate(struct pol_ctx *c, const struct pn *n,
 	for (u = 0; u < 4; u++)
 		if (strcmp(slash + 1, units[u]) == 0)
 			break;
-	if (u == 4 || !parse_uint(num, UINT32_MAX, &v))
+	if (u == 4 || !pol_parse_uint(num, UINT32_MAX, &v))
 		goto bad;
 	if (v == 0) {
 		pol_err(c, n->loc,
 			"rate 0/%s is not allowed (expected at "
 			"least 1)",
 			units[u]);
-		return;
+		return false;
 	}
-	s->has_rate = true;
-	s->rate.count = (uint32_t)v;
-	s->rate.unit = (enum pol_rate_unit)u;
-	return;
+	r->count = (uint32_t)v;
+	r->unit = (enum pol_rate_unit)u;
+	return true;
 bad:
 	pol_err(c, n->loc, "expected " RATE_HINT ", found %s", DESC(n));
+	return false;
 }
 
 static void check_host_family(struct pol_ctx *c, const struct pol_prefix *v,
@@ -1026,19 +1036,38 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 	const char *str;
 	unsigned int ffam = 0, tfam = 0;
 	bool have_proto = false, icmp = false;
+	enum pol_app app = POL_APP_NONE;
+	int blk = -1; /* key index of the protocol block */
 
 	/* The slot is reused when an entry is dropped, so start clean. */
 	memset(s, 0, sizeof(*s));
 	*ok = false;
 	s->icmp_type = -1;
 	s->loc = n->loc;
-	if (!want_type(c, n, PN_MAP, "a mapping for an allow entry"))
+	if (!pol_want_type(c, n, PN_MAP, "a mapping for an allow entry"))
 		return;
 	*ok = true;
-	map_fields(c, n, service_keys, "allow entry", v, k);
-	if (v[SK_PROTO] == NULL) {
-		missing(c, n, "proto", "allow entry");
-	} else if ((str = want_scalar(c, v[SK_PROTO], "a protocol")) != NULL) {
+	pol_map_fields(c, n, service_keys, "allow entry", v, k);
+	for (int i = SK_MODBUS; i <= SK_ENIP; i++)
+		if (k[i] != NULL &&
+		    (blk < 0 || loc_before(k[i]->loc, k[blk]->loc)))
+			blk = i;
+	for (int i = SK_MODBUS; i <= SK_ENIP; i++)
+		if (k[i] != NULL && i != blk)
+			pol_err(c, k[i]->loc,
+				"'%s' after '%s' at %d:%d (expected at most "
+				"one protocol block per allow entry)",
+				service_keys[i], service_keys[blk],
+				k[blk]->loc.line, k[blk]->loc.col);
+	if (blk >= 0)
+		app = (enum pol_app)(POL_APP_MODBUS + (blk - SK_MODBUS));
+	if (v[SK_PROTO] == NULL && blk >= 0) {
+		s->proto = POL_PROTO_TCP; /* the protocols' usual transport */
+		have_proto = true;
+	} else if (v[SK_PROTO] == NULL) {
+		pol_missing(c, n, "proto", "allow entry");
+	} else if ((str = pol_want_scalar(c, v[SK_PROTO], "a protocol")) !=
+		   NULL) {
 		static const struct {
 			const char *name;
 			enum pol_proto proto;
@@ -1063,6 +1092,21 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 		icmp = s->proto == POL_PROTO_ICMP ||
 		       s->proto == POL_PROTO_ICMPV6;
 	}
+	if (blk >= 0 && have_proto && s->proto != POL_PROTO_TCP &&
+	    (s->proto != POL_PROTO_UDP || !pol_dpi_udp_ok(app)))
+		pol_err(c, k[blk]->loc,
+			"'%s' is not allowed with proto %s (expected %s)",
+			service_keys[blk], pol_proto_name(s->proto),
+			pol_dpi_udp_ok(app) ? "tcp or udp" : "tcp");
+	if (v[SK_PORT] == NULL && blk >= 0) {
+		s->ports = pol_ctx_alloc(c, c->arena, 1, sizeof(*s->ports));
+		if (s->ports != NULL) {
+			s->ports[0].lo = pol_dpi_default_port(app);
+			s->ports[0].hi = s->ports[0].lo;
+			s->ports[0].loc = k[blk]->loc;
+			s->n_ports = 1;
+		}
+	}
 	if (v[SK_PORT] != NULL) {
 		if (have_proto && icmp)
 			pol_err(c, k[SK_PORT]->loc,
@@ -1078,11 +1122,12 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 			"or icmpv6)",
 			pol_proto_name(s->proto));
 	} else if (v[SK_TYPE] != NULL &&
-		   (str = want_scalar(c, v[SK_TYPE], "an ICMP type")) != NULL &&
+		   (str = pol_want_scalar(c, v[SK_TYPE], "an ICMP type")) !=
+			   NULL &&
 		   have_proto) {
 		uint64_t t;
 
-		if (parse_uint(str, 255, &t))
+		if (pol_parse_uint(str, 255, &t))
 			s->icmp_type = (int)t;
 		else if ((s->icmp_type = pol_icmp_type_parse(s->proto, str)) <
 			 0)
@@ -1113,22 +1158,26 @@ static void parse_service(struct pol_ctx *c, const struct pn *n,
 			tfam == 1 ? "IPv4" : "IPv6");
 	}
 	if (v[SK_RATE] != NULL)
-		parse_rate(c, v[SK_RATE], s);
+		s->has_rate = pol_parse_rate(c, v[SK_RATE], &s->rate);
 	if (v[SK_BURST] != NULL) {
 		uint64_t b;
 
-		str = want_scalar(c, v[SK_BURST], "a burst 1..4294967295");
+		str = pol_want_scalar(c, v[SK_BURST], "a burst 1..4294967295");
 		if (v[SK_RATE] == NULL)
 			pol_err(c, k[SK_BURST]->loc,
 				"'burst' needs 'rate' in the same entry");
 		else if (str != NULL &&
-			 (!parse_uint(str, UINT32_MAX, &b) || b == 0))
+			 (!pol_parse_uint(str, UINT32_MAX, &b) || b == 0))
 			pol_err(c, v[SK_BURST]->loc,
 				"expected a burst 1..4294967295, found %s",
 				DESC(v[SK_BURST]));
 		else if (str != NULL)
 			s->rate.burst = (uint32_t)b;
 	}
+	if (blk >= 0)
+		s->dpi = pol_dpi_parse(c, app, k[blk], v[blk]);
+	if (v[SK_APP] != NULL)
+		pol_dpi_parse_apps(c, v[SK_APP], s);
 }
 
 /* --- conduits ------------------------------------------------------------ */
@@ -1140,11 +1189,12 @@ enum {
 	CK_TO,
 	CK_LOG,
 	CK_ALLOW,
+	CK_MALFORMED,
 	CK_N,
 };
 
 static const char *const conduit_keys[CK_N + 1] = {
-	"name", "description", "from", "to", "log", "allow", NULL,
+	"name", "description", "from", "to", "log", "allow", "malformed", NULL,
 };
 
 static const struct pol_zone *zone_ref(struct pol_ctx *c,
@@ -1153,7 +1203,7 @@ static const struct pol_zone *zone_ref(struct pol_ctx *c,
 				       const struct pn *n)
 {
 	char list[200], dbuf[64];
-	const char *s = want_scalar(c, n, "a zone name");
+	const char *s = pol_want_scalar(c, n, "a zone name");
 	const struct pol_zone *z;
 	size_t o = 0;
 
@@ -1181,10 +1231,13 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 
 	memset(cd, 0, sizeof(*cd));
 	cd->loc = n->loc;
-	map_fields(c, n, conduit_keys, "conduit", v, k);
+	/* explicit: POL_ACT_ALLOW is 0, and malformed input fails closed */
+	cd->malformed = POL_ACT_DENY;
+	pol_map_fields(c, n, conduit_keys, "conduit", v, k);
 	if (v[CK_NAME] == NULL) {
-		missing(c, n, "name", "conduit");
-	} else if ((s = want_scalar(c, v[CK_NAME], "a conduit name")) != NULL) {
+		pol_missing(c, n, "name", "conduit");
+	} else if ((s = pol_want_scalar(c, v[CK_NAME], "a conduit name")) !=
+		   NULL) {
 		char dbuf[64];
 
 		if (!valid_name(s))
@@ -1199,14 +1252,15 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 	else
 		snprintf(in, sizeof(in), "conduit");
 	if (v[CK_DESCRIPTION] && !pn_is_null(v[CK_DESCRIPTION]) &&
-	    (s = want_scalar(c, v[CK_DESCRIPTION], "a description")) != NULL)
+	    (s = pol_want_scalar(c, v[CK_DESCRIPTION], "a description")) !=
+		    NULL)
 		cd->description = pol_ctx_strdup(c, c->arena, s, strlen(s));
 	if (v[CK_FROM] == NULL)
-		missing(c, n, "from", in);
+		pol_missing(c, n, "from", in);
 	else
 		cd->from = zone_ref(c, p, zix, v[CK_FROM]);
 	if (v[CK_TO] == NULL)
-		missing(c, n, "to", in);
+		pol_missing(c, n, "to", in);
 	else
 		cd->to = zone_ref(c, p, zix, v[CK_TO]);
 	if (cd->from != NULL && cd->from == cd->to)
@@ -1216,11 +1270,14 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 			in, cd->from->name);
 	if (v[CK_LOG] != NULL)
 		want_bool(c, v[CK_LOG], &cd->log);
+	if (v[CK_MALFORMED] != NULL)
+		pol_parse_action(c, v[CK_MALFORMED], true, &cd->malformed);
 	if (v[CK_ALLOW] == NULL) {
-		missing(c, n, "allow", in);
+		pol_missing(c, n, "allow", in);
 		return;
 	}
-	if (!want_type(c, v[CK_ALLOW], PN_SEQ, "a sequence of allow entries"))
+	if (!pol_want_type(c, v[CK_ALLOW], PN_SEQ,
+			   "a sequence of allow entries"))
 		return;
 	if (v[CK_ALLOW]->n == 0) {
 		pol_err(c, v[CK_ALLOW]->loc,
@@ -1250,7 +1307,7 @@ static void parse_conduits(struct pol_ctx *c, const struct pn *seq,
 	uint32_t(*pair_keys)[2];
 	size_t i = 0;
 
-	if (!want_type(c, seq, PN_SEQ, "a sequence of conduits"))
+	if (!pol_want_type(c, seq, PN_SEQ, "a sequence of conduits"))
 		return;
 	p->conduits = pol_ctx_alloc(c, c->arena, seq->n, sizeof(*p->conduits));
 	pair_keys = pol_ctx_alloc(c, c->tmp, seq->n, sizeof(*pair_keys));
@@ -1260,7 +1317,7 @@ static void parse_conduits(struct pol_ctx *c, const struct pn *seq,
 		struct pol_conduit *cd = &p->conduits[p->n_conduits];
 		const struct pol_conduit *dup = NULL, *pair = NULL;
 
-		if (!want_type(c, it, PN_MAP, "a mapping for a conduit"))
+		if (!pol_want_type(c, it, PN_MAP, "a mapping for a conduit"))
 			continue;
 		parse_conduit(c, it, p, zix, cd);
 		if (cd->name != NULL)
@@ -1329,19 +1386,19 @@ int pol_validate(struct pol_ctx *c, const struct pn *root, struct pol_policy *p)
 			"zones and conduits)");
 		return -EINVAL;
 	}
-	if (!want_type(c, root, PN_MAP,
-		       "a mapping with version, zones and conduits"))
+	if (!pol_want_type(c, root, PN_MAP,
+			   "a mapping with version, zones and conduits"))
 		return -EINVAL;
-	map_fields(c, root, top_keys, "policy", v, k);
+	pol_map_fields(c, root, top_keys, "policy", v, k);
 	if (v[TK_VERSION] == NULL) {
-		missing(c, root, "version", "policy");
+		pol_missing(c, root, "version", "policy");
 	} else {
-		const char *s = want_scalar(c, v[TK_VERSION], "version 1");
+		const char *s = pol_want_scalar(c, v[TK_VERSION], "version 1");
 		uint64_t ver;
 
-		if (s != NULL && parse_uint(s, INT_MAX, &ver) && ver == 1)
+		if (s != NULL && pol_parse_uint(s, INT_MAX, &ver) && ver == 1)
 			p->version = 1;
-		else if (s != NULL && parse_uint(s, INT_MAX, &ver))
+		else if (s != NULL && pol_parse_uint(s, INT_MAX, &ver))
 			pol_err(c, v[TK_VERSION]->loc,
 				"unsupported version %llu (expected 1)",
 				(unsigned long long)ver);
@@ -1351,12 +1408,13 @@ int pol_validate(struct pol_ctx *c, const struct pn *root, struct pol_policy *p)
 				DESC(v[TK_VERSION]));
 	}
 	if (v[TK_ZONES] == NULL)
-		missing(c, root, "zones", "policy");
+		pol_missing(c, root, "zones", "policy");
 	else
 		parse_zones(c, v[TK_ZONES], p, &zix);
 	if (v[TK_CONDUITS] != NULL)
 		parse_conduits(c, v[TK_CONDUITS], p, &zix);
 	index_free(&zix);
+	pol_dpi_ctx_done(c);
 	if (c->nomem)
 		return -ENOMEM;
 	return c->nerr ? -EINVAL : 0;

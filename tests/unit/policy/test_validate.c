@@ -33,7 +33,7 @@ Test(invalid, all_errors_of_a_file_in_order)
 		     "already is (expected at most one management zone)",
 		     "14:5: unknown key 'colour' in zone 'plant' (expected one of: "
 		     "description, security-level, interfaces, networks, management, "
-		     "intra-zone)",
+		     "intra-zone, deny-app-categories)",
 		     "18:9: unknown zone 'dmzz' (expected one of: enterprise, dmz, "
 		     "control, plant)",
 		     "20:29: port 0 is not allowed (expected 1..65535)",
@@ -139,7 +139,8 @@ Test(invalid, entry_unknown_key)
 	expect_file_invalid(
 		"entry-unknown-key.yaml",
 		WANT("12:23: unknown key 'ports' in allow entry (expected one "
-		     "of: proto, port, type, from-hosts, to-hosts, rate, burst)"));
+		     "of: proto, port, type, from-hosts, to-hosts, rate, burst, "
+		     "modbus, dnp3, iec104, s7comm, enip, app)"));
 }
 
 /* CR 7.6 */
@@ -403,7 +404,7 @@ Test(invalid, unknown_key_zone)
 		"unknown-key-zone.yaml",
 		WANT("5:5: unknown key 'level' in zone 'a' (expected one of: "
 		     "description, security-level, interfaces, networks, "
-		     "management, intra-zone)"));
+		     "management, intra-zone, deny-app-categories)"));
 }
 
 /* CR 3.5 */
