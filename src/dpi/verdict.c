@@ -1547,11 +1547,11 @@ static bool s7_rule(const struct pol_s7_match *sm, const struct s7comm_pdu *m)
 {
 	if (m->rosctr == S7COMM_ROSCTR_JOB) {
 		if (!sm->has_functions)
-			return sm->n_userdata == 0;
+			return !sm->has_userdata;
 		return m->has_function &&
 		       pol_set_has(&sm->functions, m->function);
 	}
-	if (sm->n_userdata == 0)
+	if (!sm->has_userdata)
 		return !sm->has_functions;
 	return m->has_userdata && s7_ud_listed(sm, m);
 }
@@ -1565,7 +1565,7 @@ static int s7_allow(const struct pol_s7_match *sm, const struct s7comm_pdu *m)
 			return VC_FUNCTIONS;
 		return -1;
 	}
-	if (sm->n_userdata && (!m->has_userdata || !s7_ud_listed(sm, m)))
+	if (sm->has_userdata && (!m->has_userdata || !s7_ud_listed(sm, m)))
 		return VC_USERDATA;
 	return -1;
 }

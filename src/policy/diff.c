@@ -251,6 +251,8 @@ static void sb_match(struct sbuf *b, enum pol_app app,
 	case POL_APP_S7COMM:
 		if (m->s7comm.has_functions)
 			sb_set(b, " functions=", &m->s7comm.functions);
+		if (m->s7comm.has_userdata && m->s7comm.n_userdata == 0)
+			sb_add(b, " userdata=none");
 		for (size_t i = 0; i < m->s7comm.n_userdata; i++) {
 			const struct pol_s7_userdata *u =
 				&m->s7comm.userdata[i];

@@ -157,7 +157,7 @@ static json_t *match_json(enum pol_app app, const union pol_dpi_match *m)
 		if (!err && m->s7comm.has_functions)
 			err |= put(o, "functions",
 				   set_json(&m->s7comm.functions));
-		if (err || m->s7comm.n_userdata == 0)
+		if (err || !m->s7comm.has_userdata)
 			break;
 		a = json_array();
 		for (size_t i = 0; a && !err && i < m->s7comm.n_userdata; i++) {

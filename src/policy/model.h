@@ -238,12 +238,18 @@ struct pol_s7_userdata {
 struct pol_s7_match {
 	bool has_functions;
 	struct pol_set256 functions;
+	/* criterion given: userdata requests must match an entry (an empty
+	 * list then allows none); the block's allow match always has it
+	 * except with preset all */
+	bool has_userdata;
 	const struct pol_s7_userdata *userdata;
-	size_t n_userdata; /* 0: criterion absent */
+	size_t n_userdata;
 };
 
 /* YAML: commands (encapsulation), services (CIP, 0..127), classes,
- * instances, attributes. Every CIP request of a PDU (Multiple Service
+ * instances, attributes. In the block's allow match, commands absent
+ * means the ten encapsulation commands of the specification (unknown and
+ * vendor commands denied) unless the preset is all. Every CIP request of a PDU (Multiple Service
  * Packet and Unconnected Send unpacked) is checked on its own; the PDU's
  * verdict is the most severe. */
 struct pol_enip_match {

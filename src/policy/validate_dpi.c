@@ -882,8 +882,10 @@ static void s7_match(struct pol_ctx *c, const struct pn *const *v,
 		m->has_functions = true;
 		want_set(c, v[0], &sp_s7_fc, &m->functions);
 	}
-	if (v[1] != NULL)
+	if (v[1] != NULL) {
+		m->has_userdata = true;
 		s7_userdata(c, v[1], m);
+	}
 }
 
 static void enip_match(struct pol_ctx *c, const struct pn *const *v,
@@ -1245,6 +1247,8 @@ static void resolve(struct pol_ctx *c, struct pol_dpi *dpi, struct pol_loc loc)
 		break;
 	case POL_APP_S7COMM:
 		m->s7comm.has_functions = true;
+		/* no userdata list given and no preset: no userdata allowed */
+		m->s7comm.has_userdata = dpi->preset != POL_S7_ALL;
 		if (dpi->preset == POL_S7_ALL) {
 			set_add_range(&m->s7comm.functions, 0, 255);
 			m->s7comm.userdata = NULL; /* any group */
@@ -1263,10 +1267,13 @@ static void resolve(struct pol_ctx *c, struct pol_dpi *dpi, struct pol_loc loc)
 			m->enip.commands.v = NULL; /* any command */
 			m->enip.commands.n = 0;
 		}
-		if (dpi->preset == POL_ENIP_READ_ONLY) {
+		if (dpi->preset == POL_ENIP_READ_ONLY ||
+		    (dpi->preset < 0 && m->enip.commands.n == 0)) {
 			struct rl l = { 0 };
 
-			set_of(&m->enip.services, cip_ro, NELEM(cip_ro));
+			if (dpi->preset == POL_ENIP_READ_ONLY)
+				set_of(&m->enip.services, cip_ro,
+				       NELEM(cip_ro));
 			for (size_t i = 0; i < NELEM(enip_cmds); i++)
 				rl_add(&l, enip_cmds[i].v, enip_cmds[i].v);
 			for (size_t i = 0; i < m->enip.commands.n; i++)

@@ -1000,6 +1000,26 @@ Test(verdict, s7comm_rules, .fini = teardown)
 	cr_assert_str_eq(last_rule(), "allow[0].s7comm.s7plus");
 }
 
+/* NDR 5.2 */
+Test(verdict, s7comm_without_userdata_list_allows_no_userdata, .fini = teardown)
+{
+	struct conn k;
+
+	load("", "      - s7comm: { functions: [setup-communication] }\n");
+	start();
+	tcp_open(&k, "10.1.0.1", "10.2.0.1", 102);
+	cr_assert_eq(
+		req_hex(&k,
+			"0300001902f08032010000000000080000f0000001000103c0"),
+		ENGINE_ALLOW);
+	/* read SZL (cpu group): no userdata list, so none is allowed */
+	cr_assert_eq(
+		req_hex(&k,
+			"0300002102f080320700000300000800080001120411440100ff09000401320004"),
+		ENGINE_DENY);
+	cr_assert_str_eq(last_rule(), "allow[0].s7comm.userdata");
+}
+
 /* --- enip ----------------------------------------------------------------- */
 
 static size_t put16(uint8_t *p, unsigned int v)

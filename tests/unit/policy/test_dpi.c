@@ -409,8 +409,15 @@ Test(s7comm, presets)
 	p = load_ok(ENTRY("s7comm: all"));
 	d = dpi0(p, POL_APP_S7COMM);
 	expect_set(&d->allow.s7comm.functions, "0-255");
-	cr_expect_eq(d->allow.s7comm.n_userdata, 0);
+	cr_expect_not(d->allow.s7comm.has_userdata); /* any group */
 	cr_expect_eq(d->s7plus, POL_ACT_ALLOW);
+	policy_free(p);
+
+	/* no preset, no userdata list: no userdata request is allowed */
+	p = load_ok(ENTRY("{ s7comm: {functions: [read-var]} }"));
+	d = dpi0(p, POL_APP_S7COMM);
+	cr_expect(d->allow.s7comm.has_userdata);
+	cr_expect_eq(d->allow.s7comm.n_userdata, 0);
 	policy_free(p);
 }
 
@@ -460,6 +467,14 @@ Test(enip, presets_and_keys)
 	cr_expect_eq(d->allow.enip.commands.n, 0); /* any command */
 	expect_set(&d->allow.enip.services, "0-127");
 	cr_expect_eq(entry0(p)->proto, POL_PROTO_UDP);
+	policy_free(p);
+
+	/* no preset, no commands: the ten specified commands only */
+	p = load_ok(ENTRY("{ enip: {services: [get-attribute-single]} }"));
+	d = dpi0(p, POL_APP_ENIP);
+	expect_ranges(&d->allow.enip.commands,
+		      "0-0,4-4,99-102,111-112,114-115");
+	expect_set(&d->allow.enip.services, "14");
 	policy_free(p);
 
 	p = load_ok(ENTRY(
