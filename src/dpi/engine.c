@@ -717,7 +717,7 @@ int engine_process(struct engine *e, const struct pkt *p, uint64_t now_us,
 		break;
 	}
 	if (!x.ef->classified || x.ef->asking) {
-		struct engine_class c = { .now_us = now_us };
+		struct engine_class c = { .now_us = now_us, .tag = tag };
 		enum engine_class_result cr;
 
 		cr = e->classify(e->classify_ctx, p, hook_area(e, x.ef), &c);

@@ -53,6 +53,7 @@ enum engine_verdict {
 
 struct engine_class {
 	uint64_t now_us; /* input: the packet's time */
+	uint64_t tag;	 /* input: the caller's packet tag */
 	enum engine_proto proto;
 	enum engine_class_how how;
 	bool server_is_dst; /* this packet travels client -> server */

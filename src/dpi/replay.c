@@ -1,15 +1,17 @@
 /*
  * conduitctl replay: reads captures with libpcap (pcap and pcapng), strips
- * the link layer, and runs each packet through one engine instance per
- * capture; the engine reports every application PDU, which is printed as
- * a line of text or a JSON object (JSON Lines). Output keys are documented
- * in docs/dev/replay-output.md (to be merged into conduitctl(8)).
+ * the link layer, and runs each packet through one engine and one verdict
+ * instance per capture, the same decision path the NFQUEUE workers run.
+ * Every application PDU is printed with its decision as a line of text or
+ * a JSON object (JSON Lines), events as they are emitted (--events), then
+ * a summary. Output keys: conduitctl(8) REPLAY, docs/dev/replay-output.md.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,13 @@
 #include <jansson.h>
 #include <pcap/pcap.h>
 
+#include "common/diag.h"
 #include "dpi/engine.h"
+#include "dpi/event.h"
 #include "dpi/proto/cursor.h"
 #include "dpi/replay.h"
+#include "dpi/verdict.h"
+#include "policy/model.h"
 
 #ifndef DLT_LINUX_SLL2
 #define DLT_LINUX_SLL2 276
@@ -161,12 +167,26 @@ int replay_link_decode(int dlt, const uint8_t *buf, size_t len, struct pkt *p)
 
 /* --- output ---------------------------------------------------------------- */
 
+#define REPLAY_NACT 3 /* enum pol_action values */
+
 struct replay_out {
 	bool json;
+	bool events;	     /* --events */
 	const char *capture; /* set when more than one capture is given */
 	FILE *f;
 	struct engine_conf conf;
+	struct verdict_conf vconf;
+	const struct pol_policy *pol; /* NULL: decode only */
+	/* summary: PDUs per conduit (0: none, else id), proto and verdict */
+	uint64_t *counts;
+	size_t n_counts;
 };
+
+static size_t count_index(size_t conduit, int proto, int act)
+{
+	return (conduit * ENGINE_PROTO_MAX + (size_t)proto) * REPLAY_NACT +
+	       (size_t)act;
+}
 
 static void set_int(json_t *o, const char *k, json_int_t v)
 {
@@ -356,28 +376,56 @@ static void print_text_value(FILE *f, const json_t *v)
 	}
 }
 
-/* Text: "FRAME SRC -> DST DIR PROTO key=value ..." from the same object. */
-static void print_text(FILE *f, json_t *o)
+static void set_str(json_t *o, const char *k, const char *v)
 {
-	static const char *const fixed[] = { "capture", "frame", "src",
-					     "dst",	"dir",	 "proto" };
+	json_object_set_new(o, k, json_string(v));
+}
+
+static void set_addr(json_t *o, const char *k, const struct pkt_addr *a,
+		     uint16_t port)
+{
+	char buf[PKT_ADDR_PORT_STRLEN];
+
+	set_str(o, k, pkt_addr_port_str(a, port, buf, sizeof(buf)));
+}
+
+static const char *how_name(enum engine_class_how how)
+{
+	switch (how) {
+	case ENGINE_CLASS_DPI:
+		return "dpi";
+	case ENGINE_CLASS_POLICY:
+		return "policy";
+	default:
+		return "port";
+	}
+}
+
+/* Keys printed before the generic key=value list, in the text forms. */
+static const char *const pdu_fixed[] = {
+	"capture", "frame",   "src",  "dst",	   "dir",	"proto",
+	"verdict", "conduit", "rule", "rule_line", "zone_from", "zone_to",
+};
+static const char *const event_fixed[] = {
+	"capture", "frame", "event", "src", "dst", "proto", "action",
+};
+
+static const char *get_str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void print_rest(FILE *f, json_t *o, const char *const *fixed,
+		       size_t n_fixed)
+{
 	const char *k;
 	json_t *x;
 
-	if (json_object_get(o, "capture"))
-		fprintf(f, "%s ",
-			json_string_value(json_object_get(o, "capture")));
-	fprintf(f, "%" JSON_INTEGER_FORMAT " %s -> %s %s %s",
-		json_integer_value(json_object_get(o, "frame")),
-		json_string_value(json_object_get(o, "src")),
-		json_string_value(json_object_get(o, "dst")),
-		json_string_value(json_object_get(o, "dir")),
-		json_string_value(json_object_get(o, "proto")));
 	json_object_foreach(o, k, x)
 	{
 		bool skip = false;
 
-		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		for (size_t i = 0; i < n_fixed; i++)
 			skip |= strcmp(k, fixed[i]) == 0;
 		if (skip)
 			continue;
@@ -387,37 +435,118 @@ static void print_text(FILE *f, json_t *o)
 	fputc('\n', f);
 }
 
-static enum engine_verdict on_pdu(const struct engine_pdu *pdu, void *fuser,
-				  void *arg)
+/*
+ * Text: "FRAME SRC -> DST DIR PROTO [VERDICT [conduit=C] [rule=R[@LINE]]
+ * [zones=FROM->TO]] key=value ..." from the same object.
+ */
+static void print_text(FILE *f, json_t *o)
 {
-	(void)fuser;
+	const char *verdict = get_str(o, "verdict");
+
+	if (json_object_get(o, "capture"))
+		fprintf(f, "%s ", get_str(o, "capture"));
+	fprintf(f, "%" JSON_INTEGER_FORMAT " %s -> %s %s %s",
+		json_integer_value(json_object_get(o, "frame")),
+		get_str(o, "src"), get_str(o, "dst"), get_str(o, "dir"),
+		get_str(o, "proto"));
+	if (verdict != NULL) {
+		const char *zf = get_str(o, "zone_from");
+		const char *zt = get_str(o, "zone_to");
+
+		fprintf(f, " %s", verdict);
+		if (json_object_get(o, "conduit"))
+			fprintf(f, " conduit=%s", get_str(o, "conduit"));
+		if (json_object_get(o, "rule"))
+			fprintf(f, " rule=%s", get_str(o, "rule"));
+		if (json_object_get(o, "rule_line"))
+			fprintf(f, "@%" JSON_INTEGER_FORMAT,
+				json_integer_value(
+					json_object_get(o, "rule_line")));
+		if (zf != NULL || zt != NULL)
+			fprintf(f, " zones=%s->%s", zf ? zf : "-",
+				zt ? zt : "-");
+	}
+	print_rest(f, o, pdu_fixed, sizeof(pdu_fixed) / sizeof(pdu_fixed[0]));
+}
+
+static void emit(struct replay_out *out, json_t *o, bool event)
+{
+	if (out->json) {
+		json_dumpf(o, out->f, JSON_COMPACT);
+		fputc('\n', out->f);
+	} else if (event) {
+		if (json_object_get(o, "capture"))
+			fprintf(out->f, "%s ", get_str(o, "capture"));
+		if (json_object_get(o, "frame"))
+			fprintf(out->f, "%" JSON_INTEGER_FORMAT,
+				json_integer_value(
+					json_object_get(o, "frame")));
+		else
+			fputc('-', out->f);
+		fprintf(out->f, " event %s %s -> %s %s %s", get_str(o, "event"),
+			get_str(o, "src"), get_str(o, "dst"),
+			json_object_get(o, "proto") ? get_str(o, "proto") : "-",
+			get_str(o, "action"));
+		print_rest(out->f, o, event_fixed,
+			   sizeof(event_fixed) / sizeof(event_fixed[0]));
+	} else {
+		print_text(out->f, o);
+	}
+}
+
+static void add_decision(json_t *o, const struct verdict_decision *d)
+{
+	set_str(o, "verdict", pol_action_name(d->action));
+	if (d->conduit != NULL)
+		set_str(o, "conduit", d->conduit->name);
+	if (d->rule != NULL)
+		set_str(o, "rule", d->rule);
+	if (d->loc.line > 0)
+		set_int(o, "rule_line", d->loc.line);
+	if (d->zone_from != NULL)
+		set_str(o, "zone_from", d->zone_from->name);
+	if (d->zone_to != NULL)
+		set_str(o, "zone_to", d->zone_to->name);
+}
+
+static void count_decision(struct replay_out *out, const struct engine_pdu *pdu,
+			   const struct verdict_decision *d)
+{
+	size_t c = d->conduit != NULL ? d->conduit->id : 0;
+	size_t i;
+
+	if (out->counts == NULL || pdu->proto <= ENGINE_PROTO_NONE ||
+	    pdu->proto >= ENGINE_PROTO_MAX ||
+	    (unsigned)d->action >= REPLAY_NACT)
+		return;
+	i = count_index(c, pdu->proto, d->action);
+	if (i < out->n_counts)
+		out->counts[i]++;
+}
+
+static void on_pdu(const struct engine_pdu *pdu,
+		   const struct verdict_decision *d, void *arg)
+{
 	struct replay_out *out = arg;
-	char a[PKT_ADDR_PORT_STRLEN];
 	json_t *o = json_object();
 
+	if (d->bound)
+		count_decision(out, pdu, d);
 	if (o == NULL)
-		return ENGINE_ALLOW;
+		return;
 	if (out->capture)
-		json_object_set_new(o, "capture", json_string(out->capture));
+		set_str(o, "capture", out->capture);
 	set_int(o, "frame", (json_int_t)pdu->tag);
-	json_object_set_new(o, "src",
-			    json_string(pkt_addr_port_str(pdu->src, pdu->sport,
-							  a, sizeof(a))));
-	json_object_set_new(o, "dst",
-			    json_string(pkt_addr_port_str(pdu->dst, pdu->dport,
-							  a, sizeof(a))));
-	json_object_set_new(o, "dir",
-			    json_string(pdu->dir == DPI_DIR_REQUEST ?
-						"request" :
-						"response"));
-	json_object_set_new(o, "proto",
-			    json_string(engine_proto_name(pdu->proto)));
-	json_object_set_new(o, "transport",
-			    json_string(pdu->l4proto == 17 ? "udp" : "tcp"));
-	if (pdu->how == ENGINE_CLASS_PORT)
-		json_object_set_new(o, "identified_by", json_string("port"));
-	else
-		json_object_set_new(o, "identified_by", json_string("dpi"));
+	set_addr(o, "src", pdu->src, pdu->sport);
+	set_addr(o, "dst", pdu->dst, pdu->dport);
+	set_str(o, "dir", pdu->dir == DPI_DIR_REQUEST ? "request" : "response");
+	set_str(o, "proto", engine_proto_name(pdu->proto));
+	if (d->bound)
+		add_decision(o, d);
+	set_str(o, "transport", pdu->l4proto == 17 ? "udp" : "tcp");
+	set_str(o, "identified_by", how_name(pdu->how));
+	if (d->app != NULL && d->app[0] != '\0')
+		set_str(o, "app", d->app);
 	/* A stream that lost framing has no trustworthy fields. */
 	if (pdu->enip_io)
 		json_object_set_new(o, "io", json_true());
@@ -447,27 +576,90 @@ static enum engine_verdict on_pdu(const struct engine_pdu *pdu, void *fuser,
 		}
 	}
 	if (pdu->error)
-		json_object_set_new(o, "error", json_string(pdu->error));
+		set_str(o, "error", pdu->error);
 	if (pdu->broken)
 		json_object_set_new(o, "stream_broken", json_true());
-	if (out->json) {
-		json_dumpf(o, out->f, JSON_COMPACT);
-		fputc('\n', out->f);
-	} else {
-		print_text(out->f, o);
-	}
+	emit(out, o, false);
 	json_decref(o);
-	return ENGINE_ALLOW;
 }
 
-static void print_summary(FILE *f, const char *capture,
-			  const struct engine_stats *s, uint64_t frames)
+static void on_event(const struct dpi_event *ev, void *arg)
 {
+	struct replay_out *out = arg;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return;
+	if (out->capture)
+		set_str(o, "capture", out->capture);
+	set_str(o, "event", dpi_event_kind_name(ev->kind));
+	if (ev->tag > 0) /* 0: raised where no frame is known */
+		set_int(o, "frame", (json_int_t)ev->tag);
+	set_addr(o, "src", &ev->src, ev->sport);
+	set_addr(o, "dst", &ev->dst, ev->dport);
+	if (ev->proto != NULL)
+		set_str(o, "proto", ev->proto);
+	set_str(o, "action", pol_action_name(ev->action));
+	set_int(o, "count", ev->count);
+	set_int(o, "first_us", (json_int_t)ev->first_us);
+	set_int(o, "last_us", (json_int_t)ev->last_us);
+	if (ev->conduit != NULL)
+		set_str(o, "conduit", ev->conduit->name);
+	if (ev->zone_from != NULL)
+		set_str(o, "zone_from", ev->zone_from->name);
+	if (ev->zone_to != NULL)
+		set_str(o, "zone_to", ev->zone_to->name);
+	set_str(o, "transport", ev->l4proto == 17 ? "udp" : "tcp");
+	if (ev->function >= 0)
+		set_int(o, "function", ev->function);
+	if (ev->detail[0] != '\0')
+		set_str(o, "detail", ev->detail);
+	if (ev->rule != NULL)
+		set_str(o, "rule", ev->rule);
+	if (ev->loc.line > 0)
+		set_int(o, "rule_line", ev->loc.line);
+	emit(out, o, true);
+	json_decref(o);
+}
+
+/* --- summary --------------------------------------------------------------- */
+
+struct replay_totals {
+	const char *capture;
+	uint64_t frames;
+	const struct engine_stats *es;
+	const struct verdict_stats *vs;
+	const struct classify_stats *cs; /* NULL: no nDPI */
+};
+
+static const char *conduit_name(const struct replay_out *out, size_t c)
+{
+	return c == 0 ? "-" : out->pol->conduits[c - 1].name;
+}
+
+static uint64_t total_pdus(const struct replay_out *out, size_t c, int proto,
+			   uint64_t *v)
+{
+	uint64_t sum = 0;
+
+	for (int a = 0; a < REPLAY_NACT; a++) {
+		v[a] = out->counts[count_index(c, proto, a)];
+		sum += v[a];
+	}
+	return sum;
+}
+
+static void summary_text(FILE *f, const struct replay_out *out,
+			 const struct replay_totals *t)
+{
+	const struct engine_stats *s = t->es;
+	const struct verdict_stats *vs = t->vs;
+
 	fprintf(f,
 		"summary %s: %llu frames, %llu flows, %llu not IP, "
 		"%llu malformed headers, %llu IP fragments, %llu other L4, "
 		"%llu unclassified, %llu stream events, %llu pool exhaustions\n",
-		capture, (unsigned long long)frames,
+		t->capture, (unsigned long long)t->frames,
 		(unsigned long long)s->flows, (unsigned long long)s->not_ip,
 		(unsigned long long)s->bad_packets,
 		(unsigned long long)s->fragments,
@@ -488,16 +680,144 @@ static void print_summary(FILE *f, const char *capture,
 			(unsigned long long)s->errors[i],
 			(unsigned long long)s->broken[i]);
 	}
+	fprintf(f,
+		"  flows: %llu bound to a conduit, %llu unbound; events: %llu "
+		"emitted, %llu repeats aggregated; rate buckets full: %llu\n",
+		(unsigned long long)vs->flows_bound,
+		(unsigned long long)vs->flows_unbound,
+		(unsigned long long)vs->events,
+		(unsigned long long)vs->events_suppressed,
+		(unsigned long long)vs->bucket_full);
+	if (t->cs != NULL)
+		fprintf(f,
+			"  classify: %llu packets looked at, %llu flows "
+			"identified, %llu unknown, %llu without a slot\n",
+			(unsigned long long)t->cs->packets,
+			(unsigned long long)t->cs->done,
+			(unsigned long long)t->cs->unknown,
+			(unsigned long long)t->cs->no_slot);
+	if (out->pol == NULL)
+		return;
+	fprintf(f, "  packets: %llu allowed, %llu denied, %llu rejected\n",
+		(unsigned long long)s->verdicts[ENGINE_ALLOW],
+		(unsigned long long)s->verdicts[ENGINE_DENY],
+		(unsigned long long)s->verdicts[ENGINE_REJECT]);
+	fprintf(f, "  %-32s %-8s %10s %10s %10s\n", "conduit", "proto", "allow",
+		"deny", "reject");
+	for (size_t c = 0; c <= out->pol->n_conduits; c++)
+		for (int p = 1; p < ENGINE_PROTO_MAX; p++) {
+			uint64_t v[REPLAY_NACT];
+
+			if (total_pdus(out, c, p, v) == 0)
+				continue;
+			fprintf(f, "  %-32s %-8s %10llu %10llu %10llu\n",
+				conduit_name(out, c),
+				engine_proto_name((enum engine_proto)p),
+				(unsigned long long)v[POL_ACT_ALLOW],
+				(unsigned long long)v[POL_ACT_DENY],
+				(unsigned long long)v[POL_ACT_REJECT]);
+		}
 }
+
+static json_t *summary_json(const struct replay_out *out,
+			    const struct replay_totals *t)
+{
+	const struct engine_stats *s = t->es;
+	const struct verdict_stats *vs = t->vs;
+	json_t *o = json_object(), *protos = json_object(), *vd;
+
+	json_object_set_new(o, "summary", json_true());
+	set_str(o, "capture", t->capture);
+	set_int(o, "frames", (json_int_t)t->frames);
+	set_int(o, "flows", (json_int_t)s->flows);
+	set_int(o, "not_ip", (json_int_t)s->not_ip);
+	set_int(o, "malformed_headers", (json_int_t)s->bad_packets);
+	set_int(o, "fragments", (json_int_t)s->fragments);
+	set_int(o, "other_l4", (json_int_t)s->other_l4);
+	set_int(o, "unclassified", (json_int_t)s->unclassified);
+	set_int(o, "stream_events", (json_int_t)s->stream_events);
+	set_int(o, "pool_exhaustions",
+		(json_int_t)(s->flow_pool_full + s->state_pool_full));
+	for (int i = 1; i < ENGINE_PROTO_MAX; i++) {
+		if (s->pdus[i] == 0)
+			continue;
+		json_object_set_new(
+			protos, engine_proto_name((enum engine_proto)i),
+			json_pack("{s:I, s:I, s:I, s:I, s:I}", "pdus",
+				  (json_int_t)s->pdus[i], "requests",
+				  (json_int_t)s->requests[i], "responses",
+				  (json_int_t)s->responses[i], "errors",
+				  (json_int_t)s->errors[i], "broken",
+				  (json_int_t)s->broken[i]));
+	}
+	json_object_set_new(o, "protocols", protos);
+	set_int(o, "flows_bound", (json_int_t)vs->flows_bound);
+	set_int(o, "flows_unbound", (json_int_t)vs->flows_unbound);
+	set_int(o, "events", (json_int_t)vs->events);
+	set_int(o, "events_suppressed", (json_int_t)vs->events_suppressed);
+	set_int(o, "rate_buckets_full", (json_int_t)vs->bucket_full);
+	if (t->cs != NULL)
+		json_object_set_new(
+			o, "classify",
+			json_pack("{s:I, s:I, s:I, s:I}", "packets",
+				  (json_int_t)t->cs->packets, "identified",
+				  (json_int_t)t->cs->done, "unknown",
+				  (json_int_t)t->cs->unknown, "no_slot",
+				  (json_int_t)t->cs->no_slot));
+	if (out->pol == NULL)
+		return o;
+	json_object_set_new(
+		o, "packets",
+		json_pack("{s:I, s:I, s:I}", "allow",
+			  (json_int_t)s->verdicts[ENGINE_ALLOW], "deny",
+			  (json_int_t)s->verdicts[ENGINE_DENY], "reject",
+			  (json_int_t)s->verdicts[ENGINE_REJECT]));
+	vd = json_array();
+	for (size_t c = 0; c <= out->pol->n_conduits; c++)
+		for (int p = 1; p < ENGINE_PROTO_MAX; p++) {
+			uint64_t v[REPLAY_NACT];
+
+			if (total_pdus(out, c, p, v) == 0)
+				continue;
+			json_array_append_new(
+				vd,
+				json_pack(
+					"{s:s, s:s, s:I, s:I, s:I}", "conduit",
+					conduit_name(out, c), "proto",
+					engine_proto_name((enum engine_proto)p),
+					"allow", (json_int_t)v[POL_ACT_ALLOW],
+					"deny", (json_int_t)v[POL_ACT_DENY],
+					"reject",
+					(json_int_t)v[POL_ACT_REJECT]));
+		}
+	json_object_set_new(o, "verdicts", vd);
+	return o;
+}
+
+static void print_summary(struct replay_out *out, const struct replay_totals *t)
+{
+	if (out->json) {
+		json_t *o = summary_json(out, t);
+
+		emit(out, o, false);
+		json_decref(o);
+	} else {
+		summary_text(out->f, out, t);
+	}
+}
+
+/* --- the command ------------------------------------------------------------ */
 
 static int replay_file(const char *path, struct replay_out *out)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
+	struct engine_conf conf = out->conf;
+	struct replay_totals t = { .capture = path };
 	struct pcap_pkthdr *h;
 	const u_char *data;
-	struct engine *e;
-	uint64_t frame = 0;
-	int dlt, rc = 0, r;
+	struct verdict *v = NULL;
+	struct engine *e = NULL;
+	int dlt, rc = 1, r;
 	pcap_t *pc;
 
 	pc = pcap_open_offline(path, errbuf);
@@ -513,55 +833,92 @@ static int replay_file(const char *path, struct replay_out *out)
 			pcap_datalink_val_to_name(dlt) ?
 				pcap_datalink_val_to_name(dlt) :
 				"?");
-		pcap_close(pc);
-		return 1;
+		goto out;
 	}
-	e = engine_alloc(&out->conf);
+	v = verdict_alloc(out->pol, &out->vconf);
+	if (v == NULL) {
+		fprintf(stderr, "conduitctl: replay: verdict module: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	conf.hook_user_size = verdict_flow_size();
+	e = engine_alloc(&conf);
 	if (e == NULL) {
 		fprintf(stderr, "conduitctl: replay: engine: %s\n",
 			strerror(errno));
-		pcap_close(pc);
-		return 1;
+		goto out;
 	}
-	engine_set_pdu_cb(e, on_pdu, out);
+	verdict_attach(v, e);
+	verdict_set_pdu_cb(v, on_pdu, out);
+	if (out->events)
+		verdict_set_event_cb(v, on_event, out);
+	if (out->counts != NULL)
+		memset(out->counts, 0, out->n_counts * sizeof(*out->counts));
+	rc = 0;
 	while ((r = pcap_next_ex(pc, &h, &data)) == 1) {
 		struct pkt p = { 0 };
 		uint64_t now_us;
 		int d;
 
-		frame++;
+		t.frames++;
 		now_us = (uint64_t)h->ts.tv_sec * 1000000 +
 			 (uint64_t)h->ts.tv_usec;
+		verdict_tick(v, now_us);
 		d = replay_link_decode(dlt, data, h->caplen, &p);
 		if (d < 0) {
 			engine_count_undecoded(e, d);
 			continue;
 		}
-		engine_process(e, &p, now_us, frame);
+		engine_process(e, &p, now_us, t.frames);
 	}
 	if (r == -1) {
 		fprintf(stderr, "conduitctl: replay: %s: frame %llu: %s\n",
-			path, (unsigned long long)frame + 1, pcap_geterr(pc));
+			path, (unsigned long long)t.frames + 1,
+			pcap_geterr(pc));
 		rc = 1;
 	}
+	verdict_flush(v);
+	t.es = engine_get_stats(e);
+	t.vs = verdict_get_stats(v);
+	t.cs = verdict_classify_stats(v);
+	print_summary(out, &t);
 	fflush(out->f);
-	print_summary(out->json ? stderr : out->f, path, engine_get_stats(e),
-		      frame);
-	engine_free(e);
+out:
+	engine_free(e); /* flow-end hooks still reach v */
+	verdict_free(v);
 	pcap_close(pc);
 	return rc;
 }
 
 static void replay_usage(FILE *f)
 {
-	fprintf(f, "usage: conduitctl replay [--policy FILE] [--json] "
-		   "[--strict-stream] CAPTURE...\n");
+	fprintf(f, "usage: conduitctl replay [--policy FILE] "
+		   "[--classify port|ndpi] [--events] [--json]\n"
+		   "                         [--strict-stream] CAPTURE...\n");
+}
+
+/* Load FILE; diagnostics as `policy check` prints them (file:line:col). */
+static int load_policy(const char *file, struct pol_policy **p)
+{
+	struct diag_list dl;
+	int rc;
+
+	diag_list_init(&dl);
+	rc = policy_load_file(file, 0, p, &dl);
+	if (rc < 0 && dl.n == 0)
+		diag_add(&dl, file, 0, 0, "%s", strerror(-rc));
+	if (rc < 0)
+		diag_print(&dl, stderr);
+	diag_list_free(&dl);
+	return rc;
 }
 
 int replay_main(int argc, char **argv, int json)
 {
 	static const struct option lopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
+		{ "classify", required_argument, NULL, 'c' },
+		{ "events", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "strict-stream", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -572,14 +929,31 @@ int replay_main(int argc, char **argv, int json)
 		.f = stdout,
 		.conf = { .resync_on_gap = true },
 	};
+	struct pol_policy *pol = NULL;
 	const char *policy = NULL;
 	int ch, rc = 0;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "p:jsh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:c:ejsh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			policy = optarg;
+			break;
+		case 'c':
+			if (strcmp(optarg, "port") == 0) {
+				out.vconf.port_only = true;
+			} else if (strcmp(optarg, "ndpi") == 0) {
+				out.vconf.port_only = false;
+			} else {
+				fprintf(stderr,
+					"conduitctl: replay: --classify: "
+					"expected port or ndpi, found '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'e':
+			out.events = true;
 			break;
 		case 'j':
 			out.json = true;
@@ -599,14 +973,24 @@ int replay_main(int argc, char **argv, int json)
 		replay_usage(stderr);
 		return 2;
 	}
-	if (policy != NULL)
-		fprintf(stderr,
-			"conduitctl: replay: --policy %s: verdicts not "
-			"implemented yet; decoding only\n",
-			policy);
+	if (policy != NULL) {
+		if (load_policy(policy, &pol) < 0)
+			return 2;
+		out.pol = pol;
+		out.n_counts = count_index(pol->n_conduits + 1, 0, 0);
+		out.counts = calloc(out.n_counts, sizeof(*out.counts));
+		if (out.counts == NULL) {
+			fprintf(stderr, "conduitctl: replay: %s\n",
+				strerror(errno));
+			policy_free(pol);
+			return 1;
+		}
+	}
 	for (int i = optind; i < argc; i++) {
 		out.capture = argc - optind > 1 ? argv[i] : NULL;
 		rc |= replay_file(argv[i], &out);
 	}
+	free(out.counts);
+	policy_free(pol);
 	return rc;
 }

@@ -2,8 +2,9 @@
  * `conduitctl replay`: the DPI decision path over pcap/pcapng captures,
  * no daemon, no root. Link layers (Ethernet with 802.1Q/QinQ tags, Linux
  * SLL and SLL2, raw IP, BSD loopback) are stripped here; the rest is the
- * engine the NFQUEUE workers use. Output: one line (or JSON object) per
- * application PDU, then a summary; keys in docs/dev/replay-output.md.
+ * decision path the NFQUEUE workers use (engine + verdict). Output: one
+ * line (or JSON object) per application PDU with its verdict, events, then
+ * a summary; keys in conduitctl(8), notes in docs/dev/replay-output.md.
  */
 #ifndef CONDUIT_DPI_REPLAY_H
 #define CONDUIT_DPI_REPLAY_H
@@ -25,9 +26,11 @@ int replay_link_decode(int dlt, const uint8_t *buf, size_t len, struct pkt *p);
 int replay_link_supported(int dlt);
 
 /*
- * The command: argv[0] is "replay". Options --policy FILE, --json (the
- * caller may have consumed --json already and passes json=1). Returns the
- * process exit status: 0, 1 (a capture could not be read), 2 (usage).
+ * The command: argv[0] is "replay". Options --policy FILE, --classify
+ * port|ndpi, --events, --json (the caller may have consumed --json already
+ * and passes json=1), --strict-stream; conduitctl(8) REPLAY. Returns the
+ * process exit status: 0, 1 (a capture could not be read), 2 (usage, or
+ * the policy was rejected: its diagnostics went to stderr).
  */
 int replay_main(int argc, char **argv, int json);
 

@@ -62,6 +62,7 @@ enum vreason {
 #define VF_CLIENT_FIRST 0x01 /* the first packet travelled client->server */
 #define VF_IDENT 0x02	     /* master/app hold nDPI's identification */
 #define VF_BLOCK 0x04	     /* the entry has a protocol block */
+#define VF_PORT_PARSE 0x08   /* parsing by port while nDPI still looks */
 
 struct vflow {
 	uint32_t cls_slot;   /* nDPI slot, CLASSIFY_NO_SLOT */
@@ -183,6 +184,7 @@ struct verdict {
 	struct verdict_conf conf;
 	uint64_t agg_us;
 	struct classify *cls; /* NULL: no nDPI */
+	uint64_t cls_tag;     /* tag of the packet being classified */
 
 	/* zone pair -> conduit */
 	const struct pol_conduit **pair; /* n*n, or NULL */
@@ -879,7 +881,7 @@ static void ev_fill(struct verdict *v, const struct vflow *vf,
 		ev->sport = s->pdu->sport;
 		ev->dport = s->pdu->dport;
 	} else if (s->pkt != NULL) {
-		ev->tag = 0;
+		ev->tag = v->cls_tag;
 		ev->l4proto = s->pkt->l4proto;
 		ev->src = s->pkt->src;
 		ev->dst = s->pkt->dst;
@@ -1199,6 +1201,8 @@ static enum engine_class_result v_classify(void *ctx, const struct pkt *p,
 	enum classify_status st = CLASSIFY_UNKNOWN;
 	bool ndpi;
 
+	v->cls_tag = out->tag;
+
 	if (vf == NULL)
 		return engine_classify_port(NULL, p, NULL, out);
 	if (vf->state == VF_NEW) {
@@ -1247,7 +1251,17 @@ static enum engine_class_result v_classify(void *ctx, const struct pkt *p,
 				out->how = ENGINE_CLASS_POLICY;
 				out->server_is_dst = server_is_dst(vf, p);
 			} else {
-				out->proto = ENGINE_PROTO_NONE;
+				/* decode by the well-known port at once (a
+				 * flow may end before nDPI decides); hold
+				 * the data only where the port says nothing */
+				engine_classify_port(NULL, p, NULL, out);
+				out->how = ENGINE_CLASS_PORT;
+				if (out->proto != ENGINE_PROTO_NONE) {
+					vf->flags |= VF_PORT_PARSE;
+					if (v->p != NULL)
+						out->server_is_dst =
+							server_is_dst(vf, p);
+				}
 			}
 			return ENGINE_CLASS_MORE;
 		}
@@ -1260,9 +1274,19 @@ static enum engine_class_result v_classify(void *ctx, const struct pkt *p,
 		out->how = ENGINE_CLASS_POLICY;
 		out->server_is_dst = server_is_dst(vf, p);
 	} else {
+		struct engine_class port = { 0 };
+
 		choose_parser(vf, p, st, &res, out);
 		if (v->p != NULL && st != CLASSIFY_DONE)
 			out->server_is_dst = server_is_dst(vf, p);
+		/* the parser was fixed by port earlier: "dpi" only when nDPI
+		 * confirmed that very protocol */
+		if ((vf->flags & VF_PORT_PARSE) &&
+		    out->how == ENGINE_CLASS_DPI) {
+			engine_classify_port(NULL, p, NULL, &port);
+			if (port.proto != out->proto)
+				out->how = ENGINE_CLASS_PORT;
+		}
 	}
 	return ENGINE_CLASS_DONE;
 }

@@ -62,7 +62,8 @@ typedef void (*verdict_pdu_fn)(const struct engine_pdu *pdu,
 
 struct verdict;
 
-/* p may be NULL (decode only). NULL with errno set. */
+/* p may be NULL (decode only). NULL with errno set. Free the engines it is
+ * attached to first: ending their flows flushes events through it. */
 struct verdict *verdict_alloc(const struct pol_policy *p,
 			      const struct verdict_conf *conf);
 void verdict_free(struct verdict *v);

@@ -78,7 +78,11 @@ def tshark(path, extra):
 
 
 def ours(conduitctl, path):
-    out = subprocess.run([conduitctl, "replay", "--json", path],
+    # tshark decodes by well-known port: so does replay --classify port
+    # (the default, nDPI first, holds a flow's data while nDPI looks at it,
+    # and loses the PDUs of flows that end before it decides).
+    out = subprocess.run([conduitctl, "replay", "--json", "--classify", "port",
+                          path],
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError("conduitctl replay failed (%d): %s" %
@@ -86,6 +90,8 @@ def ours(conduitctl, path):
     per = collections.defaultdict(list)
     for line in out.stdout.splitlines():
         r = json.loads(line)
+        if r.get("summary"):    # the last object: the capture's summary
+            continue
         per[r["frame"]].append(r)
     return per
 
