@@ -53,8 +53,9 @@ static void usage(FILE *out)
 		"  policy show          running policy with per-conduit counters\n"
 		"  reload               re-read the daemon's configured policy\n"
 		"  island on|off        isolate every zone / restore the policy\n"
-		"  replay [--policy FILE] CAPTURE...\n"
-		"                       decode captures offline (no daemon)\n"
+		"  replay [--policy FILE] [--classify port|ndpi] [--events]\n"
+		"         [--strict-stream] CAPTURE...\n"
+		"                       decode and decide captures offline\n"
 		"options:\n"
 		"  -s SOCKET   control socket (default $CONDUITCTL_SOCKET or %s)\n"
 		"  --json      machine-readable output\n",
