@@ -1107,3 +1107,181 @@ Test(verdict, enip_class_criterion_needs_a_class, .fini = teardown)
 	req(&k, b, enip_rr("0e03206b24013001", b));
 	cr_assert_str_eq(last_rule(), "allow[0].enip.rules[0]");
 }
+
+/* --- nDPI: app and categories on real IP packets -------------------------- */
+
+/* One IPv4/TCP packet as bytes (nDPI reads the IP header), decoded with
+ * pkt_decode_ip like the queue and replay paths do. */
+static enum engine_verdict sendipn(struct conn *k, int to_server, uint8_t flags,
+				   const void *d, size_t n)
+{
+	uint8_t b[1500];
+	size_t len = 40 + n;
+	int s = to_server ? 0 : 1;
+	const struct pkt_addr *src = to_server ? &k->cli : &k->srv;
+	const struct pkt_addr *dst = to_server ? &k->srv : &k->cli;
+	uint16_t sp = to_server ? k->cport : k->sport;
+	uint16_t dp = to_server ? k->sport : k->cport;
+	struct pkt p;
+
+	cr_assert_lt(len, sizeof(b));
+	memset(b, 0, 40);
+	b[0] = 0x45;
+	b[2] = (uint8_t)(len >> 8);
+	b[3] = (uint8_t)len;
+	b[6] = 0x40; /* DF */
+	b[8] = 64;
+	b[9] = IPPROTO_TCP;
+	memcpy(b + 12, src->a, 4);
+	memcpy(b + 16, dst->a, 4);
+	b[20] = (uint8_t)(sp >> 8);
+	b[21] = (uint8_t)sp;
+	b[22] = (uint8_t)(dp >> 8);
+	b[23] = (uint8_t)dp;
+	for (int i = 0; i < 4; i++) {
+		b[24 + i] = (uint8_t)(k->seq[s] >> (24 - 8 * i));
+		b[28 + i] = (uint8_t)(k->seq[!s] >> (24 - 8 * i));
+	}
+	b[32] = 0x50;
+	b[33] = flags | (flags & PKT_TCP_SYN && to_server ? 0 : PKT_TCP_ACK);
+	b[34] = 0xff;
+	b[35] = 0xff;
+	if (n)
+		memcpy(b + 40, d, n);
+	k->seq[s] +=
+		(uint32_t)n + ((flags & (PKT_TCP_SYN | PKT_TCP_FIN)) ? 1 : 0);
+	memset(&p, 0, sizeof(p)); /* pkt_decode_ip keeps the VLAN fields */
+	cr_assert_eq(pkt_decode_ip(&p, b, len), 0);
+	now_us += 1000;
+	cr_assert_eq(engine_process(eng, &p, now_us, now_us), 0);
+	return engine_packet_verdict(eng);
+}
+
+static enum engine_verdict sendip(struct conn *k, int to_server, uint8_t flags,
+				  const char *d)
+{
+	return sendipn(k, to_server, flags, d, d ? strlen(d) : 0);
+}
+
+static void tcp_open_ip(struct conn *k, const char *cli, const char *srv,
+			uint16_t port)
+{
+	conn_init(k, cli, srv, 40001, port, IPPROTO_TCP);
+	sendip(k, 1, PKT_TCP_SYN, NULL);
+	sendip(k, 0, PKT_TCP_SYN, NULL);
+	sendip(k, 1, 0, NULL);
+}
+
+static const struct erec *find_event(enum dpi_event_kind kind)
+{
+	for (int i = 0; i < n_ev && i < MAX_REC; i++)
+		if (evs[i].kind == kind)
+			return &evs[i];
+	return NULL;
+}
+
+static void start_ndpi(void)
+{
+	struct verdict_conf vc = { 0 };
+
+	start_conf(&vc);
+}
+
+/* NDR 5.2: "port 502 must really be Modbus": HTTP there is denied */
+Test(verdict, app_mismatch_denies_the_flow, .fini = teardown)
+{
+	const struct erec *ev;
+	struct conn k;
+	enum engine_verdict v = ENGINE_ALLOW;
+
+	load("", "      - { proto: tcp, port: 502, app: [modbus] }\n");
+	start_ndpi();
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 502);
+	sendip(&k, 1, PKT_TCP_PSH,
+	       "GET /index.html HTTP/1.1\r\nHost: plc\r\n"
+	       "User-Agent: curl/7.88\r\nAccept: */*\r\n\r\n");
+	v = sendip(&k, 0, PKT_TCP_PSH,
+		   "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\n"
+		   "Content-Type: text/html\r\n\r\nok");
+	for (int i = 0; i < 6 && v == ENGINE_ALLOW; i++)
+		v = sendip(&k, 1, 0, NULL);
+	cr_assert_eq(v, ENGINE_DENY);
+	ev = find_event(DPI_EV_APP);
+	cr_assert_not_null(ev);
+	cr_expect_str_eq(ev->rule, "allow[0].app");
+	cr_expect(strstr(ev->detail, "HTTP") != NULL, "detail %s", ev->detail);
+	/* sticky: later packets of the flow stay denied */
+	cr_assert_eq(sendip(&k, 1, PKT_TCP_PSH, "x"), ENGINE_DENY);
+}
+
+/* NDR 5.2 */
+Test(verdict, app_match_allows_the_flow, .fini = teardown)
+{
+	/* read holding registers 0..9 of unit 1, and its answer */
+	static const uint8_t rq[] = { 0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10 };
+	static const uint8_t rs[] = { 0, 1, 0, 0, 0, 5, 1, 3, 2, 0, 7 };
+	struct conn k;
+
+	load("", "      - { proto: tcp, port: 502, app: [modbus] }\n");
+	start_ndpi();
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 502);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(sendipn(&k, 1, PKT_TCP_PSH, rq, sizeof(rq)),
+			     ENGINE_ALLOW, "request %d", i);
+		cr_assert_eq(sendipn(&k, 0, PKT_TCP_PSH, rs, sizeof(rs)),
+			     ENGINE_ALLOW, "response %d", i);
+	}
+	cr_assert_null(find_event(DPI_EV_APP));
+	cr_assert_geq(verdict_classify_stats(vd)->done, 1);
+}
+
+/* NDR 5.3: a zone that denies mail: SMTP across the conduit is dropped */
+Test(verdict, zone_denies_a_category, .fini = teardown)
+{
+	static const char y[] =
+		"version: 1\n"
+		"zones:\n"
+		"  a: { networks: [10.1.0.0/16], deny-app-categories: [mail, chat, "
+		"file-sharing] }\n"
+		"  b: { networks: [10.2.0.0/16] }\n"
+		"conduits:\n"
+		"  - name: ab\n"
+		"    from: a\n"
+		"    to: b\n"
+		"    allow:\n"
+		"      - { proto: tcp, port: [25, 80] }\n";
+	struct diag_list dl;
+	const struct erec *ev;
+	struct conn k;
+	enum engine_verdict v = ENGINE_ALLOW;
+
+	diag_list_init(&dl);
+	cr_assert_eq(policy_load_buffer("t.yaml", y, strlen(y), 0, &pol, &dl),
+		     0);
+	diag_list_free(&dl);
+	start_ndpi();
+	/* web is not a denied category: allowed */
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 80);
+	sendip(&k, 1, PKT_TCP_PSH,
+	       "GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n");
+	v = sendip(&k, 0, PKT_TCP_PSH,
+		   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	cr_assert_eq(v, ENGINE_ALLOW);
+	cr_assert_null(find_event(DPI_EV_CATEGORY));
+	/* SMTP: banner, EHLO, reply */
+	tcp_open_ip(&k, "10.1.0.2", "10.2.0.1", 25);
+	v = sendip(&k, 0, PKT_TCP_PSH,
+		   "220 mail.example.com ESMTP Postfix\r\n");
+	if (v == ENGINE_ALLOW)
+		v = sendip(&k, 1, PKT_TCP_PSH, "EHLO client.example.com\r\n");
+	if (v == ENGINE_ALLOW)
+		v = sendip(&k, 0, PKT_TCP_PSH,
+			   "250-mail.example.com\r\n250 PIPELINING\r\n");
+	if (v == ENGINE_ALLOW)
+		v = sendip(&k, 1, PKT_TCP_PSH, "MAIL FROM:<a@example.com>\r\n");
+	cr_assert_eq(v, ENGINE_DENY);
+	ev = find_event(DPI_EV_CATEGORY);
+	cr_assert_not_null(ev);
+	cr_expect_str_eq(ev->rule, "zone a.deny-app-categories");
+	cr_expect_eq(ev->action, POL_ACT_DENY);
+}
