@@ -34,9 +34,9 @@ _Static_assert((int)POL_ACT_ALLOW == (int)ENGINE_ALLOW &&
 #define VERDICT_AGG_S_DEFAULT 10
 #define VERDICT_BUCKETS_DEFAULT 4096
 #define VERDICT_EVENT_SLOTS 256
-#define VERDICT_PROBE 8		 /* rate buckets looked at per key */
-#define VERDICT_PAIR_DIRECT 1024 /* zones up to which the index is n*n */
-#define VERDICT_MAX_IDS 65535	 /* zones, conduits, entries (uint16) */
+#define VERDICT_PROBE 8		/* rate buckets looked at per key */
+#define VERDICT_PAIR_DIRECT 256 /* zones: n*n pointers (512 KiB) per instance */
+#define VERDICT_MAX_IDS 65535	/* zones, conduits, entries (uint16) */
 
 /* --- per-flow state (engine hook area) ------------------------------------ */
 
