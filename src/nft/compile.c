@@ -846,10 +846,10 @@ int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
 		return -ENOMEM;
 	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, qnum);
 	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, qtotal ? qtotal : 1);
-	/* Fan out by CPU, never bypass: no consumer means drop (fail
-	 * closed), see bench-notes failclosed. */
-	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS,
-			   NFT_QUEUE_FLAG_CPU_FANOUT);
+	/* Balance by the kernel's flow hash (both directions of a flow
+	 * reach the same queue and worker: each worker owns its flow
+	 * table), never bypass: no consumer means drop (fail closed). */
+	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, 0);
 	nftnl_rule_add_expr(r, e);
 	return 0;
 }
@@ -867,7 +867,7 @@ int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
 	}
 	info->queuenum = qnum;
 	info->queues_total = qtotal ? qtotal : 1;
-	info->flags = NFQ_FLAG_CPU_FANOUT; /* no NFQ_FLAG_BYPASS */
+	info->flags = 0; /* hash balance, no NFQ_FLAG_BYPASS */
 	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
 	/* libnftnl keeps (and later frees) the info buffer itself */
@@ -884,6 +884,35 @@ int nft_rule_add_queue(struct nftnl_rule *r, const struct nft_features *f,
 	if (f->xt_nfqueue)
 		return nft_rule_add_queue_xt(r, qnum, qtotal);
 	return -EOPNOTSUPP;
+}
+
+bool nft_service_inspected(const struct pol_conduit *c,
+			   const struct pol_service *s)
+{
+	return s->dpi != NULL || s->n_apps > 0 ||
+	       c->from->n_deny_categories > 0 || c->to->n_deny_categories > 0;
+}
+
+static bool atom_inspected(const struct cc *cc, const struct nft_atom *a)
+{
+	return cc->o->inspect && !is_icmp(a->svc->proto) &&
+	       nft_service_inspected(a->conduit, a->svc);
+}
+
+/* The mark a flow admitted by atom a carries. */
+static uint32_t atom_mark(const struct cc *cc, const struct nft_atom *a)
+{
+	return a->id | (atom_inspected(cc, a) ? NFT_MARK_INSPECT : 0);
+}
+
+/* queue num first..first+n-1 (hash balanced, no bypass) */
+static void e_queue(struct cc *cc, struct rb *rb)
+{
+	if (rb->oom)
+		return;
+	if (nft_rule_add_queue(rb->r, &cc->o->feat, cc->o->queue_first,
+			       cc->o->queue_n ? cc->o->queue_n : 1) < 0)
+		rb->oom = true;
 }
 
 /* --- objects, chains, sets --------------------------------------------- */
@@ -1960,7 +1989,7 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 		const struct pol_service *s = a->svc;
 		struct hostlist from, to;
 
-		if (s->has_rate)
+		if (s->has_rate || atom_inspected(cc, a))
 			continue;
 		if (i > 0 && strcmp(at[i - 1]->text, a->text) == 0)
 			continue;
@@ -2043,7 +2072,7 @@ static int conduit_maps(struct cc *cc, size_t ci, const struct nft_atom **at,
 		for (size_t i = 0; i < n_at && ret == 0; i++) {
 			const struct nft_atom *a = at[i];
 
-			if (a->svc != s)
+			if (a->svc != s || atom_inspected(cc, a))
 				continue;
 			if (i > 0 && strcmp(at[i - 1]->text, a->text) == 0 &&
 			    at[i - 1]->svc == s)
@@ -2191,7 +2220,7 @@ static int inline_rule(struct cc *cc, const struct nft_atom *a, int family,
 		else
 			e_range(&rb, &lo, &hi, sizeof(lo));
 	}
-	e_imm_u32(&rb, NFT_REG_1, a->id);
+	e_imm_u32(&rb, NFT_REG_1, atom_mark(cc, a));
 	e_ct_set(&rb, NFT_CT_MARK, NFT_REG_1);
 	if (s->has_rate) {
 		snprintf(lim, sizeof(lim), "rl_%zu_%s", a->svc_index + 1,
@@ -2199,7 +2228,9 @@ static int inline_rule(struct cc *cc, const struct nft_atom *a, int family,
 		e_objref(&rb, NFT_OBJECT_LIMIT, lim);
 	}
 	e_objref(&rb, NFT_OBJECT_COUNTER, acc);
-	if (c->log)
+	if (atom_inspected(cc, a))
+		e_queue(cc, &rb); /* the workers decide, and log */
+	else if (c->log)
 		e_verdict(&rb, NFT_GOTO, lchain);
 	else
 		e_verdict(&rb, NF_ACCEPT, NULL);
@@ -2264,7 +2295,8 @@ static int conduit_inline(struct cc *cc, size_t ci, const char *chain,
 	int ret = 0;
 
 	for (size_t i = 0; i < pl->n_at && ret == 0; i++) {
-		if (pl->at[i]->svc->has_rate || !atom_first(pl->at, i))
+		if (pl->at[i]->svc->has_rate || !atom_first(pl->at, i) ||
+		    atom_inspected(cc, pl->at[i]))
 			continue;
 		ret = inline_atom(cc, pl->at[i], chain, acc, lchain);
 	}
@@ -2273,7 +2305,8 @@ static int conduit_inline(struct cc *cc, size_t ci, const char *chain,
 			continue;
 		for (size_t i = 0; i < pl->n_at && ret == 0; i++) {
 			if (pl->at[i]->svc != &c->allow[si] ||
-			    !atom_first(pl->at, i))
+			    !atom_first(pl->at, i) ||
+			    atom_inspected(cc, pl->at[i]))
 				continue;
 			ret = inline_atom(cc, pl->at[i], chain, acc, lchain);
 		}
@@ -2293,7 +2326,12 @@ static int conduit_rules(struct cc *cc, size_t ci)
 	conduit_chain(c, chain, sizeof(chain));
 	snprintf(acc, sizeof(acc), "c_%s_acc", c->name);
 	snprintf(lchain, sizeof(lchain), "l_%s", c->name);
-	if (pl->inl)
+	/* inspected entries: always plain rules, first (a stricter entry
+	 * wins an overlap), each ending in the queue */
+	for (size_t i = 0; i < pl->n_at && ret == 0; i++)
+		if (atom_inspected(cc, pl->at[i]) && atom_first(pl->at, i))
+			ret = inline_atom(cc, pl->at[i], chain, acc, lchain);
+	if (ret == 0 && pl->inl)
 		ret = conduit_inline(cc, ci, chain, acc, lchain);
 	for (int gi = 0; gi < 5 && ret == 0; gi++) {
 		int bit = 1 << gi;
@@ -2553,7 +2591,7 @@ static int forward_policy(struct cc *cc)
 				continue;
 			e = nftnl_set_elem_alloc();
 			if (e) {
-				uint32_t id = a->id;
+				uint32_t id = atom_mark(cc, a);
 
 				snprintf(name, sizeof(name), "c_%s_acc",
 					 a->conduit->name);
@@ -2603,6 +2641,24 @@ static int forward_policy(struct cc *cc)
 	}
 
 	/* forward */
+	if (live && cc->o->inspect) {
+		/* inspected flows, still live: every packet to the workers */
+		rb_init(&rb, "forward");
+		m_ct_state(&rb, CT_STATE_EST_REL);
+		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
+		e_bitwise(&rb, NFT_MARK_INSPECT, 0);
+		{
+			uint32_t bit = NFT_MARK_INSPECT;
+
+			e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &bit, sizeof(bit));
+		}
+		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
+		e_objref_map(&rb, NFT_REG_1, "live");
+		e_queue(cc, &rb);
+		if ((ret = rb_commit(cc, &rb, NULL,
+				     "established, inspected service")))
+			return ret;
+	}
 	if (live) {
 		rb_init(&rb, "forward");
 		m_ct_state(&rb, CT_STATE_EST_REL);
@@ -2700,7 +2756,8 @@ static int check_policy(struct cc *cc)
 	}
 	/* Protocol rules need the NFQUEUE workers (not in this build):
 	 * refuse rather than compile them to a plain L4 accept. */
-	for (size_t ci = 0; ci < p->n_conduits && !cc->o->island; ci++) {
+	for (size_t ci = 0;
+	     ci < p->n_conduits && !cc->o->island && !cc->o->inspect; ci++) {
 		const struct pol_conduit *c = &p->conduits[ci];
 
 		for (size_t i = 0; i < c->n_allow; i++) {
@@ -2718,7 +2775,8 @@ static int check_policy(struct cc *cc)
 			ret = -EINVAL;
 		}
 	}
-	for (size_t zi = 0; zi < nz && !cc->o->island; zi++) {
+	for (size_t zi = 0; zi < nz && !cc->o->island && !cc->o->inspect;
+	     zi++) {
 		const struct pol_zone *z = &p->zones[zi];
 
 		if (z->n_deny_categories == 0)
@@ -2851,6 +2909,14 @@ int nft_compile(const struct pol_policy *p, const struct nft_opts *o,
 	ret = check_policy(&cc);
 	if (ret)
 		goto out;
+	if (o->inspect && !o->island && !o->feat.native_queue &&
+	    !o->feat.xt_nfqueue && policy_needs_dpi(p)) {
+		diag_add(d, p->file, 0, 0,
+			 "inline inspection needs the nft queue expression or "
+			 "the xt NFQUEUE target; this kernel has neither");
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
 	cc.plan = calloc(p->n_conduits ? p->n_conduits : 1, sizeof(*cc.plan));
 	if (cc.plan == NULL) {
 		ret = -ENOMEM;

@@ -32,12 +32,30 @@ void nft_features_log(const struct nft_features *f);
 const char *nft_features_str(const struct nft_features *f, char *buf,
 			     size_t len);
 
+/* ct mark bit of flows admitted by an inspected entry (protocol rules,
+ * app, or a zone with deny-app-categories): their packets go to NFQUEUE */
+#define NFT_MARK_INSPECT (1u << 30)
+
 struct nft_opts {
 	uint16_t mgmt_port; /* TCP port opened on input from the management zone; 0 none */
 	uint16_t nflog_group; /* NFLOG group for denied packets */
 	uint32_t log_rate; /* max NFLOG'd packets per second per deny point */
 	bool island;	   /* build the island ruleset instead of the policy */
+	/*
+	 * Inline inspection: when set, inspected entries send their flows to
+	 * NFQUEUE queues queue_first .. queue_first + queue_n - 1 (no bypass:
+	 * no consumer means drop), encoded as `feat` allows (native queue,
+	 * else xt NFQUEUE). When not set such policies are refused.
+	 */
+	bool inspect;
+	uint16_t queue_first;
+	uint16_t queue_n;
+	struct nft_features feat;
 };
+
+/* Whether the flows an allow entry admits need the DPI path. */
+bool nft_service_inspected(const struct pol_conduit *c,
+			   const struct pol_service *s);
 
 struct nft_batch; /* opaque: serialized netlink batch + seq->loc map */
 struct nft_ctx;	  /* opaque: an open NETLINK_NETFILTER socket */

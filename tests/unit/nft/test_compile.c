@@ -303,6 +303,41 @@ Test(nft_golden, island)
 	golden_policy(PLANT, "island", &o);
 }
 
+/* NDR 5.2: inspected entries queue their flows (new and established, no
+ * bypass) and carry the inspection bit in their mark; the rest stays in
+ * the kernel. The xt NFQUEUE encoding (what this kernel has). */
+Test(nft_golden, inspect)
+{
+	struct nft_opts o = OPTS;
+
+	o.inspect = true;
+	o.queue_first = 3;
+	o.queue_n = 2;
+	o.feat.xt_nfqueue = true;
+	golden_policy(GOLDEN_DIR "nft-inspect.yaml", "inspect", &o);
+}
+
+/* NDR 5.2: without the workers a policy with protocol rules is refused
+ * at its entries, never compiled to a plain accept */
+Test(nft_batch, protocol_rules_refused_without_inspection)
+{
+	struct pol_policy *p = load(GOLDEN_DIR "nft-inspect.yaml");
+	struct nft_batch *b = NULL;
+	struct diag_list d;
+
+	diag_list_init(&d);
+	cr_assert_eq(nft_compile(p, &OPTS, &b, &d), -EINVAL);
+	cr_assert_null(b);
+	cr_assert_geq(d.n, 2);
+	cr_expect_eq(d.v[0].line, 18);
+	cr_expect(strstr(d.v[0].msg, "has modbus rules") != NULL, "%s",
+		  d.v[0].msg);
+	cr_expect(strstr(d.v[d.n - 1].msg, "zone office") != NULL, "%s",
+		  d.v[d.n - 1].msg);
+	diag_list_free(&d);
+	policy_free(p);
+}
+
 /* --- batch shape, no kernel --------------------------------------------- */
 
 /* NDR 5.2 RE(1) */
