@@ -27,6 +27,7 @@
 #include "common/conf.h"
 #include "common/diag.h"
 #include "common/log.h"
+#include "dpi/queue.h"
 #include "mgmt/commands.h"
 #include "mgmt/server.h"
 #include "nft/nflog.h"
@@ -135,6 +136,12 @@ static int check_one_policy(const struct conf *c, const char *path,
 		.mgmt_port = c->management_port,
 		.nflog_group = c->nflog_group,
 		.log_rate = c->log_rate,
+		/* compile as the daemon would with inspection (the kernel's
+		 * queue encoding is not probed here) */
+		.inspect = true,
+		.queue_first = c->queue_first,
+		.queue_n = 1,
+		.feat = { .xt_nfqueue = true },
 	};
 	int rc;
 
@@ -314,7 +321,7 @@ static int run(const struct opts *o, struct conf *c)
 	const char *ppath;
 	enum cmd_source src;
 	uint64_t wd_usec, wd_last = 0;
-	bool drop, stop = false;
+	bool drop, stop = false, wd_warned = false;
 	int sigfd = -1, tfd = -1, pidfd = -1, rc;
 	size_t npfd;
 	sigset_t mask;
@@ -390,6 +397,23 @@ static int run(const struct opts *o, struct conf *c)
 	if (nft_probe(&d.features) < 0)
 		log_warn("kernel feature probe");
 	nft_features_log(&d.features);
+	/* Inline inspection: the ruleset queues inspected entries to these
+	 * queues from the first commit on; the workers bind them after the
+	 * privilege drop and detach (threads keep their own capabilities and
+	 * do not survive fork). Until then queued packets are dropped. */
+	if (d.features.native_queue || d.features.xt_nfqueue) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d.queue_first = c->queue_first;
+		d.queue_n =
+			c->inspect_queues ?
+				c->inspect_queues :
+				(uint16_t)(ncpu > 0 && ncpu <= 64 ? ncpu : 1);
+	} else {
+		log_warnx("the kernel has neither the nft queue expression nor "
+			  "the xt NFQUEUE target: policies with protocol rules "
+			  "will be refused");
+	}
 
 	cmd_nft_opts(&d, d.island, &no);
 	rc = nft_apply(d.nft, d.policy, &no, &dl);
@@ -459,6 +483,28 @@ static int run(const struct opts *o, struct conf *c)
 			log_warn("pidfile %s", c->pidfile);
 	}
 
+	if (d.queue_n > 0) {
+		struct queue_conf qc = { 0 };
+
+		qc.first = d.queue_first;
+		qc.n = d.queue_n;
+		qc.pin = true;
+		qc.engine.max_flows = c->inspect_flows;
+		rc = queue_start(&d.queues, &qc, d.policy);
+		if (rc < 0) {
+			errno = -rc;
+			log_warn(
+				"inspection workers on queues %u-%u: inspected "
+				"traffic stays blocked",
+				d.queue_first, d.queue_first + d.queue_n - 1);
+			d.queues = NULL;
+		} else {
+			log_info("inspection: %u workers on queues %u-%u",
+				 d.queue_n, d.queue_first,
+				 d.queue_first + d.queue_n - 1);
+		}
+	}
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -478,7 +524,7 @@ static int run(const struct opts *o, struct conf *c)
 		if (timerfd_settime(tfd, 0, &it, NULL) < 0)
 			fatal("timerfd_settime");
 	}
-	npfd = 3 + srv_pollfd_max(srv);
+	npfd = 4 + srv_pollfd_max(srv);
 	pfd = calloc(npfd, sizeof(*pfd));
 	if (pfd == NULL)
 		fatal("calloc");
@@ -498,8 +544,12 @@ static int run(const struct opts *o, struct conf *c)
 		pfd[2] =
 			(struct pollfd){ .fd = d.nflog ? nflog_fd(d.nflog) : -1,
 					 .events = POLLIN };
-		ns = srv_pollfds(srv, pfd + 3, npfd - 3);
-		n = poll(pfd, 3 + ns, -1);
+		pfd[3] = (struct pollfd){
+			.fd = d.queues ? queue_event_fd(d.queues) : -1,
+			.events = POLLIN
+		};
+		ns = srv_pollfds(srv, pfd + 4, npfd - 4);
+		n = poll(pfd, 4 + ns, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -529,10 +579,29 @@ static int run(const struct opts *o, struct conf *c)
 					nflog_tick(d.nflog, mono_now(),
 						   cmd_nflog_event, NULL);
 				srv_tick(srv, mono_now());
+				/* A stalled worker stops the pings: the
+				 * service manager restarts us, the queued
+				 * traffic stays blocked meanwhile. */
+				bool healthy =
+					d.queues == NULL ||
+					queue_healthy(
+						d.queues, mono_usec(),
+						(uint64_t)c->watchdog_stall_ms *
+							1000);
+
+				if (!healthy && !wd_warned) {
+					log_warnx("an inspection worker is "
+						  "stalled: watchdog pings "
+						  "stop");
+					wd_warned = true;
+				} else if (healthy) {
+					wd_warned = false;
+				}
 				/* Ping when the next tick would be later than
 				 * half the watchdog period. */
-				if (wd_usec && mono_usec() - wd_last + 1000000 >
-						       wd_usec / 2) {
+				if (wd_usec && healthy &&
+				    mono_usec() - wd_last + 1000000 >
+					    wd_usec / 2) {
 					daemon_notify("WATCHDOG=1");
 					wd_last = mono_usec();
 				}
@@ -546,11 +615,24 @@ static int run(const struct opts *o, struct conf *c)
 				log_warn("NFLOG read");
 			}
 		}
+		if (d.queues && (pfd[3].revents & POLLIN)) {
+			uint64_t v;
+
+			if (read(queue_event_fd(d.queues), &v, sizeof(v)) < 0 &&
+			    errno != EAGAIN)
+				log_warn("event fd");
+			queue_drain_events(d.queues, cmd_dpi_event, NULL);
+		}
 		if (!stop)
-			srv_dispatch(srv, pfd + 3, ns, mono_now());
+			srv_dispatch(srv, pfd + 4, ns, mono_now());
 	}
 
 	daemon_notify("STOPPING=1");
+	if (d.queues) {
+		queue_drain_events(d.queues, cmd_dpi_event, NULL);
+		queue_stop(d.queues); /* queued traffic is dropped from now */
+		d.queues = NULL;
+	}
 	if (d.nflog) {
 		nflog_flush(d.nflog, cmd_nflog_event, NULL);
 		nflog_close(d.nflog);

@@ -44,6 +44,11 @@ static const struct conf_key conf_keys[] = {
 	{ "nflog-group", CONF_T_U16, OFF(nflog_group), 0, 65535 },
 	{ "log-rate", CONF_T_U32, OFF(log_rate), 1, 1000000 },
 	{ "deny-log-interval", CONF_T_U32, OFF(deny_log_interval), 1, 86400 },
+	{ "inspect-queues", CONF_T_U16, OFF(inspect_queues), 0, 64 },
+	{ "queue-first", CONF_T_U16, OFF(queue_first), 0, 65471 },
+	{ "inspect-flows", CONF_T_U32, OFF(inspect_flows), 1024, 4194304 },
+	{ "watchdog-stall-ms", CONF_T_U32, OFF(watchdog_stall_ms), 100,
+	  600000 },
 	{ "control-socket", CONF_T_PATH, OFF(control_socket), 0, 0 },
 	{ "control-group", CONF_T_NAME, OFF(control_group), 0, 0 },
 	{ "state-dir", CONF_T_PATH, OFF(state_dir), 0, 0 },
@@ -67,6 +72,9 @@ int conf_init(struct conf *c)
 	c->nflog_group = CONF_NFLOG_GROUP_DEFAULT;
 	c->log_rate = CONF_LOG_RATE_DEFAULT;
 	c->deny_log_interval = CONF_DENY_INTERVAL_DEFAULT;
+	c->inspect_queues = CONF_INSPECT_QUEUES_DEFAULT;
+	c->inspect_flows = CONF_INSPECT_FLOWS_DEFAULT;
+	c->watchdog_stall_ms = CONF_WATCHDOG_STALL_DEFAULT;
 	c->log_level = LOG_LEVEL_INFO;
 	if (!c->policy || !c->control_socket || !c->control_group ||
 	    !c->state_dir || !c->pidfile || !c->user) {

@@ -33,6 +33,9 @@ struct diag_list;
 #define CONF_LOG_RATE_DEFAULT 10
 #define CONF_DENY_INTERVAL_DEFAULT 10
 #define CONF_MGMT_PORT_DEFAULT 0
+#define CONF_INSPECT_QUEUES_DEFAULT 0	 /* 0: online CPUs */
+#define CONF_INSPECT_FLOWS_DEFAULT 65536 /* per worker */
+#define CONF_WATCHDOG_STALL_DEFAULT 2000 /* ms */
 
 #define CONF_LINE_MAX 4096 /* longer lines are an error, not truncated */
 
@@ -45,6 +48,10 @@ struct conf {
 	uint16_t nflog_group;
 	uint32_t log_rate; /* NFLOG'd packets per second per deny point */
 	uint32_t deny_log_interval; /* seconds */
+	uint16_t inspect_queues;    /* NFQUEUE workers; 0 = online CPUs */
+	uint16_t queue_first;	    /* first queue number */
+	uint32_t inspect_flows;	    /* flow table entries per worker */
+	uint32_t watchdog_stall_ms; /* a worker silent this long is stalled */
 	char *control_socket;
 	char *control_group;
 	char *state_dir;

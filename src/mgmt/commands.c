@@ -21,6 +21,9 @@
 
 #include "common/diag.h"
 #include "common/log.h"
+#include "dpi/event.h"
+#include "dpi/pkt.h"
+#include "dpi/queue.h"
 #include "mgmt/control.h"
 #include "mgmt/server.h"
 #include "nft/nflog.h"
@@ -336,6 +339,12 @@ void cmd_nft_opts(const struct cmd_daemon *d, bool island, struct nft_opts *o)
 	o->nflog_group = d->conf->nflog_group;
 	o->log_rate = d->conf->log_rate;
 	o->island = island;
+	if (d->queue_n > 0) {
+		o->inspect = true;
+		o->queue_first = d->queue_first;
+		o->queue_n = d->queue_n;
+		o->feat = d->features;
+	}
 }
 
 int cmd_check_policy_conf(const struct conf *c, const struct pol_policy *p,
@@ -393,6 +402,27 @@ void cmd_nflog_event(const struct deny_event *ev, void *arg)
 	(void)arg;
 	if (nflog_event_format(ev, line, sizeof(line)) != NULL)
 		log_info("%s", line);
+}
+
+void cmd_dpi_event(const struct dpi_event *ev, void *arg)
+{
+	char s[PKT_ADDR_PORT_STRLEN], t[PKT_ADDR_PORT_STRLEN], fn[16] = "-";
+
+	(void)arg;
+	if (ev->function >= 0)
+		snprintf(fn, sizeof(fn), "%d", ev->function);
+	log_info(
+		"violation kind=%s action=%s conduit=%s zones=%s->%s proto=%s "
+		"function=%s rule=%s line=%d src=%s dst=%s count=%u detail=\"%s\"",
+		dpi_event_kind_name(ev->kind), pol_action_name(ev->action),
+		ev->conduit ? ev->conduit->name : "-",
+		ev->zone_from ? ev->zone_from->name : "-",
+		ev->zone_to ? ev->zone_to->name : "-",
+		ev->proto ? ev->proto : "-", fn, ev->rule ? ev->rule : "-",
+		ev->loc.line,
+		pkt_addr_port_str(&ev->src, ev->sport, s, sizeof(s)),
+		pkt_addr_port_str(&ev->dst, ev->dport, t, sizeof(t)), ev->count,
+		ev->detail);
 }
 
 /* --- actions ------------------------------------------------------------ */
@@ -465,6 +495,20 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 	}
 	if (d->nflog)
 		nflog_flush(d->nflog, cmd_nflog_event, NULL);
+	if (d->queues != NULL) {
+		int qr = queue_set_policy(d->queues, p);
+
+		/* buffered events point into the old policy */
+		queue_drain_events(d->queues, cmd_dpi_event, NULL);
+		if (qr < 0) {
+			/* a worker may still use the old policy: keep it */
+			log_warnx(
+				"inspection workers did not switch to the new "
+				"policy (%s): they keep the previous rules",
+				strerror(-qr));
+			d->policy = NULL;
+		}
+	}
 	policy_free(d->policy);
 	d->policy = p;
 	free(d->policy_name);

@@ -39,8 +39,13 @@ struct cmd_daemon {
 	struct nft_ctx *nft; /* NULL only in tests */
 	struct nft_features features;
 	struct nflog_reader *nflog; /* NULL when deny logging is off */
-	struct pol_policy *policy;  /* running model; owned */
-	char *policy_name;	    /* name shown in status; owned */
+	/* inline inspection: NFQUEUE workers (NULL: not running yet or not
+	 * available); queue_n > 0 makes the compiler queue inspected
+	 * entries to queue_first .. queue_first + queue_n - 1 */
+	struct queue_set *queues;
+	uint16_t queue_first, queue_n;
+	struct pol_policy *policy; /* running model; owned */
+	char *policy_name;	   /* name shown in status; owned */
 	enum cmd_source source;
 	bool island;
 	uint64_t generation; /* policies accepted as running */
@@ -124,6 +129,9 @@ int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl);
 /* nflog callback: writes the "deny ..." line through log_info. */
 struct deny_event;
 void cmd_nflog_event(const struct deny_event *ev, void *arg);
+struct dpi_event;
+/* One log line per (aggregated) protocol violation of the DPI path. */
+void cmd_dpi_event(const struct dpi_event *ev, void *arg);
 
 /* Paths under state-dir; return buf. */
 const char *cmd_state_path(const struct conf *c, const char *leaf, char *buf,
