@@ -3,7 +3,9 @@
  * reassembly (stream.c) and the protocol parsers, with one PDU record per
  * application PDU handed to the caller's callback. Owns the per-flow
  * parser state: a small struct in the flow's user area, and for DNP3 a
- * slot of transport reassembly state from a preallocated pool. A COTP TSDU
+ * slot of transport reassembly state from a preallocated pool, held only
+ * while a multi-fragment message is in progress (a message in one
+ * transport segment, the common case, is decoded without one). A COTP TSDU
  * split over several DT TPDUs stays in the stream buffer (unconsumed)
  * until its last DT arrives and is gathered into the engine's scratch, so
  * S7comm needs no per-flow buffer of its own.
@@ -66,6 +68,7 @@ struct engine {
 		struct dnp3_apdu dnp3;
 	} u;
 	struct dnp3_link link;
+	struct dnp3_tp tp; /* a transport segment of a flow without a slot */
 	uint8_t gather[S7_GATHER_MAX];
 };
 
@@ -151,6 +154,18 @@ static void slot_put(struct engine *e, struct eflow *ef)
 		return;
 	e->dnp3_free[e->n_dnp3_free++] = ef->dnp3_slot;
 	ef->dnp3_slot = ENGINE_NO_SLOT;
+}
+
+/* Give the slot back when neither direction has a fragment in progress. */
+static void slot_put_idle(struct engine *e, struct eflow *ef)
+{
+	struct dnp3_slot *s;
+
+	if (ef->dnp3_slot == ENGINE_NO_SLOT)
+		return;
+	s = &e->dnp3[ef->dnp3_slot];
+	if (!s->tp[0].active && !s->tp[1].active)
+		slot_put(e, ef);
 }
 
 static struct dnp3_slot *slot_get(struct engine *e, struct eflow *ef)
@@ -383,6 +398,24 @@ static int run_framed(struct ctx *x, const uint8_t *d, size_t len,
 }
 
 /*
+ * The transport state a segment of x's direction goes into: the flow's
+ * slot when it has one, else the engine's scratch, reset (no fragment in
+ * progress: exactly the state a fresh slot would have).
+ */
+static struct dnp3_tp *dnp3_tp_of(struct ctx *x, struct dnp3_slot **slot)
+{
+	struct engine *e = x->e;
+
+	if (x->ef->dnp3_slot != ENGINE_NO_SLOT) {
+		*slot = &e->dnp3[x->ef->dnp3_slot];
+		return &(*slot)->tp[x->dir];
+	}
+	*slot = NULL;
+	dnp3_tp_init(&e->tp);
+	return &e->tp;
+}
+
+/*
  * DNP3 link frames; transport segments go into the direction's
  * reassembly state, a finished fragment is decoded and reported. A bad
  * start or header skips one byte (the parser's resync rule); one record
@@ -397,6 +430,8 @@ static int run_dnp3(struct ctx *x, const uint8_t *d, size_t len)
 	while (off < len) {
 		struct engine_pdu r = { .u.dnp3.link = lk };
 		struct dnp3_slot *slot;
+		struct dnp3_tp *tp;
+		enum dnp3_tp_status st;
 		struct dpi_result res;
 		const char *why;
 
@@ -420,14 +455,24 @@ static int run_dnp3(struct ctx *x, const uint8_t *d, size_t len)
 		off += res.consumed;
 		if (!dnp3_link_has_data(lk))
 			continue; /* link-layer service only */
-		slot = slot_get(e, x->ef);
-		if (slot == NULL) {
-			e->st.state_pool_full++;
-			emit_broken(x, "dnp3: transport state pool exhausted");
-			return -1;
+		tp = dnp3_tp_of(x, &slot);
+		st = dnp3_tp_push(tp, lk->user, lk->user_len, &why);
+		if (st == DNP3_TP_MORE && slot == NULL) {
+			/* a fragment starts: it needs state of its own now */
+			slot = slot_get(e, x->ef);
+			if (slot == NULL) {
+				e->st.state_pool_full++;
+				emit_broken(
+					x,
+					"dnp3: transport state pool exhausted");
+				return -1;
+			}
+			slot->tp[x->dir].active = tp->active;
+			slot->tp[x->dir].next_seq = tp->next_seq;
+			slot->tp[x->dir].len = tp->len;
+			memcpy(slot->tp[x->dir].buf, tp->buf, tp->len);
 		}
-		switch (dnp3_tp_push(&slot->tp[x->dir], lk->user, lk->user_len,
-				     &why)) {
+		switch (st) {
 		case DNP3_TP_MORE:
 			break;
 		case DNP3_TP_ERROR:
@@ -435,12 +480,13 @@ static int run_dnp3(struct ctx *x, const uint8_t *d, size_t len)
 			break;
 		case DNP3_TP_DONE:
 			r.u.dnp3.app = &e->u.dnp3;
-			dnp3_app_parse(slot->tp[x->dir].buf,
-				       slot->tp[x->dir].len, &e->u.dnp3, &res);
+			dnp3_app_parse(tp->buf, tp->len, &e->u.dnp3, &res);
 			emit(x, &r, res.status == DPI_ERROR ? res.error : NULL,
 			     false);
 			break;
 		}
+		if (st != DNP3_TP_MORE)
+			slot_put_idle(e, x->ef);
 	}
 	return (int)off;
 }
@@ -492,6 +538,17 @@ static int run_s7comm(struct ctx *x, const uint8_t *d, size_t len)
 					glen = 0;
 				} else {
 					s7_emit(x, m, NULL);
+				}
+				end += res.consumed;
+				break;
+			}
+			if (end == off && m->cotp_eot) {
+				/* a TSDU in one DT: decode it in place */
+				if (m->payload_len > 0) {
+					err = s7comm_parse_payload(
+						d + end + m->payload_off,
+						m->payload_len, x->dir, m);
+					s7_emit(x, m, err);
 				}
 				end += res.consumed;
 				break;
@@ -627,8 +684,10 @@ static bool stream_anomaly(struct ctx *x, struct flow *f, enum flow_dir d,
 	stream_init(&f->stream[d]);
 	x->ef->broken[dd] = 0;
 	x->ef->resync[dd] = 0;
-	if (x->ef->dnp3_slot != ENGINE_NO_SLOT)
+	if (x->ef->dnp3_slot != ENGINE_NO_SLOT) {
 		dnp3_tp_init(&e->dnp3[x->ef->dnp3_slot].tp[dd]);
+		slot_put_idle(e, x->ef);
+	}
 	return true;
 }
 

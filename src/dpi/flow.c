@@ -3,7 +3,10 @@
  * 32-bit indexes, a free list, and one LRU list per timeout class. Every
  * flow of a class has the same timeout and lists are appended in time
  * order, so each list's head is the next flow of its class to expire:
- * expiry and eviction look at five heads, never scan.
+ * expiry and eviction look at five heads, never scan; a lower bound of
+ * the next expiry lets the per-packet sweep return at once when nothing
+ * is due. Flows are taken from a free list, then from the never-used
+ * tail of the array, so the pages of flows never used stay untouched.
  */
 #include "dpi/flow.h"
 
@@ -37,7 +40,10 @@ struct flow_table {
 	uint32_t max_flows;
 	uint32_t user_size;
 	uint32_t free_head;
-	uint64_t clock; /* latest time seen */
+	uint32_t fresh;	   /* flows[fresh ..] never used yet */
+	uint32_t last;	   /* the flow looked up last, or NIL */
+	uint64_t clock;	   /* latest time seen */
+	uint64_t next_due; /* no listed flow expires before this */
 	uint64_t next_id;
 	uint64_t timeout_us[TC_MAX];
 	uint32_t timeout_s[TC_MAX];
@@ -50,25 +56,65 @@ struct flow_table {
 	size_t memory;
 };
 
-/* SipHash-2-4 (Aumasson, Bernstein): a keyed hash, so that nobody who
- * does not know the key can aim packets at one bucket. */
-static uint64_t rotl(uint64_t x, int b)
+/*
+ * SipHash-1-3 (Aumasson, Bernstein): a keyed hash, so that nobody who
+ * does not know the key can aim packets at one bucket. One compression
+ * round per word and three finalisation rounds: the variant for hash
+ * tables, still keyed. The state lives in four locals so that it stays in
+ * registers; the message is whole 64-bit words (native order).
+ */
+static inline uint64_t rotl(uint64_t x, int b)
 {
 	return x << b | x >> (64 - b);
 }
 
-static void sipround(uint64_t v[4])
+#define SIPROUND(v0, v1, v2, v3)        \
+	do {                            \
+		v0 += v1;               \
+		v1 = rotl(v1, 13) ^ v0; \
+		v0 = rotl(v0, 32);      \
+		v2 += v3;               \
+		v3 = rotl(v3, 16) ^ v2; \
+		v0 += v3;               \
+		v3 = rotl(v3, 21) ^ v0; \
+		v2 += v1;               \
+		v1 = rotl(v1, 17) ^ v2; \
+		v2 = rotl(v2, 32);      \
+	} while (0)
+
+/* One message word: a compression round (c = 1). */
+#define SIPWORD(v0, v1, v2, v3, m)        \
+	do {                              \
+		v3 ^= (m);                \
+		SIPROUND(v0, v1, v2, v3); \
+		v0 ^= (m);                \
+	} while (0)
+
+struct sip {
+	uint64_t v0, v1, v2, v3;
+};
+
+static inline struct sip sip_init(const uint64_t k[2])
 {
-	v[0] += v[1];
-	v[1] = rotl(v[1], 13) ^ v[0];
-	v[0] = rotl(v[0], 32);
-	v[2] += v[3];
-	v[3] = rotl(v[3], 16) ^ v[2];
-	v[0] += v[3];
-	v[3] = rotl(v[3], 21) ^ v[0];
-	v[2] += v[1];
-	v[1] = rotl(v[1], 17) ^ v[2];
-	v[2] = rotl(v[2], 32);
+	return (struct sip){
+		0x736f6d6570736575ULL ^ k[0],
+		0x646f72616e646f6dULL ^ k[1],
+		0x6c7967656e657261ULL ^ k[0],
+		0x7465646279746573ULL ^ k[1],
+	};
+}
+
+/* The length block (no partial word: len is whole words), d = 3. */
+static inline uint64_t sip_final(struct sip s, size_t len)
+{
+	uint64_t b = (uint64_t)len << 56;
+
+	SIPWORD(s.v0, s.v1, s.v2, s.v3, b);
+	s.v2 ^= 0xff;
+	SIPROUND(s.v0, s.v1, s.v2, s.v3);
+	SIPROUND(s.v0, s.v1, s.v2, s.v3);
+	SIPROUND(s.v0, s.v1, s.v2, s.v3);
+	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
 static uint64_t le64(const uint8_t *p)
@@ -80,34 +126,20 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-static uint64_t siphash(const uint64_t k[2], const uint8_t *in, size_t len)
+static uint64_t load64(const uint8_t *p)
 {
-	uint64_t v[4] = {
-		0x736f6d6570736575ULL ^ k[0],
-		0x646f72616e646f6dULL ^ k[1],
-		0x6c7967656e657261ULL ^ k[0],
-		0x7465646279746573ULL ^ k[1],
-	};
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i;
+	uint64_t v;
 
-	for (i = 0; i + 8 <= len; i += 8) {
-		m = le64(in + i);
-		v[3] ^= m;
-		sipround(v);
-		sipround(v);
-		v[0] ^= m;
-	}
-	for (size_t j = 0; i + j < len; j++)
-		b |= (uint64_t)in[i + j] << (8 * j);
-	v[3] ^= b;
-	sipround(v);
-	sipround(v);
-	v[0] ^= b;
-	v[2] ^= 0xff;
-	for (int r = 0; r < 4; r++)
-		sipround(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
 }
 
 void flow_key_v4(struct flow_key *k, const void *src4, const void *dst4,
@@ -136,11 +168,11 @@ void flow_key_v6(struct flow_key *k, const void *src6, const void *dst6,
 	k->vlan = vlan;
 }
 
+static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+
 bool flow_key_is_v4(const struct flow_key *k)
 {
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	return memcmp(k->src, mapped, 12) == 0;
+	return memcmp(k->src, v4_mapped, 12) == 0;
 }
 
 void flow_conf_defaults(struct flow_conf *c, uint32_t max_flows)
@@ -156,42 +188,62 @@ void flow_conf_defaults(struct flow_conf *c, uint32_t max_flows)
 	stream_conf_defaults(&c->stream, max_flows);
 }
 
-/* Same value for both directions: the endpoints in canonical order. */
+/*
+ * Same value for both directions: the endpoints in canonical order. A key
+ * with two v4-mapped addresses is hashed as 16 bytes (addresses, ports,
+ * VLAN, protocol), any other as 40; the lengths keep the two apart.
+ */
 static uint32_t key_hash(const struct flow_table *t, const struct flow_key *k)
 {
-	uint8_t b[40];
+	uint64_t tail = (uint64_t)k->vlan << 8 | k->proto;
+	struct sip h = sip_init(t->sipkey);
 	const uint8_t *a1 = k->src, *a2 = k->dst;
 	uint16_t p1 = k->sport, p2 = k->dport;
-	int c = memcmp(a1, a2, 16);
+	int c;
 
+	if (memcmp(k->src, v4_mapped, 12) == 0 &&
+	    memcmp(k->dst, v4_mapped, 12) == 0) {
+		/* (address, port) as 48-bit numbers, the smaller first */
+		uint64_t x = (uint64_t)load32(k->src + 12) << 16 | k->sport;
+		uint64_t y = (uint64_t)load32(k->dst + 12) << 16 | k->dport;
+
+		if (x > y) {
+			uint64_t z = x;
+
+			x = y;
+			y = z;
+		}
+		SIPWORD(h.v0, h.v1, h.v2, h.v3, x | y << 48);
+		SIPWORD(h.v0, h.v1, h.v2, h.v3, y >> 16 | tail << 32);
+		return (uint32_t)sip_final(h, 16);
+	}
+	c = memcmp(a1, a2, 16);
 	if (c > 0 || (c == 0 && p1 > p2)) {
 		a1 = k->dst;
 		a2 = k->src;
 		p1 = k->dport;
 		p2 = k->sport;
 	}
-	memcpy(b, a1, 16);
-	memcpy(b + 16, a2, 16);
-	b[32] = (uint8_t)(p1 >> 8);
-	b[33] = (uint8_t)p1;
-	b[34] = (uint8_t)(p2 >> 8);
-	b[35] = (uint8_t)p2;
-	b[36] = (uint8_t)(k->vlan >> 8);
-	b[37] = (uint8_t)k->vlan;
-	b[38] = k->proto;
-	b[39] = 0;
-	return (uint32_t)siphash(t->sipkey, b, sizeof(b)) & (t->nbuckets - 1);
+	SIPWORD(h.v0, h.v1, h.v2, h.v3, load64(a1));
+	SIPWORD(h.v0, h.v1, h.v2, h.v3, load64(a1 + 8));
+	SIPWORD(h.v0, h.v1, h.v2, h.v3, load64(a2));
+	SIPWORD(h.v0, h.v1, h.v2, h.v3, load64(a2 + 8));
+	SIPWORD(h.v0, h.v1, h.v2, h.v3,
+		(uint64_t)p1 << 48 | (uint64_t)p2 << 32 | tail);
+	return (uint32_t)sip_final(h, 40);
 }
 
-/* Direction of k relative to f's key; -1 when k is not f's. */
+/*
+ * Direction of k relative to f's key; -1 when k is not f's. Keys are
+ * built by flow_key_v4/v6, so padding is zero and a whole-key compare is
+ * the common case's test.
+ */
 static int key_match(const struct flow_key *fk, const struct flow_key *k)
 {
+	if (memcmp(fk, k, sizeof(*k)) == 0)
+		return FLOW_DIR_C2S;
 	if (fk->proto != k->proto || fk->vlan != k->vlan)
 		return -1;
-	if (fk->sport == k->sport && fk->dport == k->dport &&
-	    memcmp(fk->src, k->src, 16) == 0 &&
-	    memcmp(fk->dst, k->dst, 16) == 0)
-		return FLOW_DIR_C2S;
 	if (fk->sport == k->dport && fk->dport == k->sport &&
 	    memcmp(fk->src, k->dst, 16) == 0 &&
 	    memcmp(fk->dst, k->src, 16) == 0)
@@ -251,6 +303,10 @@ static void lru_append(struct flow_table *t, struct flow *f)
 
 	f->tclass = (uint8_t)state_class(f->state);
 	l = &t->lru[f->tclass];
+	/* a list's head expires first; a non-empty list keeps its head */
+	if (l->tail == NIL &&
+	    f->last_seen + t->timeout_us[f->tclass] < t->next_due)
+		t->next_due = f->last_seen + t->timeout_us[f->tclass];
 	f->lnext = NIL;
 	f->lprev = l->tail;
 	if (l->tail != NIL)
@@ -270,8 +326,10 @@ static bool expired(const struct flow_table *t, const struct flow *f,
 static void flow_end(struct flow_table *t, struct flow *f, enum flow_end why)
 {
 	uint32_t i = fidx(t, f);
-	uint32_t *pp = &t->buckets[key_hash(t, &f->key)];
+	uint32_t *pp = &t->buckets[f->hash & (t->nbuckets - 1)];
 
+	if (t->last == i)
+		t->last = NIL;
 	if (t->end != NULL)
 		t->end(f, flow_user(t, f), why, t->end_arg);
 	while (*pp != NIL && *pp != i)
@@ -325,10 +383,8 @@ struct flow_table *flow_table_alloc(const struct flow_conf *conf,
 	}
 	memset(t->buckets, 0xff, (size_t)nb * sizeof(*t->buckets));
 	t->free_head = NIL;
-	for (uint32_t i = conf->max_flows; i-- > 0;) {
-		t->flows[i].hnext = t->free_head;
-		t->free_head = i;
-	}
+	t->last = NIL;
+	t->next_due = UINT64_MAX;
 	for (int c = 0; c < TC_MAX; c++)
 		t->lru[c].head = t->lru[c].tail = NIL;
 	t->timeout_s[TC_TCP_NEW] = conf->timeout_tcp_new;
@@ -384,9 +440,13 @@ void flow_table_free(struct flow_table *t)
 static struct flow *find(struct flow_table *t, const struct flow_key *k,
 			 uint32_t h, enum flow_dir *dir)
 {
-	for (uint32_t i = t->buckets[h]; i != NIL; i = t->flows[i].hnext) {
-		int d = key_match(&t->flows[i].key, k);
+	for (uint32_t i = t->buckets[h & (t->nbuckets - 1)]; i != NIL;
+	     i = t->flows[i].hnext) {
+		int d;
 
+		if (t->flows[i].hash != h)
+			continue;
+		d = key_match(&t->flows[i].key, k);
 		if (d >= 0) {
 			*dir = (enum flow_dir)d;
 			return &t->flows[i];
@@ -398,7 +458,7 @@ static struct flow *find(struct flow_table *t, const struct flow_key *k,
 struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
 		       enum flow_dir *dir)
 {
-	enum flow_dir d;
+	enum flow_dir d = FLOW_DIR_C2S;
 	struct flow *f = find(t, k, key_hash(t, k), &d);
 
 	if (f != NULL && dir != NULL)
@@ -449,8 +509,11 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k,
 	uint32_t i = t->free_head;
 	bool rev = false;
 
+	if (i != NIL)
+		t->free_head = t->flows[i].hnext;
+	else
+		i = t->fresh++;
 	f = &t->flows[i];
-	t->free_head = f->hnext;
 	memset(f, 0, sizeof(*f));
 	if (k->proto == IPPROTO_TCP && (tcp_flags & STREAM_TCP_SYN)) {
 		rev = (tcp_flags & STREAM_TCP_ACK) != 0;
@@ -468,13 +531,14 @@ static struct flow *create(struct flow_table *t, const struct flow_key *k,
 	else
 		f->key = *k;
 	*dir = rev ? FLOW_DIR_S2C : FLOW_DIR_C2S;
-	f->id = ++t->next_id;
-	f->first_seen = f->last_seen = t->clock;
+	f->id = (uint32_t)++t->next_id;
+	f->last_seen = t->clock;
 	f->in_use = 1;
 	stream_init(&f->stream[0]);
 	stream_init(&f->stream[1]);
-	f->hnext = t->buckets[h];
-	t->buckets[h] = i;
+	f->hash = h;
+	f->hnext = t->buckets[h & (t->nbuckets - 1)];
+	t->buckets[h & (t->nbuckets - 1)] = i;
 	lru_append(t, f);
 	if (t->user_size > 0)
 		memset(flow_user(t, f), 0, t->user_size);
@@ -487,13 +551,27 @@ enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
 			     uint8_t tcp_flags, uint64_t now, struct flow **fp,
 			     enum flow_dir *dir)
 {
-	uint32_t h = key_hash(t, k);
-	struct flow *f;
-	enum flow_dir d;
+	struct flow *f = NULL;
+	enum flow_dir d = FLOW_DIR_C2S;
+	uint32_t h;
+	int m;
 
 	if (now > t->clock)
 		t->clock = now;
-	f = find(t, k, h, &d);
+	if (t->last != NIL) {
+		f = &t->flows[t->last];
+		m = key_match(&f->key, k);
+		if (m >= 0)
+			d = (enum flow_dir)m;
+		else
+			f = NULL;
+	}
+	if (f != NULL) {
+		h = f->hash;
+	} else {
+		h = key_hash(t, k);
+		f = find(t, k, h, &d);
+	}
 	if (f != NULL && f->state == FLOW_STATE_CLOSING &&
 	    (tcp_flags & (STREAM_TCP_SYN | STREAM_TCP_ACK)) == STREAM_TCP_SYN) {
 		flow_end(t, f, FLOW_END_REUSED);
@@ -501,16 +579,22 @@ enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
 		f = NULL;
 	}
 	if (f != NULL) {
-		f->pkts[d]++;
+		uint32_t i = fidx(t, f);
+
 		tcp_track(f, d, tcp_flags);
 		f->last_seen = t->clock;
-		lru_unlink(t, f);
-		lru_append(t, f);
+		/* the tail of its list already: nothing to move */
+		if (t->lru[f->tclass].tail != i ||
+		    f->tclass != state_class(f->state)) {
+			lru_unlink(t, f);
+			lru_append(t, f);
+		}
+		t->last = i;
 		*fp = f;
 		*dir = d;
 		return FLOW_FOUND;
 	}
-	if (t->free_head == NIL) {
+	if (t->free_head == NIL && t->fresh == t->max_flows) {
 		struct flow *victim = oldest_expired(t, t->clock);
 
 		if (victim == NULL) {
@@ -522,7 +606,7 @@ enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
 		t->stats.evicted++;
 	}
 	f = create(t, k, h, tcp_flags, &d);
-	f->pkts[d]++;
+	t->last = fidx(t, f);
 	tcp_track(f, d, tcp_flags);
 	if (f->tclass != state_class(f->state)) {
 		lru_unlink(t, f);
@@ -537,14 +621,11 @@ void flow_reverse(struct flow *f)
 {
 	struct flow_key k = f->key;
 	struct stream s = f->stream[0];
-	uint32_t n = f->pkts[0];
 	uint8_t fin = f->flags & (FLOW_F_FIN_C2S | FLOW_F_FIN_S2C);
 
 	key_reverse(&f->key, &k);
 	f->stream[0] = f->stream[1];
 	f->stream[1] = s;
-	f->pkts[0] = f->pkts[1];
-	f->pkts[1] = n;
 	f->flags &= (uint8_t) ~(FLOW_F_FIN_C2S | FLOW_F_FIN_S2C |
 				FLOW_F_CLIENT_GUESS);
 	if (fin & FLOW_F_FIN_C2S)
@@ -565,6 +646,8 @@ unsigned flow_table_sweep(struct flow_table *t, uint64_t now, unsigned budget)
 
 	if (now > t->clock)
 		t->clock = now;
+	if (t->clock < t->next_due || budget == 0)
+		return 0;
 	for (int c = 0; c < TC_MAX && n < budget; c++) {
 		while (n < budget && t->lru[c].head != NIL) {
 			struct flow *f = &t->flows[t->lru[c].head];
@@ -575,6 +658,16 @@ unsigned flow_table_sweep(struct flow_table *t, uint64_t now, unsigned budget)
 			t->stats.expired++;
 			n++;
 		}
+	}
+	t->next_due = UINT64_MAX;
+	for (int c = 0; c < TC_MAX; c++) {
+		uint64_t due;
+
+		if (t->lru[c].head == NIL)
+			continue;
+		due = t->flows[t->lru[c].head].last_seen + t->timeout_us[c];
+		if (due < t->next_due)
+			t->next_due = due;
 	}
 	return n;
 }
@@ -614,3 +707,7 @@ size_t flow_table_memory(const struct flow_table *t)
 {
 	return t->memory;
 }
+
+/* Memory per flow is the flow table's budget: see struct flow. */
+_Static_assert(sizeof(struct stream) == 24, "struct stream grew");
+_Static_assert(sizeof(struct flow) <= 120, "struct flow grew");

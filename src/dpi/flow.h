@@ -3,7 +3,8 @@
  * per-protocol idle timeouts. Every flow, its user area and the stream
  * buffer pool are allocated by flow_table_alloc(); the packet path never
  * allocates. Lookup is O(1): chained buckets in preallocated arrays, hashed
- * with SipHash under a per-table random key. Time is whatever the caller
+ * with SipHash-1-3 under a per-table random key, and a one-entry cache of
+ * the last flow looked up (consecutive packets of one flow skip the hash). Time is whatever the caller
  * says it is (packet time, microseconds), so replay and tests are
  * deterministic. One table per worker thread; no locks.
  *
@@ -69,20 +70,20 @@ enum flow_state {
 /*
  * A flow. The engine reads any field; it writes only through this API
  * (and the stream module for `stream`). The per-flow user area is
- * flow_user(); it is zeroed when the flow is created.
+ * flow_user(); it is zeroed when the flow is created. 120 bytes: at
+ * 100 000 flows every byte here is 100 kB of resident memory.
  */
 struct flow {
-	struct flow_key key; /* oriented client -> server */
-	uint64_t id;	     /* unique per table, 1, 2, ... */
-	uint64_t first_seen; /* microseconds, caller's clock */
-	uint64_t last_seen;
-	uint32_t pkts[2];	 /* by enum flow_dir */
+	struct flow_key key;	 /* oriented client -> server */
+	uint64_t last_seen;	 /* microseconds, caller's clock */
 	struct stream stream[2]; /* TCP reassembly, by enum flow_dir */
+	uint32_t id;		 /* 1, 2, ... per table (wraps at 2^32) */
 	uint8_t state;		 /* enum flow_state */
 	uint8_t flags;		 /* FLOW_F_* */
 	/* internal */
 	uint8_t tclass;
 	uint8_t in_use;
+	uint32_t hash; /* keyed hash of the key, both directions */
 	uint32_t hnext;
 	uint32_t lprev, lnext;
 };
@@ -151,8 +152,8 @@ enum flow_status {
  * Find the flow of a packet, or create it. tcp_flags (STREAM_TCP_*, 0 for
  * other protocols) drive the client choice and the TCP state; now is the
  * packet time in microseconds (a time earlier than one seen before counts
- * as that one). Sets *fp and *dir (the packet's direction), bumps
- * pkts[dir], refreshes the idle timer. A SYN without ACK on a closing flow
+ * as that one). Sets *fp and *dir (the packet's direction), refreshes
+ * the idle timer. A SYN without ACK on a closing flow
  * ends it (FLOW_END_REUSED) and starts a new one (FLOW_CREATED).
  */
 enum flow_status flow_lookup(struct flow_table *t, const struct flow_key *k,
@@ -166,7 +167,7 @@ struct flow *flow_find(struct flow_table *t, const struct flow_key *k,
 /*
  * Swap client and server when the engine knows better than the guess
  * (FLOW_F_CLIENT_GUESS), e.g. the server port of a conduit rule: key,
- * counters and streams change sides; the hash does not change.
+ * flags and streams change sides; the hash does not change.
  */
 void flow_reverse(struct flow *f);
 

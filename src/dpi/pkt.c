@@ -31,21 +31,81 @@ static void take(struct cur *c, uint8_t *dst, size_t n)
 		memcpy(dst, s.p, n);
 }
 
+/*
+ * A fixed-size header is read through a cursor of exactly its size when
+ * the packet holds it (the common case: every bounds check folds to a
+ * constant), else through the packet's cursor, so that a truncated
+ * header still sets the fields before the cut and fails the same way.
+ */
+#define FIXED_HDR(c, n, read)                              \
+	do {                                               \
+		if (cur_left(c) >= (n)) {                  \
+			struct cur h_ = cur_sub((c), (n)); \
+			read(&h_);                         \
+		} else {                                   \
+			read(c);                           \
+		}                                          \
+	} while (0)
+
+static inline __attribute__((always_inline)) uint8_t tcp_fields(struct pkt *p,
+								struct cur *c)
+{
+	uint8_t off;
+
+	p->sport = cur_be16(c);
+	p->dport = cur_be16(c);
+	p->seq = cur_be32(c);
+	p->ack = cur_be32(c);
+	off = cur_u8(c);
+	p->tcp_flags = cur_u8(c);
+	p->window = cur_be16(c);
+	cur_skip(c, 4); /* checksum, urgent pointer */
+	return off;
+}
+
+static inline __attribute__((always_inline)) uint16_t udp_fields(struct pkt *p,
+								 struct cur *c)
+{
+	uint16_t ulen;
+
+	p->sport = cur_be16(c);
+	p->dport = cur_be16(c);
+	ulen = cur_be16(c);
+	cur_skip(c, 2);
+	return ulen;
+}
+
+struct v4_fixed {
+	uint8_t vihl, proto;
+	uint16_t total, frag;
+};
+
+static inline __attribute__((always_inline)) void
+v4_fields(struct pkt *p, struct cur *c, struct v4_fixed *h)
+{
+	h->vihl = cur_u8(c);
+	cur_skip(c, 1); /* DSCP/ECN */
+	h->total = cur_be16(c);
+	cur_skip(c, 2); /* identification */
+	h->frag = cur_be16(c);
+	p->ttl = cur_u8(c);
+	h->proto = cur_u8(c);
+	cur_skip(c, 2); /* checksum: tshark does not check it either */
+	p->src.family = p->dst.family = 4;
+	take(c, p->src.a, 4);
+	take(c, p->dst.a, 4);
+}
+
 static int decode_l4(struct pkt *p, struct cur *c)
 {
 	if (p->fragment)
 		return 0;
 	if (p->l4proto == IPPROTO_TCP) {
-		uint8_t off;
+		uint8_t off = 0;
 
-		p->sport = cur_be16(c);
-		p->dport = cur_be16(c);
-		p->seq = cur_be32(c);
-		p->ack = cur_be32(c);
-		off = cur_u8(c);
-		p->tcp_flags = cur_u8(c);
-		p->window = cur_be16(c);
-		cur_skip(c, 4); /* checksum, urgent pointer */
+#define READ_TCP(cc) (off = tcp_fields(p, (cc)))
+		FIXED_HDR(c, 20, READ_TCP);
+#undef READ_TCP
 		if (!cur_ok(c))
 			return bad(p, "TCP header truncated");
 		if ((off >> 4) < 5)
@@ -54,12 +114,11 @@ static int decode_l4(struct pkt *p, struct cur *c)
 		if (!cur_ok(c))
 			return bad(p, "TCP options truncated");
 	} else if (p->l4proto == IPPROTO_UDP) {
-		uint16_t ulen;
+		uint16_t ulen = 0;
 
-		p->sport = cur_be16(c);
-		p->dport = cur_be16(c);
-		ulen = cur_be16(c);
-		cur_skip(c, 2);
+#define READ_UDP(cc) (ulen = udp_fields(p, (cc)))
+		FIXED_HDR(c, 8, READ_UDP);
+#undef READ_UDP
 		if (!cur_ok(c))
 			return bad(p, "UDP header truncated");
 		if (ulen < 8)
@@ -77,21 +136,18 @@ static int decode_l4(struct pkt *p, struct cur *c)
 
 static int decode_v4(struct pkt *p, struct cur *c)
 {
+	struct v4_fixed h = { 0 };
 	uint8_t vihl, proto;
 	uint16_t total, frag;
 	size_t hlen;
 
-	vihl = cur_u8(c);
-	cur_skip(c, 1); /* DSCP/ECN */
-	total = cur_be16(c);
-	cur_skip(c, 2); /* identification */
-	frag = cur_be16(c);
-	p->ttl = cur_u8(c);
-	proto = cur_u8(c);
-	cur_skip(c, 2); /* checksum: tshark does not check it either */
-	p->src.family = p->dst.family = 4;
-	take(c, p->src.a, 4);
-	take(c, p->dst.a, 4);
+#define READ_V4(cc) v4_fields(p, (cc), &h)
+	FIXED_HDR(c, 20, READ_V4);
+#undef READ_V4
+	vihl = h.vihl;
+	proto = h.proto;
+	total = h.total;
+	frag = h.frag;
 	if (!cur_ok(c))
 		return bad(p, "IPv4 header truncated");
 	p->l4proto = proto;

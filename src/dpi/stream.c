@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_LARGE 0x80000000u /* buffer id: class bit */
+#define BUF_LARGE 0x800000u /* buffer id (24 bits): class bit */
 #define BUF_NIL UINT32_MAX
 /* A segment longer than this is never a real TCP segment (GSO <= 64 KiB). */
 #define SEG_MAX (1u << 20)
@@ -66,10 +66,14 @@ const char *stream_status_str(enum stream_status st)
 
 void stream_conf_defaults(struct stream_conf *c, uint32_t max_flows)
 {
+	/* A direction holds a buffer only while it has bytes in flight
+	 * (unconsumed, or not acknowledged yet): a fraction of the flows at
+	 * any instant. Running out is not fatal: in-order bytes are then
+	 * parsed straight from the packet (see direct()). */
 	c->small_size = 256;
-	c->small_bufs = max_flows / 8 > 64 ? max_flows / 8 : 64;
+	c->small_bufs = max_flows / 16 > 64 ? max_flows / 16 : 64;
 	c->large_size = 4096;
-	c->large_bufs = max_flows / 128 > 16 ? max_flows / 128 : 16;
+	c->large_bufs = max_flows / 256 > 16 ? max_flows / 256 : 16;
 }
 
 static int class_alloc(struct stream_class *c, uint32_t n, uint32_t size,
@@ -205,7 +209,6 @@ void stream_release(struct stream_pool *p, struct stream *s)
 	if (s->buf != STREAM_NO_BUF)
 		buf_put(p, s->buf);
 	s->buf = STREAM_NO_BUF;
-	s->base_seq = s->next_seq;
 	s->len = 0;
 	s->cons = 0;
 }
@@ -241,18 +244,17 @@ static void buf_drop(struct stream_pool *p, struct stream *s, uint32_t n)
 	uint32_t used = buf_used(s, h);
 
 	if (!(s->flags & STREAM_F_ACKED) ||
-	    stream_seq_lt(s->acked, s->base_seq + n))
+	    stream_seq_lt(s->acked, stream_base_seq(s) + n))
 		p->stats.retain_dropped += n;
 	memmove(d, d + n, used - n);
 	for (unsigned i = 0; i < h->nooo; i++)
 		h->ooo_off[i] = (uint16_t)(h->ooo_off[i] - n);
-	s->base_seq += n;
 	s->len = (uint16_t)(s->len - n);
 	s->cons = (uint16_t)(s->cons - n);
 }
 
 /* Release the buffer when nothing in it is needed any more. */
-static void maybe_release(struct stream_pool *p, struct stream *s)
+static inline void maybe_release(struct stream_pool *p, struct stream *s)
 {
 	if (s->buf == STREAM_NO_BUF || s->cons != s->len ||
 	    buf_hdr(p, s->buf)->nooo != 0)
@@ -301,7 +303,6 @@ static enum stream_status make_room(struct stream_pool *p, struct stream *s,
 		if (id == BUF_NIL)
 			return STREAM_NOBUF;
 		s->buf = id;
-		s->base_seq = s->next_seq;
 		s->len = 0;
 		s->cons = 0;
 		return STREAM_OK;
@@ -309,9 +310,11 @@ static enum stream_status make_room(struct stream_pool *p, struct stream *s,
 	if (need <= buf_cap(p, s->buf))
 		return STREAM_OK;
 	n = 0;
-	if ((s->flags & STREAM_F_ACKED) && stream_seq_lt(s->base_seq, s->acked))
-		n = s->acked - s->base_seq < s->cons ? s->acked - s->base_seq :
-						       s->cons;
+	if ((s->flags & STREAM_F_ACKED) &&
+	    stream_seq_lt(stream_base_seq(s), s->acked))
+		n = s->acked - stream_base_seq(s) < s->cons ?
+			    s->acked - stream_base_seq(s) :
+			    s->cons;
 	if (n > 0) {
 		buf_drop(p, s, n);
 		need -= n;
@@ -334,25 +337,28 @@ static enum stream_status make_room(struct stream_pool *p, struct stream *s,
 	return (s->buf & BUF_LARGE) ? STREAM_OVERFLOW : STREAM_NOBUF;
 }
 
-/* Deliver [d, d + n) to the consumer; *used is what it took. */
-static enum stream_status deliver(const uint8_t *d, size_t n, size_t *used,
-				  stream_data_cb cb, void *arg)
+/*
+ * Deliver [d, d + n) to the consumer: how many bytes it took, or -1 when
+ * it aborted (STREAM_ABORTED). A value, not an out-parameter, so that the
+ * packet path keeps its locals in registers.
+ */
+static inline long deliver(const uint8_t *d, size_t n, stream_data_cb cb,
+			   void *arg)
 {
-	*used = 0;
-	if (cb == NULL) {
-		*used = n;
-		return STREAM_OK;
-	}
-	while (*used < n) {
-		int r = cb(d + *used, n - *used, arg);
+	size_t used = 0;
 
-		if (r < 0 || (size_t)r > n - *used)
-			return STREAM_ABORTED;
+	if (cb == NULL)
+		return (long)n;
+	while (used < n) {
+		int r = cb(d + used, n - used, arg);
+
+		if (r < 0 || (size_t)r > n - used)
+			return -1;
 		if (r == 0)
 			break;
-		*used += (size_t)r;
+		used += (size_t)r;
 	}
-	return STREAM_OK;
+	return (long)used;
 }
 
 /* Peer acknowledgement of s's bytes up to ack. */
@@ -378,7 +384,7 @@ static bool same_bytes(struct stream_pool *p, const struct stream *s,
 		       uint32_t seq, const uint8_t *data, uint32_t from,
 		       uint32_t to)
 {
-	return memcmp(buf_data(p, s->buf) + (from - s->base_seq),
+	return memcmp(buf_data(p, s->buf) + (from - stream_base_seq(s)),
 		      data + (from - seq), to - from) == 0;
 }
 
@@ -419,6 +425,7 @@ static bool ooo_insert(struct stream_bufhdr *h, uint32_t off, uint32_t len)
 /* Absorb held ranges that the contiguous bytes now reach. */
 static void ooo_absorb(struct stream_bufhdr *h, struct stream *s)
 {
+	uint32_t base = stream_base_seq(s);
 	unsigned k = 0;
 
 	while (k < h->nooo && h->ooo_off[k] <= s->len) {
@@ -433,7 +440,7 @@ static void ooo_absorb(struct stream_bufhdr *h, struct stream *s)
 	memmove(h->ooo_off, h->ooo_off + k, (h->nooo - k) * sizeof(uint16_t));
 	memmove(h->ooo_len, h->ooo_len + k, (h->nooo - k) * sizeof(uint16_t));
 	h->nooo = (uint16_t)(h->nooo - k);
-	s->next_seq = s->base_seq + s->len;
+	s->next_seq = base + s->len;
 }
 
 /*
@@ -446,25 +453,23 @@ static enum stream_status direct(struct stream_pool *p, struct stream *s,
 				 stream_data_cb cb, void *arg)
 {
 	enum stream_status st;
-	size_t used;
+	long used;
 	uint32_t rest;
 
 	if (s->buf != STREAM_NO_BUF)
 		p->stats.retain_dropped += s->len;
 	stream_release(p, s);
-	st = deliver(data, len, &used, cb, arg);
-	if (st != STREAM_OK)
-		return st;
-	p->stats.retain_dropped += used;
+	used = deliver(data, len, cb, arg);
+	if (used < 0)
+		return STREAM_ABORTED;
+	p->stats.retain_dropped += (uint64_t)used;
 	s->next_seq += len;
-	s->base_seq = s->next_seq;
 	rest = len - (uint32_t)used;
 	if (rest == 0)
 		return STREAM_OK;
 	st = make_room(p, s, rest);
 	if (st != STREAM_OK)
 		return st;
-	s->base_seq = s->next_seq - rest;
 	memcpy(buf_data(p, s->buf), data + used, rest);
 	s->len = (uint16_t)rest;
 	return STREAM_OK;
@@ -478,7 +483,7 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 	uint32_t end = seq + len, off;
 	struct stream_bufhdr *h;
 	enum stream_status st;
-	size_t used;
+	long used;
 
 	/* Bytes before next_seq were seen: they must be identical. */
 	if (stream_seq_lt(seq, s->next_seq)) {
@@ -486,10 +491,10 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 								s->next_seq;
 		uint32_t from = seq;
 
-		if (stream_seq_lt(seq, s->base_seq)) {
-			uint32_t lo = stream_seq_lt(ov, s->base_seq) ?
+		if (stream_seq_lt(seq, stream_base_seq(s))) {
+			uint32_t lo = stream_seq_lt(ov, stream_base_seq(s)) ?
 					      ov :
-					      s->base_seq;
+					      stream_base_seq(s);
 
 			if (!(s->flags & STREAM_F_ACKED) ||
 			    stream_seq_lt(s->acked, lo))
@@ -512,7 +517,7 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 	if (s->buf != STREAM_NO_BUF) {
 		h = buf_hdr(p, s->buf);
 		for (unsigned i = 0; i < h->nooo; i++) {
-			uint32_t rs = s->base_seq + h->ooo_off[i];
+			uint32_t rs = stream_base_seq(s) + h->ooo_off[i];
 			uint32_t re = rs + h->ooo_len[i];
 			uint32_t a = stream_seq_lt(seq, rs) ? rs : seq;
 			uint32_t b = stream_seq_lt(end, re) ? end : re;
@@ -527,13 +532,13 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 		/* Beyond a hole: hold it if it fits in the largest buffer. */
 		if (stream_seq_lt(end, seq) || end - s->next_seq > SEG_MAX)
 			return STREAM_GAP;
-		st = make_room(p, s, end - s->base_seq);
+		st = make_room(p, s, end - stream_base_seq(s));
 		if (st == STREAM_OVERFLOW)
 			return STREAM_GAP;
 		if (st != STREAM_OK)
 			return st;
 		h = buf_hdr(p, s->buf);
-		off = seq - s->base_seq;
+		off = seq - stream_base_seq(s);
 		if (!ooo_insert(h, off, len))
 			return STREAM_GAP;
 		memcpy(buf_data(p, s->buf) + off, data, len);
@@ -544,11 +549,11 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 	p->stats.bytes += len; /* new bytes, whatever happens to them */
 	if (stream_pending(s) == 0 &&
 	    (s->buf == STREAM_NO_BUF || buf_hdr(p, s->buf)->nooo == 0)) {
-		st = make_room(p, s, end - s->base_seq);
+		st = make_room(p, s, end - stream_base_seq(s));
 		if (st == STREAM_NOBUF || st == STREAM_OVERFLOW)
 			return direct(p, s, data, len, cb, arg);
 	} else {
-		st = make_room(p, s, end - s->base_seq);
+		st = make_room(p, s, end - stream_base_seq(s));
 	}
 	if (st != STREAM_OK)
 		return st;
@@ -558,10 +563,10 @@ static enum stream_status stream_data(struct stream_pool *p, struct stream *s,
 	s->next_seq = end;
 	ooo_absorb(h, s);
 
-	st = deliver(buf_data(p, s->buf) + s->cons, stream_pending(s), &used,
-		     cb, arg);
-	if (st != STREAM_OK)
-		return st;
+	used = deliver(buf_data(p, s->buf) + s->cons, stream_pending(s), cb,
+		       arg);
+	if (used < 0)
+		return STREAM_ABORTED;
 	s->cons = (uint16_t)(s->cons + used);
 	maybe_release(p, s);
 	return STREAM_OK;
@@ -585,7 +590,7 @@ enum stream_status stream_segment(struct stream_pool *p, struct stream *s,
 	if (seg->flags & STREAM_TCP_SYN) {
 		if (!(s->flags & STREAM_F_INIT)) {
 			s->isn = seq;
-			s->base_seq = s->next_seq = seq + 1;
+			s->next_seq = seq + 1;
 			s->flags |= STREAM_F_INIT | STREAM_F_SYN;
 		} else if (s->isn != seq || !(s->flags & STREAM_F_SYN)) {
 			if (!(s->flags & STREAM_F_BROKEN))
@@ -594,7 +599,7 @@ enum stream_status stream_segment(struct stream_pool *p, struct stream *s,
 		seq++;
 	} else if (!(s->flags & STREAM_F_INIT)) {
 		s->isn = seq;
-		s->base_seq = s->next_seq = seq;
+		s->next_seq = seq;
 		s->flags |= STREAM_F_INIT | STREAM_F_MIDSTREAM;
 	}
 

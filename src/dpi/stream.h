@@ -112,24 +112,30 @@ const char *stream_status_str(enum stream_status st);
 #define STREAM_F_RST 0x0020	  /* RST seen from this side */
 #define STREAM_F_BROKEN 0x0040	  /* an anomaly occurred; no more delivery */
 
-#define STREAM_NO_BUF UINT32_MAX
+#define STREAM_NO_BUF 0xffffffu /* struct stream.buf: no buffer */
 
 /*
- * One direction. Embedded in struct flow; zeroed by stream_init(). Read
- * the fields freely; change them only through this module.
+ * One direction. Embedded in struct flow (twice per flow, so 24 bytes:
+ * the seq of the first buffered byte is next_seq - len, not a field);
+ * zeroed by stream_init(). Read the fields freely; change them only
+ * through this module.
  */
 struct stream {
-	uint32_t isn;	   /* SYN's seq, or first seq seen midstream */
-	uint32_t base_seq; /* seq of the first byte in the buffer */
-	uint32_t next_seq; /* next in-order seq expected */
-	uint32_t acked;	   /* highest ack the peer sent (STREAM_F_ACKED) */
-	uint32_t fin_seq;  /* seq of the FIN (STREAM_F_FIN) */
-	uint32_t buf;	   /* pool buffer id, STREAM_NO_BUF when none */
-	uint16_t len;	   /* contiguous bytes buffered from base_seq */
-	uint16_t cons;	   /* of these, consumed by the callback */
-	uint16_t flags;	   /* STREAM_F_* */
-	uint16_t pad;
+	uint32_t isn;	    /* SYN's seq, or first seq seen midstream */
+	uint32_t next_seq;  /* next in-order seq expected */
+	uint32_t acked;	    /* highest ack the peer sent (STREAM_F_ACKED) */
+	uint32_t fin_seq;   /* seq of the FIN (STREAM_F_FIN) */
+	uint32_t buf : 24;  /* pool buffer id, STREAM_NO_BUF when none */
+	uint32_t flags : 8; /* STREAM_F_* */
+	uint16_t len;	    /* contiguous bytes buffered up to next_seq */
+	uint16_t cons;	    /* of these, consumed by the callback */
 };
+
+/* Seq of the first byte in the buffer (next_seq when there is none). */
+static inline uint32_t stream_base_seq(const struct stream *s)
+{
+	return s->next_seq - s->len;
+}
 
 struct stream_conf {
 	uint32_t small_bufs; /* number of small buffers */

@@ -45,7 +45,7 @@ static void check(const struct stream *s)
 {
 	if (s->cons > s->len)
 		abort();
-	if (s->base_seq + s->len != s->next_seq)
+	if (stream_base_seq(s) + s->len != s->next_seq)
 		abort();
 	if (s->buf == STREAM_NO_BUF && s->len != 0)
 		abort();

@@ -83,6 +83,41 @@ Test(dnp3_crc, check_value_and_known_frames)
 	cr_assert_eq(dnp3_crc(b + 10, 16), b[26] | b[27] << 8);
 }
 
+/* The definition: eight shifts per byte, as IEEE 1815 describes it. */
+static uint16_t crc_bitwise(const uint8_t *buf, size_t n)
+{
+	uint16_t crc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		crc ^= buf[i];
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA6BC) :
+					  (uint16_t)(crc >> 1);
+	}
+	return (uint16_t)~crc;
+}
+
+/* CR 3.5 */
+Test(dnp3_crc, table_equals_the_bitwise_definition)
+{
+	uint8_t b[300];
+	uint32_t x = 12345;
+
+	/* every byte value alone, then pseudo-random blocks of every length */
+	for (int v = 0; v < 256; v++) {
+		b[0] = (uint8_t)v;
+		cr_assert_eq(dnp3_crc(b, 1), crc_bitwise(b, 1), "byte %d", v);
+	}
+	for (size_t n = 0; n <= sizeof(b); n++) {
+		for (size_t i = 0; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			b[i] = (uint8_t)(x >> 16);
+		}
+		cr_assert_eq(dnp3_crc(b, n), crc_bitwise(b, n), "length %zu",
+			     n);
+	}
+}
+
 /* NDR 5.2 */
 Test(dnp3_link, decodes_captured_read_request)
 {

@@ -316,3 +316,112 @@ Test(engine, retransmission_with_other_bytes, .init = setup, .fini = teardown)
 	cr_assert(recs[1].broken);
 	cr_assert_str_eq(recs[1].error, "overlap-mismatch");
 }
+
+/* A DNP3 link frame (primary unconfirmed user data) carrying one transport
+ * segment: th, then the application bytes; CRCs filled in. */
+static size_t dnp3_frame(uint8_t *out, uint8_t th, const uint8_t *app, size_t n)
+{
+	uint8_t user[16];
+	size_t o = 0;
+	uint16_t crc;
+
+	cr_assert_leq(n, 15);
+	user[0] = th;
+	memcpy(user + 1, app, n);
+	out[o++] = 0x05;
+	out[o++] = 0x64;
+	out[o++] = (uint8_t)(5 + 1 + n);
+	out[o++] = 0xc4;
+	out[o++] = 0x0a; /* dst 10 */
+	out[o++] = 0x00;
+	out[o++] = 0x01; /* src 1 */
+	out[o++] = 0x00;
+	crc = dnp3_crc(out, 8);
+	out[o++] = crc & 0xff;
+	out[o++] = crc >> 8;
+	memcpy(out + o, user, n + 1);
+	crc = dnp3_crc(user, n + 1);
+	o += n + 1;
+	out[o++] = crc & 0xff;
+	out[o++] = crc >> 8;
+	return o;
+}
+
+/* One UDP datagram 10.0.0.1:sport -> 10.0.0.2:20000. */
+static void dnp3_udp(uint16_t sport, const uint8_t *d, size_t n, uint64_t tag)
+{
+	struct pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.ip_version = 4;
+	p.l4proto = IPPROTO_UDP;
+	p.src.family = p.dst.family = 4;
+	p.src.a[0] = p.dst.a[0] = 10;
+	p.src.a[3] = 1;
+	p.dst.a[3] = 2;
+	p.sport = sport;
+	p.dport = 20000;
+	p.payload = d;
+	p.payload_len = n;
+	cr_assert_eq(engine_process(e, &p, tag * 1000, tag), 0);
+}
+
+static const uint8_t dnp3_read[] = { 0xc1, 0x01, 0x3c, 0x01, 0x06 };
+
+/* CR 7.1 */
+Test(engine, dnp3_single_fragment_messages_need_no_slot)
+{
+	struct engine_conf c = { .max_dnp3 = 1, .max_flows = 4096 };
+	uint8_t d[32];
+	size_t n = dnp3_frame(d, 0xc0, dnp3_read, sizeof(dnp3_read));
+
+	e = engine_alloc(&c);
+	cr_assert_not_null(e);
+	engine_set_pdu_cb(e, on_pdu, NULL);
+	/* 1000 one-datagram flows, a pool of one slot: none is refused */
+	for (uint16_t i = 0; i < 1000; i++) {
+		n_rec = 0;
+		dnp3_udp((uint16_t)(30000 + i), d, n, i + 1);
+		cr_assert_eq(n_rec, 1);
+		cr_assert_null(recs[0].error, "flow %u: %s", i, recs[0].error);
+		cr_assert_eq(recs[0].function, 1);
+	}
+	cr_assert_eq(engine_get_stats(e)->state_pool_full, 0);
+	engine_free(e);
+}
+
+/* CR 7.1 */
+Test(engine, dnp3_slot_held_only_while_a_fragment_is_in_progress)
+{
+	struct engine_conf c = { .max_dnp3 = 1 };
+	uint8_t fir[32], fin[32];
+	size_t nfir = dnp3_frame(fir, 0x40, dnp3_read, 2);     /* FIR, seq 0 */
+	size_t nfin = dnp3_frame(fin, 0x81, dnp3_read + 2, 3); /* FIN, seq 1 */
+
+	e = engine_alloc(&c);
+	cr_assert_not_null(e);
+	engine_set_pdu_cb(e, on_pdu, NULL);
+	n_rec = 0;
+	dnp3_udp(30001, fir, nfir, 1); /* flow A starts a fragment */
+	cr_assert_eq(n_rec, 0);
+	dnp3_udp(30002, fir, nfir, 2); /* flow B: the only slot is A's */
+	cr_assert_eq(n_rec, 1);
+	cr_assert(recs[0].broken);
+	cr_assert_str_eq(recs[0].error, "dnp3: transport state pool exhausted");
+	cr_assert_eq(engine_get_stats(e)->state_pool_full, 1);
+	dnp3_udp(30001, fin, nfin, 3); /* A's fragment completes */
+	cr_assert_eq(n_rec, 2);
+	cr_assert_null(recs[1].error, "%s", recs[1].error);
+	cr_assert_eq(recs[1].function, 1);
+	dnp3_udp(30002, fir, nfir, 4); /* the slot came back: B gets it */
+	dnp3_udp(30002, fin, nfin, 5);
+	cr_assert_eq(n_rec, 3);
+	cr_assert_null(recs[2].error, "%s", recs[2].error);
+	cr_assert_eq(recs[2].function, 1);
+	/* a continuation without its first segment, no slot: an error */
+	dnp3_udp(30003, fin, nfin, 6);
+	cr_assert_eq(n_rec, 4);
+	cr_assert_str_eq(recs[3].error, "dnp3: transport segment without FIR");
+	cr_assert_eq(engine_get_stats(e)->state_pool_full, 1);
+	engine_free(e);
+}

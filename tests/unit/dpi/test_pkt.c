@@ -112,6 +112,11 @@ Test(pkt, tcp_errors)
 	n = hex("4500001e 0001 0000 4006 0000 c0000201 c0000202 c350 01f6 00000064 0000");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), -EBADMSG);
 	cr_assert_str_eq(p.error, "TCP header truncated");
+	/* the fields before the cut are set (the slow path of FIXED_HDR) */
+	cr_assert_eq(p.sport, 50000);
+	cr_assert_eq(p.dport, 502);
+	cr_assert_eq(p.seq, 100);
+	cr_assert_eq(p.ack, 0);
 	n = hex("45000028 0001 0000 4006 0000 c0000201 c0000202 c350 01f6 00000064 000000c8 4018 ffff 0000 0000");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), -EBADMSG);
 	cr_assert_str_eq(p.error, "TCP data offset below 5");
@@ -133,6 +138,8 @@ Test(pkt, udp_errors)
 	n = hex("45000018 0001 0000 4011 0000 c0000201 c0000202 4e20 4e20");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), -EBADMSG);
 	cr_assert_str_eq(p.error, "UDP header truncated");
+	cr_assert_eq(p.sport, 20000);
+	cr_assert_eq(p.dport, 20000);
 	n = hex("4500001c 0001 0000 4011 0000 c0000201 c0000202 4e20 4e20 0004 0000");
 	cr_assert_eq(pkt_decode_ip(&p, buf, n), -EBADMSG);
 	cr_assert_str_eq(p.error, "UDP length below 8");
