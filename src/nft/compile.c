@@ -837,8 +837,8 @@ static int rb_commit(struct cc *cc, struct rb *rb, const struct pol_loc *loc,
 
 /* --- NFQUEUE verdict (inline inspection) ------------------------------ */
 
-int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
-			      uint16_t qtotal)
+static int queue_native(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal,
+			bool bypass)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("queue");
 
@@ -849,12 +849,20 @@ int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
 	/* Balance by the kernel's flow hash (both directions of a flow
 	 * reach the same queue and worker: each worker owns its flow
 	 * table), never bypass: no consumer means drop (fail closed). */
-	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, 0);
+	nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS,
+			   bypass ? NFT_QUEUE_FLAG_BYPASS : 0);
 	nftnl_rule_add_expr(r, e);
 	return 0;
 }
 
-int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
+int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
+			      uint16_t qtotal)
+{
+	return queue_native(r, qnum, qtotal, false);
+}
+
+static int queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal,
+		    bool bypass)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("target");
 	struct xt_NFQ_info_v3 *info = calloc(1, sizeof(*info));
@@ -867,7 +875,7 @@ int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
 	}
 	info->queuenum = qnum;
 	info->queues_total = qtotal ? qtotal : 1;
-	info->flags = 0; /* hash balance, no NFQ_FLAG_BYPASS */
+	info->flags = bypass ? NFQ_FLAG_BYPASS : 0; /* hash balance */
 	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
 	/* libnftnl keeps (and later frees) the info buffer itself */
@@ -876,14 +884,25 @@ int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
 	return 0;
 }
 
+int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal)
+{
+	return queue_xt(r, qnum, qtotal, false);
+}
+
+int nft_rule_add_queue_ex(struct nftnl_rule *r, const struct nft_features *f,
+			  uint16_t qnum, uint16_t qtotal, bool bypass)
+{
+	if (f->native_queue)
+		return queue_native(r, qnum, qtotal, bypass);
+	if (f->xt_nfqueue)
+		return queue_xt(r, qnum, qtotal, bypass);
+	return -EOPNOTSUPP;
+}
+
 int nft_rule_add_queue(struct nftnl_rule *r, const struct nft_features *f,
 		       uint16_t qnum, uint16_t qtotal)
 {
-	if (f->native_queue)
-		return nft_rule_add_queue_native(r, qnum, qtotal);
-	if (f->xt_nfqueue)
-		return nft_rule_add_queue_xt(r, qnum, qtotal);
-	return -EOPNOTSUPP;
+	return nft_rule_add_queue_ex(r, f, qnum, qtotal, false);
 }
 
 bool nft_service_inspected(const struct pol_conduit *c,
@@ -902,16 +921,21 @@ static bool atom_inspected(const struct cc *cc, const struct nft_atom *a)
 /* The mark a flow admitted by atom a carries. */
 static uint32_t atom_mark(const struct cc *cc, const struct nft_atom *a)
 {
-	return a->id | (atom_inspected(cc, a) ? NFT_MARK_INSPECT : 0);
+	if (!atom_inspected(cc, a))
+		return a->id;
+	return a->id | NFT_MARK_INSPECT |
+	       (a->conduit->fail_open ? NFT_MARK_FAILOPEN : 0);
 }
 
-/* queue num first..first+n-1 (hash balanced, no bypass) */
-static void e_queue(struct cc *cc, struct rb *rb)
+/* queue num first..first+n-1 (hash balanced); bypass only for `fail:
+ * open` conduits */
+static void e_queue(struct cc *cc, struct rb *rb, bool bypass)
 {
 	if (rb->oom)
 		return;
-	if (nft_rule_add_queue(rb->r, &cc->o->feat, cc->o->queue_first,
-			       cc->o->queue_n ? cc->o->queue_n : 1) < 0)
+	if (nft_rule_add_queue_ex(rb->r, &cc->o->feat, cc->o->queue_first,
+				  cc->o->queue_n ? cc->o->queue_n : 1,
+				  bypass) < 0)
 		rb->oom = true;
 }
 
@@ -2229,7 +2253,7 @@ static int inline_rule(struct cc *cc, const struct nft_atom *a, int family,
 	}
 	e_objref(&rb, NFT_OBJECT_COUNTER, acc);
 	if (atom_inspected(cc, a))
-		e_queue(cc, &rb); /* the workers decide, and log */
+		e_queue(cc, &rb, c->fail_open); /* the workers decide, log */
 	else if (c->log)
 		e_verdict(&rb, NFT_GOTO, lchain);
 	else
@@ -2641,22 +2665,22 @@ static int forward_policy(struct cc *cc)
 	}
 
 	/* forward */
-	if (live && cc->o->inspect) {
-		/* inspected flows, still live: every packet to the workers */
+	/* inspected flows, still live: every packet to the workers; first
+	 * those of fail-open conduits (bypass), then the rest (no bypass) */
+	for (int fo = 1; live && cc->o->inspect && fo >= 0; fo--) {
+		uint32_t mask = NFT_MARK_INSPECT | (fo ? NFT_MARK_FAILOPEN : 0);
+
 		rb_init(&rb, "forward");
 		m_ct_state(&rb, CT_STATE_EST_REL);
 		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
-		e_bitwise(&rb, NFT_MARK_INSPECT, 0);
-		{
-			uint32_t bit = NFT_MARK_INSPECT;
-
-			e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &bit, sizeof(bit));
-		}
+		e_bitwise(&rb, mask, 0);
+		e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &mask, sizeof(mask));
 		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
 		e_objref_map(&rb, NFT_REG_1, "live");
-		e_queue(cc, &rb);
+		e_queue(cc, &rb, fo != 0);
 		if ((ret = rb_commit(cc, &rb, NULL,
-				     "established, inspected service")))
+				     fo ? "established, inspected, fail open" :
+					  "established, inspected service")))
 			return ret;
 	}
 	if (live) {

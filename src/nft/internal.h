@@ -101,6 +101,10 @@ int nft_rule_add_queue(struct nftnl_rule *r, const struct nft_features *f,
 int nft_rule_add_queue_native(struct nftnl_rule *r, uint16_t qnum,
 			      uint16_t qtotal);
 int nft_rule_add_queue_xt(struct nftnl_rule *r, uint16_t qnum, uint16_t qtotal);
+/* The same with the bypass flag (no consumer: accept) when `bypass`; only
+ * for conduits that chose `fail: open`. */
+int nft_rule_add_queue_ex(struct nftnl_rule *r, const struct nft_features *f,
+			  uint16_t qnum, uint16_t qtotal, bool bypass);
 
 /* compile.c: atoms (exposed for tests). */
 #define NFT_ATOM_ID_BITS 30

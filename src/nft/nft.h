@@ -35,6 +35,9 @@ const char *nft_features_str(const struct nft_features *f, char *buf,
 /* ct mark bit of flows admitted by an inspected entry (protocol rules,
  * app, or a zone with deny-app-categories): their packets go to NFQUEUE */
 #define NFT_MARK_INSPECT (1u << 30)
+/* ct mark bit of inspected flows of a `fail: open` conduit: their queue
+ * rules bypass NFQUEUE when no worker listens */
+#define NFT_MARK_FAILOPEN (1u << 31)
 
 struct nft_opts {
 	uint16_t mgmt_port; /* TCP port opened on input from the management zone; 0 none */

@@ -628,6 +628,10 @@ static void conduit_details(struct lines *out, const struct pol_conduit *o,
 			lines_add(out, "malformed %s -> %s",
 				  pol_action_name(o->malformed),
 				  pol_action_name(n->malformed));
+		if (o->fail_open != n->fail_open)
+			lines_add(out, "fail %s -> %s",
+				  o->fail_open ? "open" : "close",
+				  n->fail_open ? "open" : "close");
 	} else if (n) {
 		lines_add(out, "from %s to %s", n->from->name, n->to->name);
 		if (n->log)
@@ -635,6 +639,8 @@ static void conduit_details(struct lines *out, const struct pol_conduit *o,
 		if (n->malformed != POL_ACT_DENY)
 			lines_add(out, "malformed %s",
 				  pol_action_name(n->malformed));
+		if (n->fail_open)
+			lines_add(out, "fail open");
 	}
 	a = service_texts(o, &na, &err);
 	b = service_texts(n, &nb, &err);

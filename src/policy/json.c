@@ -362,6 +362,7 @@ static json_t *conduit_json(const struct pol_conduit *c)
 	err |= put(o, "to", json_string(c->to->name));
 	err |= put(o, "log", json_boolean(c->log));
 	err |= put(o, "malformed", json_string(pol_action_name(c->malformed)));
+	err |= put(o, "fail", json_string(c->fail_open ? "open" : "close"));
 	err |= put(o, "allow", allow);
 	if (err) {
 		json_decref(o);

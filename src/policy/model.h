@@ -363,6 +363,10 @@ struct pol_conduit {
 	const struct pol_zone *to;   /* never equal to from */
 	bool log;		     /* NFLOG accepted new flows too */
 	enum pol_action malformed;   /* verdict for malformed PDUs; deny */
+	/* `fail: open`: inspected traffic of this conduit passes uninspected
+	 * while no inspection worker reads its queue (NFQUEUE bypass);
+	 * default close: it is dropped */
+	bool fail_open;
 	struct pol_service *allow;
 	size_t n_allow;
 	uint32_t id;	    /* 1..n_conduits, index + 1 */

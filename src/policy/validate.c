@@ -1190,11 +1190,13 @@ enum {
 	CK_LOG,
 	CK_ALLOW,
 	CK_MALFORMED,
+	CK_FAIL,
 	CK_N,
 };
 
 static const char *const conduit_keys[CK_N + 1] = {
-	"name", "description", "from", "to", "log", "allow", "malformed", NULL,
+	"name",	 "description", "from", "to", "log",
+	"allow", "malformed",	"fail", NULL,
 };
 
 static const struct pol_zone *zone_ref(struct pol_ctx *c,
@@ -1272,6 +1274,15 @@ static void parse_conduit(struct pol_ctx *c, const struct pn *n,
 		want_bool(c, v[CK_LOG], &cd->log);
 	if (v[CK_MALFORMED] != NULL)
 		pol_parse_action(c, v[CK_MALFORMED], true, &cd->malformed);
+	if (v[CK_FAIL] != NULL) {
+		const char *f = pol_want_scalar(c, v[CK_FAIL], "close or open");
+
+		if (f != NULL && strcmp(f, "open") == 0)
+			cd->fail_open = true;
+		else if (f != NULL && strcmp(f, "close") != 0)
+			pol_err(c, v[CK_FAIL]->loc,
+				"expected close or open, found '%s'", f);
+	}
 	if (v[CK_ALLOW] == NULL) {
 		pol_missing(c, n, "allow", in);
 		return;

@@ -329,7 +329,7 @@ Test(nft_batch, protocol_rules_refused_without_inspection)
 	cr_assert_eq(nft_compile(p, &OPTS, &b, &d), -EINVAL);
 	cr_assert_null(b);
 	cr_assert_geq(d.n, 2);
-	cr_expect_eq(d.v[0].line, 18);
+	cr_expect_eq(d.v[0].line, 19);
 	cr_expect(strstr(d.v[0].msg, "has modbus rules") != NULL, "%s",
 		  d.v[0].msg);
 	cr_expect(strstr(d.v[d.n - 1].msg, "zone office") != NULL, "%s",
