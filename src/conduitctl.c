@@ -51,6 +51,8 @@ static void usage(FILE *out)
 		"  policy diff FILE     what applying FILE would change\n"
 		"  policy apply FILE    validate, commit and persist FILE\n"
 		"  policy show          running policy with per-conduit counters\n"
+		"  stats                inspection counters per worker and\n"
+		"                       conduit, the last violations\n"
 		"  reload               re-read the daemon's configured policy\n"
 		"  island on|off        isolate every zone / restore the policy\n"
 		"  replay [--policy FILE] [--classify port|ndpi] [--events]\n"
@@ -323,6 +325,31 @@ static const char *join(const json_t *a, const char *sep, char *buf, size_t len)
 	return buf;
 }
 
+static long long jint2(const json_t *o, const char *a, const char *b)
+{
+	return jint(json_object_get(o, a), b);
+}
+
+static void print_inspection(const json_t *i)
+{
+	if (!json_is_object(i))
+		return;
+	if (!json_is_true(json_object_get(i, "active"))) {
+		printf("inspection:  not running\n");
+		return;
+	}
+	printf("inspection:  %lld workers on queues %lld-%lld%s, %lld packets, "
+	       "%lld PDUs denied, %lld malformed, %lld queue drops\n",
+	       jint(i, "workers"), jint(i, "queue_first"),
+	       jint(i, "queue_first") + jint(i, "queue_n") - 1,
+	       jint(i, "stalled") ? " (stalled)" : "", jint(i, "packets"),
+	       jint(i, "pdus_denied"), jint(i, "malformed"),
+	       jint(i, "queue_drops"));
+	printf("flows:       %lld of %lld, %lld violations\n",
+	       jint(i, "flows_active"), jint(i, "flows_max"),
+	       jint(i, "violations"));
+}
+
 static void print_status(const json_t *r)
 {
 	const json_t *p = json_object_get(r, "policy");
@@ -357,6 +384,7 @@ static void print_status(const json_t *r)
 	if (json_is_object(m))
 		printf("management:  zone %s, port %lld\n",
 		       jstr(m, "zone", "-"), jint(m, "port"));
+	print_inspection(json_object_get(r, "inspection"));
 	if (json_is_object(n)) {
 		if (json_is_true(json_object_get(n, "active")))
 			printf("nflog:       group %lld, %lld packets, %lld events, %lld lost\n",
@@ -479,11 +507,101 @@ static void print_policy_show(const json_t *r)
 		       wft, ft, acc, den,
 		       json_is_true(json_object_get(c, "log")) ? "  (log)" :
 								 "");
+		k = json_object_get(c, "inspection");
+		if (json_is_object(k))
+			printf("    inspected: %lld flows (%lld denied), PDUs "
+			       "allow %lld deny %lld reject %lld, %lld "
+			       "malformed\n",
+			       jint2(k, "flows", "admitted"),
+			       jint2(k, "flows", "denied"),
+			       jint2(k, "pdus", "allow"),
+			       jint2(k, "pdus", "deny"),
+			       jint2(k, "pdus", "reject"),
+			       jint(k, "malformed"));
 		json_array_foreach(json_object_get(c, "allow"), j, s)
 		{
 			fmt_service(s, a, sizeof(a));
 			printf("    allow %s\n", a);
 		}
+	}
+}
+
+static void print_stats(const json_t *r)
+{
+	const json_t *in = json_object_get(r, "inspection");
+	const json_t *t = json_object_get(r, "totals");
+	const json_t *v = json_object_get(r, "violations");
+	const json_t *w, *c;
+	char fill[16], when[64];
+	size_t i;
+
+	if (json_is_true(json_object_get(in, "active")))
+		printf("inspection: %lld workers on queues %lld-%lld\n",
+		       jint(in, "workers"), jint(in, "queue_first"),
+		       jint(in, "queue_first") + jint(in, "queue_n") - 1);
+	else
+		printf("inspection: not running\n");
+	printf("\n%-6s %10s %10s %8s %8s %8s %9s %7s %9s %6s\n", "QUEUE",
+	       "PACKETS", "ACCEPT", "DROP", "PDU-DENY", "MALFORM", "DROPS",
+	       "FLOWS", "FILL", "IDLE");
+	json_array_foreach(json_object_get(r, "workers"), i, w)
+	{
+		snprintf(fill, sizeof(fill), "%.1f%%",
+			 100.0 * json_real_value(json_object_get(
+					 json_object_get(w, "flows"), "fill")));
+		printf("%-6lld %10lld %10lld %8lld %8lld %8lld %9lld %7lld "
+		       "%9s %5lldms%s\n",
+		       jint(w, "queue"), jint(w, "packets"),
+		       jint2(w, "verdicts", "allow"),
+		       jint2(w, "verdicts", "deny") +
+			       jint2(w, "verdicts", "reject"),
+		       jint2(w, "pdus", "deny") + jint2(w, "pdus", "reject"),
+		       jint(w, "malformed"), jint(w, "queue_drops"),
+		       jint2(w, "flows", "active"), fill, jint(w, "idle_ms"),
+		       json_is_true(json_object_get(w, "stalled")) ?
+			       "  STALLED" :
+			       "");
+	}
+	printf("%-6s %10lld %10lld %8lld %8lld %8lld %9lld %7lld %9lld\n",
+	       "total", jint(t, "packets"), jint2(t, "verdicts", "allow"),
+	       jint2(t, "verdicts", "deny") + jint2(t, "verdicts", "reject"),
+	       jint2(t, "pdus", "deny") + jint2(t, "pdus", "reject"),
+	       jint(t, "malformed"), jint(t, "queue_drops"),
+	       jint2(t, "flows", "active"), jint2(t, "flows", "max"));
+	printf("\n%-24s %-24s %9s %9s %9s %9s %9s\n", "CONDUIT", "FROM -> TO",
+	       "FLOWS", "ALLOW", "DENY", "REJECT", "MALFORMED");
+	json_array_foreach(json_object_get(r, "conduits"), i, c)
+	{
+		char ft[128];
+
+		snprintf(ft, sizeof(ft), "%s -> %s", jstr(c, "from", "?"),
+			 jstr(c, "to", "?"));
+		printf("%-24s %-24s %9lld %9lld %9lld %9lld %9lld%s\n",
+		       jstr(c, "name", "?"), ft, jint2(c, "flows", "admitted"),
+		       jint2(c, "pdus", "allow"), jint2(c, "pdus", "deny"),
+		       jint2(c, "pdus", "reject"), jint(c, "malformed"),
+		       json_is_true(json_object_get(c, "inspected")) ?
+			       "" :
+			       "  (kernel only)");
+	}
+	printf("\nviolations: %lld (%lld records)\n", jint(v, "total"),
+	       jint(v, "records"));
+	json_array_foreach(json_object_get(v, "recent"), i, w)
+	{
+		const json_t *fn = json_object_get(w, "function");
+		char fb[16] = "-";
+
+		if (json_is_integer(fn))
+			snprintf(fb, sizeof(fb), "%lld",
+				 (long long)json_integer_value(fn));
+		printf("  %s %s %s conduit %s %s -> %s %s function %s rule %s "
+		       "(line %lld) x%lld \"%s\"\n",
+		       fmt_time(jint(w, "time"), when, sizeof(when)),
+		       jstr(w, "kind", "?"), jstr(w, "action", "?"),
+		       jstr(w, "conduit", "-"), jstr(w, "src", "-"),
+		       jstr(w, "dst", "-"), jstr(w, "proto", "-"), fb,
+		       jstr(w, "rule", "-"), jint(w, "line"), jint(w, "count"),
+		       jstr(w, "detail", ""));
 	}
 }
 
@@ -711,6 +829,8 @@ int main(int argc, char **argv)
 		return replay_main(nargs, a, opt_json);
 	if (nargs == 1 && strcmp(a[0], "status") == 0)
 		return cmd_simple(sock, "status", NULL, print_status);
+	if (nargs == 1 && strcmp(a[0], "stats") == 0)
+		return cmd_simple(sock, "stats", NULL, print_stats);
 	if (nargs == 1 && strcmp(a[0], "reload") == 0)
 		return cmd_simple(sock, "reload", NULL, print_reload);
 	if (nargs == 2 && strcmp(a[0], "island") == 0 &&

@@ -309,6 +309,23 @@ static int parent_dir(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* An audit-visible warning for every conduit that fails open. */
+static void warn_fail_open(const struct pol_policy *p)
+{
+	for (size_t i = 0; i < p->n_conduits; i++) {
+		const struct pol_conduit *cd = &p->conduits[i];
+		bool insp = false;
+
+		for (size_t j = 0; j < cd->n_allow; j++)
+			insp |= nft_service_inspected(cd, &cd->allow[j]);
+		if (cd->fail_open && insp)
+			log_warnx("conduit %s: fail open: while no inspection "
+				  "worker runs, its inspected traffic passes "
+				  "uninspected",
+				  cd->name);
+	}
+}
+
 static int run(const struct opts *o, struct conf *c)
 {
 	struct cmd_daemon d = { 0 };
@@ -425,6 +442,7 @@ static int run(const struct opts *o, struct conf *c)
 		      NFT_TABLE_NAME);
 	}
 	diag_list_free(&dl);
+	warn_fail_open(d.policy);
 	d.generation = 1;
 	d.last_apply = time(NULL);
 	if (d.island)
@@ -621,7 +639,7 @@ static int run(const struct opts *o, struct conf *c)
 			if (read(queue_event_fd(d.queues), &v, sizeof(v)) < 0 &&
 			    errno != EAGAIN)
 				log_warn("event fd");
-			queue_drain_events(d.queues, cmd_dpi_event, NULL);
+			queue_drain_events(d.queues, cmd_dpi_event, &d);
 		}
 		if (!stop)
 			srv_dispatch(srv, pfd + 4, ns, mono_now());
@@ -629,7 +647,7 @@ static int run(const struct opts *o, struct conf *c)
 
 	daemon_notify("STOPPING=1");
 	if (d.queues) {
-		queue_drain_events(d.queues, cmd_dpi_event, NULL);
+		queue_drain_events(d.queues, cmd_dpi_event, &d);
 		queue_stop(d.queues); /* queued traffic is dropped from now */
 		d.queues = NULL;
 	}

@@ -37,7 +37,8 @@
 #define QUEUE_MSG_EXTRA 1024 /* attributes around the copied packet */
 #define QUEUE_VERDICT_MSG 64 /* room for one verdict message */
 #define QUEUE_IFCACHE 16
-#define QUEUE_CFG_BUF 8192 /* config messages and their answers */
+#define QUEUE_CFG_BUF 8192	  /* config messages and their answers */
+#define QUEUE_FLOWS_DEFAULT 16384 /* flow entries per worker */
 
 /* One buffered event: the strings the event borrows from the verdict
  * instance are copied, since the instance may be gone (policy swap) by
@@ -68,6 +69,7 @@ struct queue_counters {
 	_Atomic uint64_t recv_errors;
 	_Atomic uint64_t send_errors;
 	_Atomic uint64_t untracked;
+	_Atomic uint64_t flow_table_full;
 	_Atomic uint64_t events_dropped;
 	_Atomic uint64_t last_progress_us;
 	_Atomic uint64_t policy_gen;
@@ -396,7 +398,8 @@ static void check_policy(struct queue_worker *w)
 		ret = build(q, w, p, &e, &v);
 		if (ret == 0) {
 			/* flows restart under p (later: keep the flows whose
-			 * conduit survives, issue 5) */
+			 * conduit survives, issue 5); counters carry on */
+			verdict_carry_counts(v, w->v);
 			unbuild(w->e, w->v);
 			w->e = e;
 			w->v = v;
@@ -456,8 +459,12 @@ static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 	}
 	p.iifname = ifname(w, attr[NFQA_IFINDEX_INDEV]);
 	p.oifname = ifname(w, attr[NFQA_IFINDEX_OUTDEV]);
-	if (engine_process(w->e, &p, now_us, id) < 0)
+	rc = engine_process(w->e, &p, now_us, id);
+	if (rc < 0) {
+		if (rc == -ENOBUFS)
+			cnt_add(&w->c.flow_table_full, 1);
 		goto untracked;
+	}
 	ev = engine_packet_verdict(w->e);
 	cnt_add(&w->c.verdicts[ev], 1);
 	/* ENGINE_REJECT drops for now; the TCP reset to both ends (and the
@@ -698,6 +705,9 @@ static void conf_defaults(struct queue_conf *c)
 		c->batch = 1024;
 	if (c->event_ring == 0)
 		c->event_ring = 1024;
+	/* set here, so the stats know the table size the engines got */
+	if (c->engine.max_flows == 0)
+		c->engine.max_flows = QUEUE_FLOWS_DEFAULT;
 }
 
 int queue_start(struct queue_set **out, const struct queue_conf *c,
@@ -872,6 +882,8 @@ static uint64_t kernel_drops(uint16_t qnum)
 void queue_worker_stats(const struct queue_set *q, size_t i,
 			struct queue_worker_stats *out)
 {
+	/* the lock is state, not value: taking it does not change q */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&q->pub_lock;
 	const struct queue_worker *w;
 
 	memset(out, 0, sizeof(*out));
@@ -890,6 +902,56 @@ void queue_worker_stats(const struct queue_set *q, size_t i,
 	out->kernel_drops = kernel_drops(w->qnum);
 	out->last_progress_us = cnt_get(&w->c.last_progress_us);
 	out->policy_gen = cnt_get(&w->c.policy_gen);
+	out->flow_table_full = cnt_get(&w->c.flow_table_full);
+	out->flows_max = q->conf.engine.max_flows;
+	/* w->v is replaced (and the old one freed) only under the lock */
+	pthread_mutex_lock(lock);
+	if (w->v != NULL) {
+		out->flows_active = verdict_active_flows(w->v);
+		verdict_total_counts(w->v, &out->counts);
+	}
+	pthread_mutex_unlock(lock);
+}
+
+size_t queue_conduit_counts(struct queue_set *q, const struct pol_policy *p,
+			    struct verdict_counts *out)
+{
+	size_t n = 0;
+
+	if (p == NULL)
+		return 0;
+	memset(out, 0, p->n_conduits * sizeof(*out));
+	pthread_mutex_lock(&q->pub_lock);
+	for (size_t i = 0; i < q->n; i++) {
+		const struct queue_worker *w = &q->w[i];
+		size_t nc;
+
+		if (w->v == NULL)
+			continue;
+		nc = verdict_conduits(w->v);
+		for (size_t k = 0; k < nc; k++) {
+			const struct pol_conduit *c =
+				w->pol == p ?
+					&p->conduits[k] :
+					policy_conduit_by_name(
+						p, w->pol->conduits[k].name);
+			struct verdict_counts vc;
+			struct verdict_counts *o;
+
+			if (c == NULL || c->id < 1 || c->id > p->n_conduits)
+				continue;
+			o = &out[c->id - 1];
+			verdict_conduit_counts(w->v, k, &vc);
+			o->flows += vc.flows;
+			o->flows_denied += vc.flows_denied;
+			for (int a = 0; a < 3; a++)
+				o->pdus[a] += vc.pdus[a];
+			o->malformed += vc.malformed;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&q->pub_lock);
+	return n;
 }
 
 bool queue_healthy(const struct queue_set *q, uint64_t now_us,

@@ -31,15 +31,16 @@
 #define QUEUE_MAX_WORKERS 64
 
 struct queue_conf {
-	uint16_t first;		     /* first queue number (default 0) */
-	uint16_t n;		     /* queues = workers; 0: online CPUs */
-	uint32_t copy_range;	     /* bytes copied per packet; 0: 65535 */
-	uint32_t max_len;	     /* kernel queue length; 0: 4096 */
-	uint32_t rcvbuf;	     /* socket receive buffer; 0: 8 MiB */
-	uint32_t batch;		     /* packets per receive batch; 0: 64 */
-	bool pin;		     /* pin worker i to online CPU i mod ncpu */
-	size_t event_ring;	     /* events buffered per worker; 0: 1024 */
-	struct engine_conf engine;   /* per worker (hook_user_size: set) */
+	uint16_t first;	     /* first queue number (default 0) */
+	uint16_t n;	     /* queues = workers; 0: online CPUs */
+	uint32_t copy_range; /* bytes copied per packet; 0: 65535 */
+	uint32_t max_len;    /* kernel queue length; 0: 4096 */
+	uint32_t rcvbuf;     /* socket receive buffer; 0: 8 MiB */
+	uint32_t batch;	     /* packets per receive batch; 0: 64 */
+	bool pin;	     /* pin worker i to online CPU i mod ncpu */
+	size_t event_ring;   /* events buffered per worker; 0: 1024 */
+	/* per worker (hook_user_size: set; max_flows 0: 16384) */
+	struct engine_conf engine;
 	struct verdict_conf verdict; /* per worker */
 };
 
@@ -57,6 +58,11 @@ struct queue_worker_stats {
 	uint64_t kernel_drops;
 	uint64_t last_progress_us; /* CLOCK_MONOTONIC of the last batch */
 	uint64_t policy_gen;	   /* generation of the policy in use */
+	uint64_t flow_table_full;  /* of untracked: no flow entry left */
+	uint64_t flows_active;	   /* flow-table fill: flows_active ... */
+	uint64_t flows_max;	   /* ... of flows_max entries */
+	/* PDUs and flows decided since start (kept across policy swaps) */
+	struct verdict_counts counts;
 };
 
 struct queue_set;
@@ -95,9 +101,21 @@ size_t queue_drain_events(struct queue_set *q, dpi_event_fn fn, void *arg);
 int queue_event_fd(const struct queue_set *q);
 
 size_t queue_workers(const struct queue_set *q);
-/* Copy worker i's counters (a consistent-enough snapshot). */
+/* Copy worker i's counters (a consistent-enough snapshot; takes the
+ * policy lock for a moment, as queue_conduit_counts). */
 void queue_worker_stats(const struct queue_set *q, size_t i,
 			struct queue_worker_stats *out);
+
+/*
+ * Per-conduit counters summed over the workers, for p's conduits
+ * (out[i] for p->conduits[i], n_conduits entries): a worker still on an
+ * older policy contributes by conduit name. Kept across policy swaps for
+ * conduits that keep their name. Takes the policy lock for a moment (the
+ * workers take it only to swap), never blocks the packet path. Returns
+ * the number of workers read.
+ */
+size_t queue_conduit_counts(struct queue_set *q, const struct pol_policy *p,
+			    struct verdict_counts *out);
 
 /*
  * Watchdog: true when every worker made progress (a batch, or an idle

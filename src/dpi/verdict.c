@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,13 @@ struct vflow {
 };
 
 /* --- the instance --------------------------------------------------------- */
+
+/* Live counters (struct verdict_counts): single writer, relaxed atomics. */
+struct vcount {
+	_Atomic uint64_t flows, flows_denied;
+	_Atomic uint64_t pdus[3];
+	_Atomic uint64_t malformed;
+};
 
 /* Criteria of the protocol blocks; each has a rule name per entry. */
 enum vcrit {
@@ -223,9 +231,30 @@ struct verdict {
 	char evproto[48];
 
 	struct verdict_stats st;
+	struct vcount *cst; /* by conduit index */
+	struct vcount tot;
+	_Atomic uint64_t active; /* flows classified and not ended */
 };
 
 static const struct classify_stats no_classify_stats;
+
+static inline void vc_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t vc_get(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* The counters of a flow's conduit, NULL when it has none. */
+static struct vcount *vc_of(struct verdict *v, uint16_t conduit)
+{
+	return conduit && v->cst != NULL ? &v->cst[conduit - 1] : NULL;
+}
 
 /* --- set-up --------------------------------------------------------------- */
 
@@ -409,7 +438,8 @@ static int build_policy(struct verdict *v)
 	if (rc < 0)
 		return rc;
 	v->entries = calloc(p->n_conduits + 1, sizeof(*v->entries));
-	if (v->entries == NULL)
+	v->cst = calloc(p->n_conduits + 1, sizeof(*v->cst));
+	if (v->entries == NULL || v->cst == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_conduits; i++) {
 		const struct pol_conduit *c = &p->conduits[i];
@@ -546,6 +576,7 @@ void verdict_free(struct verdict *v)
 	free(v->buckets);
 	free(v->pend);
 	free(v->pend_free);
+	free(v->cst);
 	free(v);
 }
 
@@ -574,6 +605,61 @@ const struct verdict_stats *verdict_get_stats(const struct verdict *v)
 const struct classify_stats *verdict_classify_stats(const struct verdict *v)
 {
 	return v->cls ? classify_get_stats(v->cls) : &no_classify_stats;
+}
+
+static void vc_read(const struct vcount *c, struct verdict_counts *out)
+{
+	out->flows = vc_get(&c->flows);
+	out->flows_denied = vc_get(&c->flows_denied);
+	for (int k = 0; k < 3; k++)
+		out->pdus[k] = vc_get(&c->pdus[k]);
+	out->malformed = vc_get(&c->malformed);
+}
+
+static void vc_carry(struct vcount *to, const struct vcount *from)
+{
+	vc_add(&to->flows, vc_get(&from->flows));
+	vc_add(&to->flows_denied, vc_get(&from->flows_denied));
+	for (int k = 0; k < 3; k++)
+		vc_add(&to->pdus[k], vc_get(&from->pdus[k]));
+	vc_add(&to->malformed, vc_get(&from->malformed));
+}
+
+size_t verdict_conduits(const struct verdict *v)
+{
+	return v->p != NULL ? v->p->n_conduits : 0;
+}
+
+void verdict_conduit_counts(const struct verdict *v, size_t i,
+			    struct verdict_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < verdict_conduits(v))
+		vc_read(&v->cst[i], out);
+}
+
+void verdict_total_counts(const struct verdict *v, struct verdict_counts *out)
+{
+	vc_read(&v->tot, out);
+}
+
+uint64_t verdict_active_flows(const struct verdict *v)
+{
+	return vc_get(&v->active);
+}
+
+void verdict_carry_counts(struct verdict *v, const struct verdict *old)
+{
+	if (old == NULL || old == v)
+		return;
+	vc_carry(&v->tot, &old->tot);
+	for (size_t i = 0; i < verdict_conduits(old) && v->p != NULL; i++) {
+		const struct pol_conduit *c =
+			policy_conduit_by_name(v->p, old->p->conduits[i].name);
+
+		if (c != NULL && c->id >= 1 && c->id <= v->p->n_conduits)
+			vc_carry(&v->cst[c->id - 1], &old->cst[i]);
+	}
 }
 
 const char *dpi_event_kind_name(enum dpi_event_kind k)
@@ -1075,6 +1161,16 @@ static void flow_event(struct verdict *v, struct vflow *vf,
 		 (enum pol_action)vf->verdict, reason_loc(v, vf), now, &src);
 }
 
+/* A flow refused as a whole (at binding, or by nDPI's answer later). */
+static void vc_flow_denied(struct verdict *v, const struct vflow *vf)
+{
+	struct vcount *c = vc_of(v, vf->conduit);
+
+	vc_add(&v->tot.flows_denied, 1);
+	if (c != NULL)
+		vc_add(&c->flows_denied, 1);
+}
+
 static void bind_policy(struct verdict *v, struct vflow *vf,
 			const struct pkt *p, uint64_t now)
 {
@@ -1120,9 +1216,13 @@ static void bind_policy(struct verdict *v, struct vflow *vf,
 	}
 	if (vf->reason == VR_NONE || vf->reason == VR_INTRA) {
 		v->st.flows_bound++;
+		vc_add(&v->tot.flows, 1);
+		if (vc_of(v, vf->conduit) != NULL)
+			vc_add(&vc_of(v, vf->conduit)->flows, 1);
 		return;
 	}
 	v->st.flows_unbound++;
+	vc_flow_denied(v, vf);
 	vf->verdict = POL_ACT_DENY;
 	flow_event(v, vf, DPI_EV_NO_CONDUIT, p, now, "none", NULL);
 }
@@ -1153,6 +1253,7 @@ static void ident_done(struct verdict *v, struct vflow *vf,
 			vf->reason = st == CLASSIFY_DONE ? VR_APP :
 							   VR_APP_UNKNOWN;
 			vf->verdict = POL_ACT_DENY;
+			vc_flow_denied(v, vf);
 			flow_event(v, vf, DPI_EV_APP, p, now,
 				   st == CLASSIFY_DONE ? res->name : "none",
 				   st == CLASSIFY_DONE ? res->name :
@@ -1168,6 +1269,7 @@ static void ident_done(struct verdict *v, struct vflow *vf,
 				     VR_CATEGORY_FROM :
 				     VR_CATEGORY_TO;
 		vf->verdict = POL_ACT_DENY;
+		vc_flow_denied(v, vf);
 		snprintf(buf, sizeof(buf), "%s (%s)",
 			 classify_category_name(res->category), res->name);
 		flow_event(v, vf, DPI_EV_CATEGORY, p, now, res->name, buf);
@@ -1208,6 +1310,7 @@ static enum engine_class_result v_classify(void *ctx, const struct pkt *p,
 	if (vf->state == VF_NEW) {
 		struct engine_class port = { 0 };
 
+		vc_add(&v->active, 1);
 		vf->cls_slot = CLASSIFY_NO_SLOT;
 		vf->first_sport = p->sport;
 		vf->src_hash = addr_hash(&p->src);
@@ -1298,6 +1401,8 @@ static void v_flow_end(void *fuser, void *arg)
 
 	if (vf == NULL || vf->state == VF_NEW)
 		return;
+	atomic_store_explicit(&v->active, vc_get(&v->active) - 1,
+			      memory_order_relaxed);
 	if (v->cls != NULL && vf->cls_slot != CLASSIFY_NO_SLOT)
 		classify_release(v->cls, &vf->cls_slot);
 	if (vf->ev)
@@ -1942,6 +2047,7 @@ static enum engine_verdict v_pdu(const struct engine_pdu *pdu, void *fuser,
 	dd.app = app_name(v, vf);
 	if (v->p == NULL || vf == NULL || vf->state == VF_NEW) {
 		v->st.pdus[POL_ACT_ALLOW]++;
+		vc_add(&v->tot.pdus[POL_ACT_ALLOW], 1);
 		if (v->pdu_cb != NULL)
 			v->pdu_cb(pdu, &dd, v->pdu_arg);
 		return ENGINE_ALLOW;
@@ -1972,6 +2078,14 @@ static enum engine_verdict v_pdu(const struct engine_pdu *pdu, void *fuser,
 	dd.rule = r.rule;
 	dd.loc = r.loc;
 	v->st.pdus[r.act]++;
+	vc_add(&v->tot.pdus[r.act], 1);
+	if (vc_of(v, vf->conduit) != NULL)
+		vc_add(&vc_of(v, vf->conduit)->pdus[r.act], 1);
+	if (event && r.kind == DPI_EV_MALFORMED) {
+		vc_add(&v->tot.malformed, 1);
+		if (vc_of(v, vf->conduit) != NULL)
+			vc_add(&vc_of(v, vf->conduit)->malformed, 1);
+	}
 	if (event) {
 		struct evsrc src = { .pdu = pdu,
 				     .proto = engine_proto_name(pdu->proto),

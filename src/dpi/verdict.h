@@ -92,4 +92,35 @@ struct verdict_stats {
 const struct verdict_stats *verdict_get_stats(const struct verdict *v);
 const struct classify_stats *verdict_classify_stats(const struct verdict *v);
 
+/*
+ * Live counters, per conduit and in total. The thread running the engine
+ * writes them with relaxed atomic stores (single writer, no lock); any
+ * other thread may read them with the getters below while it runs, as
+ * long as the instance is not freed meanwhile (queue.c: under its policy
+ * lock).
+ */
+struct verdict_counts {
+	uint64_t flows;	       /* admitted by an allow entry (total: + intra) */
+	uint64_t flows_denied; /* refused whole: no entry, or app/category */
+	uint64_t pdus[3];      /* PDUs decided, by enum pol_action */
+	uint64_t malformed;    /* of those: malformed (parser error, max-pdu) */
+};
+
+/* Conduits counted: the policy's n_conduits (0 without a policy). */
+size_t verdict_conduits(const struct verdict *v);
+/* Conduit i (index in p->conduits; out of range: zeros). */
+void verdict_conduit_counts(const struct verdict *v, size_t i,
+			    struct verdict_counts *out);
+/* Every PDU and flow, bound or not. */
+void verdict_total_counts(const struct verdict *v, struct verdict_counts *out);
+/* Flows the instance tracks now (classified, not yet ended). */
+uint64_t verdict_active_flows(const struct verdict *v);
+/*
+ * Policy swap: add old's totals and the counters of each of old's
+ * conduits to the conduit of the same name in v, so the counters of a
+ * conduit that survives an apply keep counting. Call in the writer
+ * thread (or before v runs); old is only read.
+ */
+void verdict_carry_counts(struct verdict *v, const struct verdict *old);
+
 #endif

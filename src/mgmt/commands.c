@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/diag.h"
@@ -44,6 +45,8 @@ static json_t *cmd_reload_h(struct cmd_daemon *d, const json_t *args,
 			    uint64_t id);
 static json_t *cmd_island_h(struct cmd_daemon *d, const json_t *args,
 			    uint64_t id);
+static json_t *cmd_stats_h(struct cmd_daemon *d, const json_t *args,
+			   uint64_t id);
 
 const struct cmd_def cmd_table[] = {
 	{ "hello", cmd_hello, { { 0 } }, "protocol version and commands" },
@@ -70,6 +73,10 @@ const struct cmd_def cmd_table[] = {
 	  cmd_island_h,
 	  { { "on", CMD_ARG_BOOL, true, 0 } },
 	  "isolate every zone (on) or restore the policy (off)" },
+	{ "stats",
+	  cmd_stats_h,
+	  { { 0 } },
+	  "inspection counters per worker and conduit, last violations" },
 	{ NULL, NULL, { { 0 } }, NULL },
 };
 
@@ -182,7 +189,8 @@ json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
 				  json_object_get(err, "error"), "message")));
 		return err;
 	}
-	if (strcmp(c->name, "hello") && strcmp(c->name, "status"))
+	if (strcmp(c->name, "hello") && strcmp(c->name, "status") &&
+	    strcmp(c->name, "stats"))
 		log_info("control: uid %u pid %ld: %s",
 			 peer ? (unsigned)peer->uid : 0u,
 			 peer ? (long)peer->pid : 0L, c->name);
@@ -404,11 +412,44 @@ void cmd_nflog_event(const struct deny_event *ev, void *arg)
 		log_info("%s", line);
 }
 
+/* Into the ring of the last violations (main thread: no lock). */
+static void cmd_violation_add(struct cmd_violations *r,
+			      const struct dpi_event *ev, const char *src,
+			      const char *dst)
+{
+	struct cmd_violation *v = &r->v[r->records % CMD_VIOLATIONS_MAX];
+
+	memset(v, 0, sizeof(*v));
+	v->at = time(NULL);
+	v->kind = ev->kind;
+	v->action = ev->action;
+	v->count = ev->count;
+	v->function = ev->function;
+	v->line = ev->loc.line;
+	snprintf(v->conduit, sizeof(v->conduit), "%s",
+		 ev->conduit ? ev->conduit->name : "");
+	snprintf(v->zone_from, sizeof(v->zone_from), "%s",
+		 ev->zone_from ? ev->zone_from->name : "");
+	snprintf(v->zone_to, sizeof(v->zone_to), "%s",
+		 ev->zone_to ? ev->zone_to->name : "");
+	snprintf(v->proto, sizeof(v->proto), "%s", ev->proto ? ev->proto : "");
+	snprintf(v->rule, sizeof(v->rule), "%s", ev->rule ? ev->rule : "");
+	snprintf(v->src, sizeof(v->src), "%s", src);
+	snprintf(v->dst, sizeof(v->dst), "%s", dst);
+	snprintf(v->detail, sizeof(v->detail), "%s", ev->detail);
+	r->records++;
+	r->total += ev->count;
+}
+
 void cmd_dpi_event(const struct dpi_event *ev, void *arg)
 {
 	char s[PKT_ADDR_PORT_STRLEN], t[PKT_ADDR_PORT_STRLEN], fn[16] = "-";
+	struct cmd_daemon *d = arg;
 
-	(void)arg;
+	pkt_addr_port_str(&ev->src, ev->sport, s, sizeof(s));
+	pkt_addr_port_str(&ev->dst, ev->dport, t, sizeof(t));
+	if (d != NULL)
+		cmd_violation_add(&d->violations, ev, s, t);
 	if (ev->function >= 0)
 		snprintf(fn, sizeof(fn), "%d", ev->function);
 	log_info(
@@ -419,10 +460,7 @@ void cmd_dpi_event(const struct dpi_event *ev, void *arg)
 		ev->zone_from ? ev->zone_from->name : "-",
 		ev->zone_to ? ev->zone_to->name : "-",
 		ev->proto ? ev->proto : "-", fn, ev->rule ? ev->rule : "-",
-		ev->loc.line,
-		pkt_addr_port_str(&ev->src, ev->sport, s, sizeof(s)),
-		pkt_addr_port_str(&ev->dst, ev->dport, t, sizeof(t)), ev->count,
-		ev->detail);
+		ev->loc.line, s, t, ev->count, ev->detail);
 }
 
 /* --- actions ------------------------------------------------------------ */
@@ -499,7 +537,7 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 		int qr = queue_set_policy(d->queues, p);
 
 		/* buffered events point into the old policy */
-		queue_drain_events(d->queues, cmd_dpi_event, NULL);
+		queue_drain_events(d->queues, cmd_dpi_event, d);
 		if (qr < 0) {
 			/* a worker may still use the old policy: keep it */
 			log_warnx(
@@ -663,6 +701,288 @@ static json_t *cmd_policy_summary(const struct cmd_daemon *d)
 			 (json_int_t)d->policy->n_conduits);
 }
 
+/* --- inspection counters (stats, status, policy.show) ------------------- */
+
+static uint64_t cmd_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int cmd_stats_read(const struct cmd_daemon *d, struct cmd_stats_snap *s)
+{
+	size_t nc = d->policy ? d->policy->n_conduits : 0;
+
+	memset(s, 0, sizeof(*s));
+	s->now_us = cmd_mono_us();
+	if (d->policy != NULL) {
+		s->conduits = calloc(nc + 1, sizeof(*s->conduits));
+		if (s->conduits == NULL)
+			return -ENOMEM;
+	}
+	if (d->queues == NULL)
+		return 0;
+	s->n_workers = queue_workers(d->queues);
+	s->workers = calloc(s->n_workers + 1, sizeof(*s->workers));
+	if (s->workers == NULL) {
+		cmd_stats_snap_free(s);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n_workers; i++)
+		queue_worker_stats(d->queues, i, &s->workers[i]);
+	if (d->policy != NULL)
+		queue_conduit_counts(d->queues, d->policy, s->conduits);
+	return 0;
+}
+
+void cmd_stats_snap_free(struct cmd_stats_snap *s)
+{
+	free(s->workers);
+	free(s->conduits);
+	s->workers = NULL;
+	s->conduits = NULL;
+	s->n_workers = 0;
+}
+
+static json_t *cmd_actions_json(const uint64_t a[3])
+{
+	return json_pack("{s:I, s:I, s:I}", pol_action_name(POL_ACT_ALLOW),
+			 (json_int_t)a[POL_ACT_ALLOW],
+			 pol_action_name(POL_ACT_DENY),
+			 (json_int_t)a[POL_ACT_DENY],
+			 pol_action_name(POL_ACT_REJECT),
+			 (json_int_t)a[POL_ACT_REJECT]);
+}
+
+/* The counters of a worker, or (w->queue unused) of the sum of them. */
+static json_t *cmd_worker_json(const struct queue_worker_stats *w,
+			       bool per_worker, uint64_t now_us,
+			       uint32_t stall_ms)
+{
+	const struct verdict_counts *k = &w->counts;
+	uint64_t idle;
+	json_t *j;
+
+	j = json_pack(
+		"{s:I, s:o, s:o, s:I, s:{s:I, s:I, s:f, s:I, s:I, s:I}, s:I, "
+		"s:I, s:I, s:I, s:I, s:I}",
+		"packets", (json_int_t)w->packets, "verdicts",
+		cmd_actions_json(w->verdicts), "pdus",
+		cmd_actions_json(k->pdus), "malformed",
+		(json_int_t)k->malformed, "flows", "active",
+		(json_int_t)w->flows_active, "max", (json_int_t)w->flows_max,
+		"fill",
+		w->flows_max ? (double)w->flows_active / (double)w->flows_max :
+			       0.0,
+		"admitted", (json_int_t)k->flows, "denied",
+		(json_int_t)k->flows_denied, "table_full",
+		(json_int_t)w->flow_table_full, "queue_drops",
+		(json_int_t)w->kernel_drops, "untracked",
+		(json_int_t)w->untracked, "recv_errors",
+		(json_int_t)w->recv_errors, "send_errors",
+		(json_int_t)w->send_errors, "events_dropped",
+		(json_int_t)w->events_dropped, "batches",
+		(json_int_t)w->batches);
+	if (j == NULL || !per_worker)
+		return j;
+	idle = now_us > w->last_progress_us ?
+		       (now_us - w->last_progress_us) / 1000 :
+		       0;
+
+	json_object_set_new(j, "queue", json_integer(w->queue));
+	json_object_set_new(j, "idle_ms", json_integer((json_int_t)idle));
+	json_object_set_new(j, "stalled",
+			    json_boolean(stall_ms && idle > stall_ms));
+	json_object_set_new(j, "policy_generation",
+			    json_integer((json_int_t)w->policy_gen));
+	return j;
+}
+
+static void cmd_worker_sum(const struct cmd_stats_snap *s,
+			   struct queue_worker_stats *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < s->n_workers; i++) {
+		const struct queue_worker_stats *w = &s->workers[i];
+
+		t->packets += w->packets;
+		for (int k = 0; k < 3; k++) {
+			t->verdicts[k] += w->verdicts[k];
+			t->counts.pdus[k] += w->counts.pdus[k];
+		}
+		t->counts.malformed += w->counts.malformed;
+		t->counts.flows += w->counts.flows;
+		t->counts.flows_denied += w->counts.flows_denied;
+		t->flows_active += w->flows_active;
+		t->flows_max += w->flows_max;
+		t->flow_table_full += w->flow_table_full;
+		t->kernel_drops += w->kernel_drops;
+		t->untracked += w->untracked;
+		t->recv_errors += w->recv_errors;
+		t->send_errors += w->send_errors;
+		t->events_dropped += w->events_dropped;
+		t->batches += w->batches;
+	}
+}
+
+/* Whether the kernel sends any of c's traffic to the workers. */
+static bool cmd_conduit_inspected(const struct pol_conduit *c)
+{
+	for (size_t i = 0; i < c->n_allow; i++)
+		if (nft_service_inspected(c, &c->allow[i]))
+			return true;
+	return false;
+}
+
+static json_t *cmd_conduit_counts_json(const struct verdict_counts *k)
+{
+	return json_pack("{s:{s:I, s:I}, s:o, s:I}", "flows", "admitted",
+			 (json_int_t)k->flows, "denied",
+			 (json_int_t)k->flows_denied, "pdus",
+			 cmd_actions_json(k->pdus), "malformed",
+			 (json_int_t)k->malformed);
+}
+
+static json_t *cmd_str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* The ring, newest first. */
+static json_t *cmd_violations_json(const struct cmd_violations *r)
+{
+	uint64_t n = r->records < CMD_VIOLATIONS_MAX ? r->records :
+						       CMD_VIOLATIONS_MAX;
+	json_t *a = json_array();
+
+	for (uint64_t i = 0; a != NULL && i < n; i++) {
+		const struct cmd_violation *v =
+			&r->v[(r->records - 1 - i) % CMD_VIOLATIONS_MAX];
+		json_t *o = json_pack(
+			"{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i, "
+			"s:s, s:s, s:I, s:s}",
+			"time", (json_int_t)v->at, "kind",
+			dpi_event_kind_name(v->kind), "action",
+			pol_action_name(v->action), "conduit",
+			cmd_str_or_null(v->conduit), "zone_from",
+			cmd_str_or_null(v->zone_from), "zone_to",
+			cmd_str_or_null(v->zone_to), "proto",
+			cmd_str_or_null(v->proto), "function",
+			v->function >= 0 ? json_integer(v->function) :
+					   json_null(),
+			"rule", cmd_str_or_null(v->rule), "line", v->line,
+			"src", v->src, "dst", v->dst, "count",
+			(json_int_t)v->count, "detail", v->detail);
+
+		if (o == NULL || json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+json_t *cmd_stats_json(const struct cmd_daemon *d,
+		       const struct cmd_stats_snap *s)
+{
+	uint32_t stall = d->conf ? d->conf->watchdog_stall_ms : 0;
+	struct queue_worker_stats tot;
+	json_t *j, *ws, *cs;
+
+	cmd_worker_sum(s, &tot);
+	ws = json_array();
+	cs = json_array();
+	j = json_pack("{s:{s:b, s:I, s:I, s:I}, s:o, s:o, s:o, s:{s:I, s:I, "
+		      "s:o}}",
+		      "inspection", "active", d->queues != NULL || s->n_workers,
+		      "queue_first", (json_int_t)d->queue_first, "queue_n",
+		      (json_int_t)d->queue_n, "workers",
+		      (json_int_t)s->n_workers, "totals",
+		      cmd_worker_json(&tot, false, 0, 0), "workers",
+		      json_incref(ws), "conduits", json_incref(cs),
+		      "violations", "total", (json_int_t)d->violations.total,
+		      "records", (json_int_t)d->violations.records, "recent",
+		      cmd_violations_json(&d->violations));
+	if (j == NULL)
+		goto fail;
+	for (size_t i = 0; i < s->n_workers; i++)
+		if (json_array_append_new(ws, cmd_worker_json(&s->workers[i],
+							      true, s->now_us,
+							      stall)) < 0)
+			goto fail;
+	for (size_t i = 0; d->policy != NULL && i < d->policy->n_conduits;
+	     i++) {
+		const struct pol_conduit *c = &d->policy->conduits[i];
+		static const struct verdict_counts zero;
+		json_t *o = cmd_conduit_counts_json(
+			s->conduits ? &s->conduits[i] : &zero);
+
+		if (o == NULL || json_array_append_new(cs, o) < 0)
+			goto fail;
+		json_object_set_new(o, "name", json_string(c->name));
+		json_object_set_new(o, "from", json_string(c->from->name));
+		json_object_set_new(o, "to", json_string(c->to->name));
+		json_object_set_new(o, "inspected",
+				    json_boolean(cmd_conduit_inspected(c)));
+	}
+	json_decref(ws);
+	json_decref(cs);
+	return j;
+fail:
+	json_decref(ws);
+	json_decref(cs);
+	json_decref(j);
+	return NULL;
+}
+
+/* The short inspection part of `status`. */
+static json_t *cmd_inspection_summary(const struct cmd_daemon *d,
+				      const struct cmd_stats_snap *s)
+{
+	uint32_t stall = d->conf ? d->conf->watchdog_stall_ms : 0;
+	struct queue_worker_stats tot;
+	size_t stalled = 0;
+
+	cmd_worker_sum(s, &tot);
+	for (size_t i = 0; i < s->n_workers; i++) {
+		uint64_t t = s->workers[i].last_progress_us;
+
+		if (stall && s->now_us > t &&
+		    (s->now_us - t) / 1000 > (uint64_t)stall)
+			stalled++;
+	}
+	return json_pack(
+		"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"active", d->queues != NULL || s->n_workers, "workers",
+		(json_int_t)s->n_workers, "stalled", (json_int_t)stalled,
+		"queue_first", (json_int_t)d->queue_first, "queue_n",
+		(json_int_t)d->queue_n, "packets", (json_int_t)tot.packets,
+		"pdus_denied",
+		(json_int_t)(tot.counts.pdus[POL_ACT_DENY] +
+			     tot.counts.pdus[POL_ACT_REJECT]),
+		"malformed", (json_int_t)tot.counts.malformed, "queue_drops",
+		(json_int_t)tot.kernel_drops, "flows_active",
+		(json_int_t)tot.flows_active, "flows_max",
+		(json_int_t)tot.flows_max, "violations",
+		(json_int_t)d->violations.total);
+}
+
+static json_t *cmd_stats_h(struct cmd_daemon *d, const json_t *args,
+			   uint64_t id)
+{
+	struct cmd_stats_snap s;
+	json_t *r;
+
+	(void)args;
+	if (cmd_stats_read(d, &s) < 0)
+		return NULL;
+	r = cmd_stats_json(d, &s);
+	cmd_stats_snap_free(&s);
+	return r ? ctl_response_ok(id, r) : NULL;
+}
+
 static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 {
 	char feat[256];
@@ -702,6 +1022,17 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 			policy_management_zone(d->policy)->name :
 			NULL,
 		"port", d->conf->management_port);
+	if (r != NULL) {
+		struct cmd_stats_snap s;
+
+		if (cmd_stats_read(d, &s) < 0) {
+			json_decref(r);
+			return NULL;
+		}
+		json_object_set_new(r, "inspection",
+				    cmd_inspection_summary(d, &s));
+		cmd_stats_snap_free(&s);
+	}
 	return ctl_response_ok(id, r);
 }
 
@@ -819,6 +1150,7 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 			       uint64_t id)
 {
 	struct nft_conduit_counters *cnt = NULL;
+	struct cmd_stats_snap ss;
 	json_t *j, *conduits, *cj;
 	size_t i;
 	int rc = -ENOENT;
@@ -826,12 +1158,19 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 	(void)args;
 	if (d->policy == NULL)
 		return cmd_err(id, CTL_ERR_INTERNAL, "no policy loaded");
-	j = policy_to_json(d->policy);
-	if (j == NULL)
+	if (cmd_stats_read(d, &ss) < 0)
 		return NULL;
+	j = policy_to_json(d->policy);
+	if (j == NULL) {
+		cmd_stats_snap_free(&ss);
+		return NULL;
+	}
 	if (d->policy->n_conduits > 0) {
 		cnt = calloc(d->policy->n_conduits, sizeof(*cnt));
-		rc = cnt ? nft_read_counters(d->nft, d->policy, cnt) : -ENOMEM;
+		/* no kernel context (tests): the counters are unknown */
+		rc = cnt == NULL ? -ENOMEM :
+		     d->nft	 ? nft_read_counters(d->nft, d->policy, cnt) :
+				   -ENOTCONN;
 	}
 	conduits = json_object_get(j, "conduits");
 	json_array_foreach(conduits, i, cj)
@@ -841,6 +1180,14 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 			n ? policy_conduit_by_name(d->policy, n) : NULL;
 		const struct nft_conduit_counters *k;
 
+		/* what the workers saw (null: no inspection running) */
+		json_object_set_new(
+			cj, "inspection",
+			d->queues != NULL && pc != NULL && pc->id >= 1 &&
+					pc->id <= d->policy->n_conduits ?
+				cmd_conduit_counts_json(
+					&ss.conduits[pc->id - 1]) :
+				json_null());
 		if (rc < 0 || pc == NULL || pc->id == 0 ||
 		    pc->id > d->policy->n_conduits) {
 			json_object_set_new(cj, "counters", json_null());
@@ -859,6 +1206,7 @@ static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 		log_debug("policy.show: counters unavailable: %s",
 			  strerror(-rc));
 	free(cnt);
+	cmd_stats_snap_free(&ss);
 	json_object_set_new(j, "island", json_boolean(d->island));
 	json_object_set_new(j, "generation",
 			    json_integer((json_int_t)d->generation));

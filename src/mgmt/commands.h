@@ -17,6 +17,10 @@
 #include <jansson.h>
 
 #include "common/conf.h"
+#include "dpi/event.h"
+#include "dpi/pkt.h"
+#include "dpi/queue.h"
+#include "dpi/verdict.h"
 #include "nft/nft.h"
 #include "policy/model.h"
 
@@ -31,6 +35,32 @@ enum cmd_source {
 	CMD_SOURCE_CONFIG, /* the conf's `policy` path (start-up, reload) */
 	CMD_SOURCE_STATE,  /* state-dir/active-policy.yaml at start-up */
 	CMD_SOURCE_APPLY,  /* a policy.apply */
+};
+
+#define CMD_VIOLATIONS_MAX 16
+
+/* One violation as the main loop received it, copied: the policy its
+ * conduit and zone pointers came from may be gone when `stats` shows it.
+ * Empty strings stand for none. */
+struct cmd_violation {
+	time_t at; /* wall clock of its arrival in the main loop */
+	enum dpi_event_kind kind;
+	enum pol_action action;
+	uint32_t count; /* occurrences the aggregated record stands for */
+	int function;	/* -1 none */
+	int line;	/* of the deciding rule, 0 none */
+	char conduit[64], zone_from[64], zone_to[64];
+	char proto[48];
+	char rule[96];
+	char src[PKT_ADDR_PORT_STRLEN], dst[PKT_ADDR_PORT_STRLEN];
+	char detail[DPI_EVENT_DETAIL_MAX];
+};
+
+/* The last CMD_VIOLATIONS_MAX violations (a ring, main thread only). */
+struct cmd_violations {
+	struct cmd_violation v[CMD_VIOLATIONS_MAX];
+	uint64_t records; /* received; the newest is v[(records-1) % MAX] */
+	uint64_t total;	  /* occurrences: the sum of their counts */
 };
 
 /* The daemon state the commands act on; owned by conduitd.c. */
@@ -53,6 +83,8 @@ struct cmd_daemon {
 	time_t last_apply;   /* wall clock; 0 = never */
 	bool privileged;     /* still root (development) */
 	const char *user;    /* the user we run as */
+	/* filled by cmd_dpi_event when it is given the daemon as arg */
+	struct cmd_violations violations;
 };
 
 /* One argument of a command. */
@@ -129,9 +161,30 @@ int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl);
 /* nflog callback: writes the "deny ..." line through log_info. */
 struct deny_event;
 void cmd_nflog_event(const struct deny_event *ev, void *arg);
-struct dpi_event;
-/* One log line per (aggregated) protocol violation of the DPI path. */
+/* One log line per (aggregated) protocol violation of the DPI path; with
+ * arg = the struct cmd_daemon, the violation also goes into its ring of
+ * the last ones (arg NULL: only the log line). */
 void cmd_dpi_event(const struct dpi_event *ev, void *arg);
+
+/*
+ * What `stats` (and the inspection part of `status` and `policy.show`)
+ * report: a snapshot of the workers' counters, read by cmd_stats_read or
+ * made up by tests. The daemon's ring of violations is read at output.
+ */
+struct cmd_stats_snap {
+	size_t n_workers;
+	struct queue_worker_stats *workers; /* n_workers, owned */
+	/* by index of d->policy->conduits, owned; NULL: no policy */
+	struct verdict_counts *conduits;
+	uint64_t now_us; /* CLOCK_MONOTONIC when read (worker idle times) */
+};
+
+/* 0, or -ENOMEM (nothing to free then). Without workers: zero counters. */
+int cmd_stats_read(const struct cmd_daemon *d, struct cmd_stats_snap *s);
+void cmd_stats_snap_free(struct cmd_stats_snap *s);
+/* The `stats` result (new reference, NULL out of memory). */
+json_t *cmd_stats_json(const struct cmd_daemon *d,
+		       const struct cmd_stats_snap *s);
 
 /* Paths under state-dir; return buf. */
 const char *cmd_state_path(const struct conf *c, const char *leaf, char *buf,

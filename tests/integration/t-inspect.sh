@@ -66,8 +66,36 @@ TAGS="NDR 5.2 RE(3)"
 check "after the restart inspected reads pass again" mb_read_ok
 check "after the restart writes are still dropped" mb_write_dropped
 
+# conduitctl stats --json: the denied write in the per-conduit counters and
+# in the last violations (retried: events reach the main loop via a ring)
+stats_json() {
+	local i
+	for i in $(seq 30); do
+		lab_ctl stats --json >"$IT_TMP/stats.json" &&
+			jq -e "$1" "$IT_TMP/stats.json" >/dev/null && return 0
+		sleep 0.1
+	done
+	jq -c "$1" "$IT_TMP/stats.json"
+	return 1
+}
+HP='.conduits[] | select(.name == "historian-poll")'
+# tags: NDR 5.2
+TAGS="NDR 5.2"
+check "stats --json: historian-poll is inspected and counts the denied write" \
+	stats_json "$HP | .inspected and .pdus.deny >= 1 and .pdus.allow >= 1"
+# tags: NDR 5.2
+TAGS="NDR 5.2"
+check "stats --json: the last violations hold the write (function 6) and its rule" \
+	stats_json '[.violations.recent[] | select(.conduit == "historian-poll" and .kind == "denied" and .action == "deny" and .function == 6 and .rule == "allow[0].modbus.functions" and .zone_from == "dmz")] | length >= 1'
+check "stats --json: 2 workers, packets inspected, flow table in use" \
+	stats_json '(.workers | length) == 2 and .totals.packets > 0 and .totals.flows.max > 0 and .totals.pdus.deny >= 1'
+stats_text_lists() { lab_ctl stats | grep -q "^$1 "; }
+check "stats (text) lists the conduit" stats_text_lists historian-poll
+
 # back to the plain policy: the same write passes (proves the drop was the rule)
 check "policy apply of plant.yaml (no protocol rules) exits 0" lab_ctl policy apply "$PLANT"
 check "without protocol rules the write reaches the PLC" mb_write_ok
 check "the PLC logged that write" plc_saw 'fc=6 .*addr=100'
+check "stats after the apply: historian-poll keeps its counters, now kernel only" \
+	stats_json "$HP | (.inspected | not) and .pdus.deny >= 1"
 it_done

@@ -1,8 +1,10 @@
 /*
  * The command table without a kernel: request and argument validation
  * (no side effects), the commands that only read (hello, status,
- * policy.diff) through cmd_dispatch, the management-zone agreement
+ * policy.diff, stats) through cmd_dispatch, the management-zone agreement
  * between configuration and policy, and the atomic state file writer.
+ * The inspection counters come from a made-up worker snapshot
+ * (cmd_stats_json), so no NFQUEUE is needed.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -75,7 +77,7 @@ Test(commands, table_is_complete)
 	static const char *const names[] = { "hello",	    "status",
 					     "policy.diff", "policy.apply",
 					     "policy.show", "reload",
-					     "island" };
+					     "island",	    "stats" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const struct cmd_def *c = cmd_lookup(names[i]);
@@ -197,7 +199,7 @@ Test(commands, hello_and_status, .init = daemon_setup, .fini = daemon_teardown)
 
 	cr_expect_eq(json_integer_value(json_object_get(r, "id")), 5);
 	cr_expect_eq(json_integer_value(json_object_get(res, "protocol")), 1);
-	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 7);
+	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 8);
 	json_decref(r);
 
 	r = dispatch("{\"id\":6,\"cmd\":\"status\"}");
@@ -352,4 +354,264 @@ Test(commands, sha256_hex)
 	cr_expect_eq(strlen(buf), 64);
 	cr_expect_eq(strncmp(buf, "ab00", 4), 0);
 	cr_expect_str_eq(buf + 62, "0f");
+}
+
+/* --- stats: inspection counters and the last violations ------------------ */
+
+static const char inspect_text[] = "version: 1\n"
+				   "zones:\n"
+				   "  office:\n"
+				   "    interfaces: [eth0]\n"
+				   "  plant:\n"
+				   "    interfaces: [eth1]\n"
+				   "    management: true\n"
+				   "conduits:\n"
+				   "  - name: office-to-plant\n"
+				   "    from: office\n"
+				   "    to: plant\n"
+				   "    allow:\n"
+				   "      - { modbus: { preset: read-only } }\n"
+				   "  - name: plant-to-office\n"
+				   "    from: plant\n"
+				   "    to: office\n"
+				   "    allow:\n"
+				   "      - { proto: tcp, port: 443 }\n";
+
+static void inspect_setup(void)
+{
+	struct diag_list dl;
+
+	daemon_setup();
+	policy_free(daemon_state.policy);
+	daemon_state.policy = NULL;
+	diag_list_init(&dl);
+	cr_assert_eq(policy_load_buffer("inspect.yaml", inspect_text,
+					sizeof(inspect_text) - 1, 0,
+					&daemon_state.policy, &dl),
+		     0, "inspect.yaml: %s", dl.n ? dl.v[0].msg : "?");
+	diag_list_free(&dl);
+	conf.watchdog_stall_ms = 1000;
+}
+
+static const json_t *at(const json_t *o, const char *a, const char *b)
+{
+	return json_object_get(json_object_get(o, a), b);
+}
+
+static long long num(const json_t *o, const char *a, const char *b)
+{
+	return (long long)json_integer_value(b ? at(o, a, b) :
+						 json_object_get(o, a));
+}
+
+/* A denied Modbus write of office-to-plant, as a worker reports it. */
+static void fake_event(struct dpi_event *ev, int function, uint32_t count)
+{
+	const struct pol_conduit *c = &daemon_state.policy->conduits[0];
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = DPI_EV_DENIED;
+	ev->action = POL_ACT_DENY;
+	ev->count = count;
+	ev->conduit = c;
+	ev->zone_from = c->from;
+	ev->zone_to = c->to;
+	ev->proto = "modbus";
+	ev->function = function;
+	ev->rule = "allow[0].modbus.functions";
+	ev->loc.line = 13;
+	ev->src.family = 4;
+	memcpy(ev->src.a, (uint8_t[]){ 10, 0, 0, 1 }, 4);
+	ev->dst.family = 4;
+	memcpy(ev->dst.a, (uint8_t[]){ 10, 0, 1, 2 }, 4);
+	ev->sport = 40000;
+	ev->dport = 502;
+	snprintf(ev->detail, sizeof(ev->detail),
+		 "holding-registers write 100-100");
+}
+
+Test(commands, stats_without_workers, .init = inspect_setup,
+     .fini = daemon_teardown)
+{
+	json_t *r = dispatch("{\"id\":9,\"cmd\":\"stats\"}");
+	const json_t *res = json_object_get(r, "result"), *cs, *c0, *c1;
+
+	cr_assert(json_is_true(json_object_get(r, "ok")));
+	cr_expect(json_is_false(at(res, "inspection", "active")));
+	cr_expect_eq(num(res, "inspection", "workers"), 0);
+	cr_expect_eq(json_array_size(json_object_get(res, "workers")), 0);
+	cr_expect_eq(num(res, "totals", "packets"), 0);
+	cr_expect_eq(num(res, "violations", "total"), 0);
+	cr_expect_eq(json_array_size(at(res, "violations", "recent")), 0);
+	cs = json_object_get(res, "conduits");
+	cr_assert_eq(json_array_size(cs), 2);
+	c0 = json_array_get(cs, 0);
+	c1 = json_array_get(cs, 1);
+	cr_expect_str_eq(json_string_value(json_object_get(c0, "name")),
+			 "office-to-plant");
+	cr_expect_str_eq(json_string_value(json_object_get(c0, "from")),
+			 "office");
+	cr_expect(json_is_true(json_object_get(c0, "inspected")));
+	cr_expect(json_is_false(json_object_get(c1, "inspected")),
+		  "a plain tcp entry stays in the kernel");
+	cr_expect_eq(num(c0, "pdus", "deny"), 0);
+	json_decref(r);
+
+	/* status and policy.show: inspection not running */
+	r = dispatch("{\"id\":10,\"cmd\":\"status\"}");
+	res = json_object_get(r, "result");
+	cr_expect(json_is_false(at(res, "inspection", "active")));
+	json_decref(r);
+	r = dispatch("{\"id\":11,\"cmd\":\"policy.show\"}");
+	res = json_object_get(r, "result");
+	cr_assert(json_is_true(json_object_get(r, "ok")));
+	cr_expect(json_is_null(json_object_get(
+		json_array_get(json_object_get(res, "conduits"), 0),
+		"inspection")));
+	json_decref(r);
+}
+
+Test(commands, violations_ring_keeps_the_newest_copied, .init = inspect_setup,
+     .fini = daemon_teardown)
+{
+	struct pol_conduit gone;
+	char name[32] = "temporary";
+	struct dpi_event ev;
+	json_t *r;
+	const json_t *rec, *v0, *vl;
+	long long sum = 0;
+
+	/* arg NULL: a log line only */
+	fake_event(&ev, 6, 1);
+	cmd_dpi_event(&ev, NULL);
+	cr_expect_eq(daemon_state.violations.records, 0);
+
+	for (int i = 0; i < CMD_VIOLATIONS_MAX + 4; i++) {
+		fake_event(&ev, i, (uint32_t)i + 1);
+		sum += i + 1;
+		cmd_dpi_event(&ev, &daemon_state);
+	}
+	/* a conduit whose policy is freed after the event: the ring keeps
+	 * its own copy of the name */
+	gone = daemon_state.policy->conduits[0];
+	gone.name = name;
+	fake_event(&ev, 99, 2);
+	ev.conduit = &gone;
+	ev.zone_from = NULL;
+	ev.function = -1;
+	cmd_dpi_event(&ev, &daemon_state);
+	sum += 2;
+	snprintf(name, sizeof(name), "overwritten");
+
+	r = dispatch("{\"id\":12,\"cmd\":\"stats\"}");
+	rec = at(json_object_get(r, "result"), "violations", "recent");
+	cr_expect_eq(num(json_object_get(r, "result"), "violations", "total"),
+		     sum);
+	cr_expect_eq(num(json_object_get(r, "result"), "violations", "records"),
+		     CMD_VIOLATIONS_MAX + 5);
+	cr_assert_eq(json_array_size(rec), CMD_VIOLATIONS_MAX);
+	v0 = json_array_get(rec, 0); /* newest first */
+	cr_expect_str_eq(json_string_value(json_object_get(v0, "conduit")),
+			 "temporary");
+	cr_expect(json_is_null(json_object_get(v0, "function")));
+	cr_expect(json_is_null(json_object_get(v0, "zone_from")));
+	cr_expect_eq(num(v0, "count", NULL), 2);
+	vl = json_array_get(rec, 1);
+	cr_expect_eq(num(vl, "function", NULL), CMD_VIOLATIONS_MAX + 3);
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "kind")),
+			 "denied");
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "action")),
+			 "deny");
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "rule")),
+			 "allow[0].modbus.functions");
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "zone_to")),
+			 "plant");
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "src")),
+			 "10.0.0.1:40000");
+	cr_expect_str_eq(json_string_value(json_object_get(vl, "dst")),
+			 "10.0.1.2:502");
+	cr_expect_eq(num(vl, "line", NULL), 13);
+	/* the oldest kept: the first 5 fell out */
+	vl = json_array_get(rec, CMD_VIOLATIONS_MAX - 1);
+	cr_expect_eq(num(vl, "function", NULL), 5);
+	json_decref(r);
+
+	r = dispatch("{\"id\":13,\"cmd\":\"status\"}");
+	cr_expect_eq(num(json_object_get(r, "result"), "inspection",
+			 "violations"),
+		     sum);
+	json_decref(r);
+}
+
+Test(commands, stats_sum_workers_and_conduits, .init = inspect_setup,
+     .fini = daemon_teardown)
+{
+	struct queue_worker_stats w[2] = { 0 };
+	struct verdict_counts c[2] = { 0 };
+	struct cmd_stats_snap s = {
+		.n_workers = 2, .workers = w, .conduits = c, .now_us = 10000000
+	};
+	const json_t *ws, *w1, *c0, *t;
+	json_t *j;
+
+	w[0].queue = 4;
+	w[0].packets = 100;
+	w[0].verdicts[ENGINE_ALLOW] = 97;
+	w[0].verdicts[ENGINE_DENY] = 3;
+	w[0].counts.pdus[POL_ACT_ALLOW] = 40;
+	w[0].counts.pdus[POL_ACT_DENY] = 2;
+	w[0].counts.malformed = 1;
+	w[0].counts.flows = 5;
+	w[0].flows_active = 4;
+	w[0].flows_max = 16;
+	w[0].kernel_drops = 7;
+	w[0].last_progress_us = s.now_us - 200000; /* 200 ms: fine */
+	w[1].queue = 5;
+	w[1].packets = 10;
+	w[1].verdicts[ENGINE_REJECT] = 10;
+	w[1].counts.pdus[POL_ACT_REJECT] = 3;
+	w[1].flows_active = 0;
+	w[1].flows_max = 16;
+	w[1].flow_table_full = 2;
+	w[1].last_progress_us = s.now_us - 3000000; /* 3 s > 1 s: stalled */
+	w[1].policy_gen = 3;
+	c[0].flows = 5;
+	c[0].pdus[POL_ACT_DENY] = 2;
+	c[0].malformed = 1;
+
+	j = cmd_stats_json(&daemon_state, &s);
+	cr_assert_not_null(j);
+	t = json_object_get(j, "totals");
+	cr_expect_eq(num(t, "packets", NULL), 110);
+	cr_expect_eq(num(t, "verdicts", "allow"), 97);
+	cr_expect_eq(num(t, "verdicts", "deny"), 3);
+	cr_expect_eq(num(t, "verdicts", "reject"), 10);
+	cr_expect_eq(num(t, "pdus", "reject"), 3);
+	cr_expect_eq(num(t, "queue_drops", NULL), 7);
+	cr_expect_eq(num(t, "flows", "max"), 32);
+	cr_expect_eq(num(t, "flows", "table_full"), 2);
+	ws = json_object_get(j, "workers");
+	cr_assert_eq(json_array_size(ws), 2);
+	cr_expect_eq(num(json_array_get(ws, 0), "queue", NULL), 4);
+	cr_expect_eq(
+		json_real_value(at(json_array_get(ws, 0), "flows", "fill")),
+		0.25);
+	cr_expect(json_is_false(
+		json_object_get(json_array_get(ws, 0), "stalled")));
+	cr_expect_eq(num(json_array_get(ws, 0), "idle_ms", NULL), 200);
+	w1 = json_array_get(ws, 1);
+	cr_expect(json_is_true(json_object_get(w1, "stalled")));
+	cr_expect_eq(num(w1, "policy_generation", NULL), 3);
+	c0 = json_array_get(json_object_get(j, "conduits"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(c0, "name")),
+			 "office-to-plant");
+	cr_expect_eq(num(c0, "flows", "admitted"), 5);
+	cr_expect_eq(num(c0, "pdus", "deny"), 2);
+	cr_expect_eq(num(c0, "malformed", NULL), 1);
+	cr_expect_eq(num(json_array_get(json_object_get(j, "conduits"), 1),
+			 "pdus", "deny"),
+		     0);
+	cr_expect(json_is_true(at(j, "inspection", "active")),
+		  "workers in the snapshot: inspection runs");
+	json_decref(j);
 }
