@@ -28,6 +28,7 @@
 #include "common/diag.h"
 #include "common/log.h"
 #include "dpi/queue.h"
+#include "dpi/reset.h"
 #include "mgmt/commands.h"
 #include "mgmt/server.h"
 #include "nft/nflog.h"
@@ -329,6 +330,7 @@ static void warn_fail_open(const struct pol_policy *p)
 static int run(const struct opts *o, struct conf *c)
 {
 	struct cmd_daemon d = { 0 };
+	struct reset_sock rst = { 0 };
 	struct diag_list dl;
 	struct nft_opts no;
 	struct srv *srv = NULL;
@@ -470,6 +472,12 @@ static int run(const struct opts *o, struct conf *c)
 			fatal("control socket %s", c->control_socket);
 	}
 
+	/* the raw sockets of reject's TCP resets need CAP_NET_RAW, which the
+	 * privilege drop does not keep: open them now */
+	if (d.queue_n > 0 && (rc = reset_open(&rst)) < 0) {
+		errno = -rc;
+		log_warn("raw sockets for TCP resets: reject will only drop");
+	}
 	if (drop) {
 		int bkept;
 
@@ -508,6 +516,7 @@ static int run(const struct opts *o, struct conf *c)
 		qc.n = d.queue_n;
 		qc.pin = true;
 		qc.engine.max_flows = c->inspect_flows;
+		qc.reset = rst.open ? &rst : NULL;
 		rc = queue_start(&d.queues, &qc, d.policy);
 		if (rc < 0) {
 			errno = -rc;
@@ -651,6 +660,7 @@ static int run(const struct opts *o, struct conf *c)
 		queue_stop(d.queues); /* queued traffic is dropped from now */
 		d.queues = NULL;
 	}
+	reset_close(&rst);
 	if (d.nflog) {
 		nflog_flush(d.nflog, cmd_nflog_event, NULL);
 		nflog_close(d.nflog);

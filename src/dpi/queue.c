@@ -68,6 +68,7 @@ struct queue_counters {
 	_Atomic uint64_t batches;
 	_Atomic uint64_t recv_errors;
 	_Atomic uint64_t send_errors;
+	_Atomic uint64_t resets, reset_errors;
 	_Atomic uint64_t untracked;
 	_Atomic uint64_t flow_table_full;
 	_Atomic uint64_t events_dropped;
@@ -467,8 +468,16 @@ static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 	}
 	ev = engine_packet_verdict(w->e);
 	cnt_add(&w->c.verdicts[ev], 1);
-	/* ENGINE_REJECT drops for now; the TCP reset to both ends (and the
-	 * Modbus exception answer) is a later step of issue 5 */
+	/* reject: RSTs to both ends, sent before the batched drop (the
+	 * refused segment is held in the queue, so the receiver's next
+	 * expected sequence is exactly the segment's); later packets of the
+	 * flow keep the sticky verdict and are dropped */
+	if (ev == ENGINE_REJECT && p.l4proto == IPPROTO_TCP && !p.fragment &&
+	    w->q->conf.reset != NULL && !(p.tcp_flags & PKT_TCP_RST))
+		cnt_add(reset_send(w->q->conf.reset, &p) < 0 ?
+				&w->c.reset_errors :
+				&w->c.resets,
+			1);
 	return ev == ENGINE_ALLOW ? NF_ACCEPT : NF_DROP;
 untracked:
 	cnt_add(&w->c.untracked, 1);
@@ -897,6 +906,8 @@ void queue_worker_stats(const struct queue_set *q, size_t i,
 	out->batches = cnt_get(&w->c.batches);
 	out->recv_errors = cnt_get(&w->c.recv_errors);
 	out->send_errors = cnt_get(&w->c.send_errors);
+	out->resets = cnt_get(&w->c.resets);
+	out->reset_errors = cnt_get(&w->c.reset_errors);
 	out->untracked = cnt_get(&w->c.untracked);
 	out->events_dropped = cnt_get(&w->c.events_dropped);
 	out->kernel_drops = kernel_drops(w->qnum);

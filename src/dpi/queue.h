@@ -25,6 +25,7 @@
 
 #include "dpi/engine.h"
 #include "dpi/event.h"
+#include "dpi/reset.h"
 #include "dpi/verdict.h"
 #include "policy/model.h"
 
@@ -42,6 +43,10 @@ struct queue_conf {
 	/* per worker (hook_user_size: set; max_flows 0: 16384) */
 	struct engine_conf engine;
 	struct verdict_conf verdict; /* per worker */
+	/* raw sockets for the TCP resets of `reject` (borrowed, shared by
+	 * the workers: opened before the privilege drop, which keeps only
+	 * CAP_NET_ADMIN); NULL: reject is a plain drop */
+	const struct reset_sock *reset;
 };
 
 struct queue_worker_stats {
@@ -51,6 +56,8 @@ struct queue_worker_stats {
 	uint64_t batches;	 /* receive batches */
 	uint64_t recv_errors;	 /* recvmsg failures other than EAGAIN */
 	uint64_t send_errors;	 /* verdict sendmsg failures */
+	uint64_t resets;	 /* refused TCP segments answered with RSTs */
+	uint64_t reset_errors;	 /* RSTs that could not be sent */
 	uint64_t untracked;	 /* not decodable / table full: dropped */
 	uint64_t events_dropped; /* event ring full */
 	/* overload: the kernel's queue_dropped + user_dropped of this queue

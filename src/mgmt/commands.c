@@ -785,6 +785,12 @@ static json_t *cmd_worker_json(const struct queue_worker_stats *w,
 		(json_int_t)w->send_errors, "events_dropped",
 		(json_int_t)w->events_dropped, "batches",
 		(json_int_t)w->batches);
+	if (j != NULL) {
+		json_object_set_new(j, "resets",
+				    json_integer((json_int_t)w->resets));
+		json_object_set_new(j, "reset_errors",
+				    json_integer((json_int_t)w->reset_errors));
+	}
 	if (j == NULL || !per_worker)
 		return j;
 	idle = now_us > w->last_progress_us ?
@@ -822,6 +828,8 @@ static void cmd_worker_sum(const struct cmd_stats_snap *s,
 		t->untracked += w->untracked;
 		t->recv_errors += w->recv_errors;
 		t->send_errors += w->send_errors;
+		t->resets += w->resets;
+		t->reset_errors += w->reset_errors;
 		t->events_dropped += w->events_dropped;
 		t->batches += w->batches;
 	}

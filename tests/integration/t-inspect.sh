@@ -98,4 +98,21 @@ check "without protocol rules the write reaches the PLC" mb_write_ok
 check "the PLC logged that write" plc_saw 'fc=6 .*addr=100'
 check "stats after the apply: historian-poll keeps its counters, now kernel only" \
 	stats_json "$HP | (.inspected | not) and .pdus.deny >= 1"
+
+# reject: the refused request is answered with TCP resets to both ends
+REJ=$IT_TMP/reject.yaml
+sed 's|- { proto: tcp, port: 502, to-hosts: \[198.18.30.10\] }|- { modbus: { preset: read-write, rules: [{ action: reject, functions: [write-single-register], holding-registers: { write: 100-199 } }] }, to-hosts: [198.18.30.10] }|' \
+	"$PLANT" >"$REJ"
+chmod 0644 "$REJ"
+mb_write_reset() { mbc write-hr 150 1 | grep -q '^write-hr 150 1: reset'; }
+mb_write_elsewhere_ok() { mbc write-hr 20 1 | grep -q '^write-hr 20 1: ok'; }
+check "policy apply with a reject rule exits 0" lab_ctl policy apply "$REJ"
+# tags: NDR 5.2, CR 3.6
+TAGS="NDR 5.2, CR 3.6"
+check "reject: a write to register 150 is answered with a TCP reset at once" mb_write_reset
+check "reject: the PLC never received it" it_not plc_saw 'fc=6 .*addr=150'
+# tags: NDR 5.2
+TAGS="NDR 5.2"
+check "reject: a write outside the rejected range passes (read-write preset)" mb_write_elsewhere_ok
+check "stats --json counts the resets sent" stats_json '[.workers[].resets] | add >= 1'
 it_done
