@@ -2063,6 +2063,14 @@ static enum engine_verdict v_pdu(const struct engine_pdu *pdu, void *fuser,
 		/* decided for the whole flow (no conduit, app, category) */
 		res_set(&r, (enum pol_action)vf->verdict, reason_rule(v, vf),
 			reason_loc(v, vf), DPI_EV_DENIED);
+	} else if (s->dpi == NULL && s->n_apps > 0 &&
+		   (pdu->error != NULL || pdu->broken)) {
+		/* an `app` entry whose traffic the port's parser cannot read
+		 * (nDPI still undecided, or unable to name it): whatever it
+		 * is, it is not that protocol */
+		res_set(&r, dd.conduit->malformed, ve->app, s->loc,
+			DPI_EV_MALFORMED);
+		event = true;
 	} else if (s->dpi == NULL) {
 		/* a plain entry: the kernel's verdict, nothing inspected */
 		res_set(&r, POL_ACT_ALLOW, ve->name, s->loc, DPI_EV_DENIED);

@@ -1285,3 +1285,19 @@ Test(verdict, zone_denies_a_category, .fini = teardown)
 	cr_expect_str_eq(ev->rule, "zone a.deny-app-categories");
 	cr_expect_eq(ev->action, POL_ACT_DENY);
 }
+
+/* NDR 5.2, CR 3.5: a scanner banner on port 502 that nDPI cannot name yet
+ * is not Modbus either: the port's parser rejects it, so the app entry
+ * denies it at once instead of passing it while identification runs */
+Test(verdict, app_entry_denies_what_the_port_parser_rejects, .fini = teardown)
+{
+	struct conn k;
+
+	load("", "      - { proto: tcp, port: 502, app: [modbus] }\n");
+	start_ndpi();
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 502);
+	cr_assert_eq(sendip(&k, 1, PKT_TCP_PSH, "MGLNDD_10.2.0.1_502\n"),
+		     ENGINE_DENY);
+	cr_assert_str_eq(last_rule(), "allow[0].app");
+	cr_assert_eq(last_action(), POL_ACT_DENY);
+}
