@@ -119,11 +119,18 @@ int replay_link_supported(int dlt)
 
 int replay_link_decode(int dlt, const uint8_t *buf, size_t len, struct pkt *p)
 {
-	struct cur c = cur_init(buf, len);
+	struct cur c;
 	uint16_t type;
 
 	p->n_vlan = 0;
 	p->error = NULL;
+	/* Fast path, nearly every frame: untagged Ethernet with IPv4/IPv6. */
+	if (dlt == DLT_EN10MB && len >= 14) {
+		type = (uint16_t)(buf[12] << 8 | buf[13]);
+		if (type == ETH_P_IP || type == ETH_P_IPV6)
+			return pkt_decode_ip(p, buf + 14, len - 14);
+	}
+	c = cur_init(buf, len);
 	switch (dlt) {
 	case DLT_EN10MB:
 		cur_skip(&c, 12);

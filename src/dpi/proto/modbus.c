@@ -457,7 +457,6 @@ static const char *pdu(struct cur *p, enum dpi_dir dir, struct modbus_pdu *m)
 void modbus_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
 		  struct modbus_pdu *out, struct dpi_result *res)
 {
-	struct cur c = cur_init(buf, len);
 	struct cur body;
 	const char *why;
 	size_t adu;
@@ -467,10 +466,11 @@ void modbus_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
 		dpi_need_more(res, MODBUS_MBAP_LEN);
 		return;
 	}
-	out->transaction_id = cur_be16(&c);
-	out->protocol_id = cur_be16(&c);
-	out->length = cur_be16(&c);
-	out->unit_id = cur_u8(&c);
+	/* The fixed MBAP is known to be there: no cursor needed for it. */
+	out->transaction_id = (uint16_t)(buf[0] << 8 | buf[1]);
+	out->protocol_id = (uint16_t)(buf[2] << 8 | buf[3]);
+	out->length = (uint16_t)(buf[4] << 8 | buf[5]);
+	out->unit_id = buf[6];
 	if (out->protocol_id != 0) {
 		dpi_error(res, 0, "MBAP protocol id is not 0");
 		return;
@@ -495,7 +495,7 @@ void modbus_parse(const uint8_t *buf, size_t len, enum dpi_dir dir,
 		dpi_need_more(res, adu);
 		return;
 	}
-	body = cur_sub(&c, out->length - 1u);
+	body = cur_init(buf + MODBUS_MBAP_LEN, out->length - 1u);
 	if ((why = pdu(&body, dir, out)) != NULL)
 		dpi_error(res, adu, why);
 	else

@@ -93,16 +93,18 @@ static const char *var_specs(struct cur *p, struct s7comm_pdu *m)
 			return "variable specification type is not 0x12";
 		if (n < 1)
 			return "empty variable specification";
-		it.syntax_id = cur_u8(&s);
+		it.syntax_id = s.p[0]; /* n >= 1 bytes are in s */
 		if (it.syntax_id == S7_SYNTAX_S7ANY) {
+			const uint8_t *a = s.p;
+
 			if (n != 10)
 				return "S7ANY specification length is not 10";
-			it.transport_size = cur_u8(&s);
-			it.length = cur_be16(&s);
-			it.db = cur_be16(&s);
-			it.area = cur_u8(&s);
-			it.address = (uint32_t)cur_u8(&s) << 16;
-			it.address |= cur_be16(&s);
+			it.transport_size = a[1];
+			it.length = (uint16_t)(a[2] << 8 | a[3]);
+			it.db = (uint16_t)(a[4] << 8 | a[5]);
+			it.area = a[6];
+			it.address = (uint32_t)a[7] << 16 |
+				     (uint32_t)a[8] << 8 | a[9];
 		}
 		if (m->n_items < S7COMM_MAX_ITEMS)
 			m->items[m->n_items++] = it;
@@ -121,14 +123,16 @@ static const char *var_specs(struct cur *p, struct s7comm_pdu *m)
 static const char *data_items(struct cur *d, unsigned count)
 {
 	for (unsigned i = 0; i < count; i++) {
-		uint8_t ret, ts, n_hi, n_lo;
+		const uint8_t *h = cur_peek(d, 4);
+		uint8_t ret, ts;
 		size_t n;
 
-		ret = cur_u8(d);
-		ts = cur_u8(d);
-		n_hi = cur_u8(d);
-		n_lo = cur_u8(d);
-		n = (size_t)n_hi << 8 | n_lo;
+		if (h == NULL)
+			return "data item overruns the data";
+		cur_skip(d, 4);
+		ret = h[0];
+		ts = h[1];
+		n = (size_t)h[2] << 8 | h[3];
 		/* bit, byte/word/dword and integer count bits */
 		if (ts == 0x03 || ts == 0x04 || ts == 0x05)
 			n = (n + 7) / 8;
@@ -275,7 +279,9 @@ const char *s7comm_parse_payload(const uint8_t *buf, size_t len,
 	size_t hdr;
 
 	(void)dir;
-	memset(&m->has_s7, 0, sizeof(*m) - offsetof(struct s7comm_pdu, has_s7));
+	memset(&m->has_s7, 0,
+	       offsetof(struct s7comm_pdu, items) -
+		       offsetof(struct s7comm_pdu, has_s7));
 	m->protocol_id = cur_u8(&c);
 	if (!cur_ok(&c))
 		return "empty S7 PDU";
@@ -286,22 +292,35 @@ const char *s7comm_parse_payload(const uint8_t *buf, size_t len,
 	}
 	if (m->protocol_id != S7COMM_PROTO_ID)
 		return "protocol id is neither 0x32 nor 0x72";
-	m->rosctr = cur_u8(&c);
-	cur_skip(&c, 2); /* redundancy identification */
-	m->pdu_ref = cur_be16(&c);
-	m->param_len = cur_be16(&c);
-	m->data_len = cur_be16(&c);
+	if (len < S7_HDR_LEN) {
+		/* the fields before the cut, as a cursor would leave them */
+		m->rosctr = cur_u8(&c);
+		cur_skip(&c, 2); /* redundancy identification */
+		m->pdu_ref = cur_be16(&c);
+		m->param_len = cur_be16(&c);
+		m->has_error = m->rosctr == S7COMM_ROSCTR_ACK ||
+			       m->rosctr == S7COMM_ROSCTR_ACK_DATA;
+		return "S7 header truncated";
+	}
+	/* fixed header, known to be there: read it without the cursor */
+	m->rosctr = buf[1];
+	m->pdu_ref = (uint16_t)(buf[4] << 8 | buf[5]);
+	m->param_len = (uint16_t)(buf[6] << 8 | buf[7]);
+	m->data_len = (uint16_t)(buf[8] << 8 | buf[9]);
+	hdr = S7_HDR_LEN;
 	if (m->rosctr == S7COMM_ROSCTR_ACK ||
 	    m->rosctr == S7COMM_ROSCTR_ACK_DATA) {
-		m->error_class = cur_u8(&c);
-		m->error_code = cur_u8(&c);
 		m->has_error = true;
+		if (len < S7_HDR_ERR_LEN) {
+			if (len > S7_HDR_LEN)
+				m->error_class = buf[S7_HDR_LEN];
+			return "S7 header truncated";
+		}
+		m->error_class = buf[10];
+		m->error_code = buf[11];
 		hdr = S7_HDR_ERR_LEN;
-	} else {
-		hdr = S7_HDR_LEN;
 	}
-	if (!cur_ok(&c))
-		return "S7 header truncated";
+	cur_skip(&c, hdr - 1);
 	m->has_s7 = true;
 	if (s7comm_rosctr_name(m->rosctr) == NULL)
 		return "unknown ROSCTR";
@@ -395,7 +414,7 @@ void s7comm_parse_tpkt(const uint8_t *buf, size_t len, struct s7comm_pdu *out,
 	const char *why;
 	uint8_t version, reserved;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct s7comm_pdu, items)); /* see items */
 	if (len < S7COMM_TPKT_HDR_LEN) {
 		dpi_need_more(res, S7COMM_TPKT_HDR_LEN);
 		return;

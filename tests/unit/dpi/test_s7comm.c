@@ -284,6 +284,53 @@ Test(s7comm, header_errors)
 			"job or ack-data without parameter");
 }
 
+/* CR 3.5 */
+Test(s7comm, truncated_header_keeps_fields_before_the_cut)
+{
+	/* ack-data cut after the error class: the fields up to the cut are
+	 * decoded, the rest reads as 0 */
+	assert_s7_error("32 03 0000 1234 0002 0000 85", "S7 header truncated");
+	cr_assert_eq(m.rosctr, S7COMM_ROSCTR_ACK_DATA);
+	cr_assert_eq(m.pdu_ref, 0x1234);
+	cr_assert_eq(m.param_len, 2);
+	cr_assert(m.has_error);
+	cr_assert_eq(m.error_class, 0x85);
+	cr_assert_eq(m.error_code, 0);
+	cr_assert_not(m.has_s7);
+	/* job cut inside the data length */
+	assert_s7_error("32 01 0000 4321 0003 00", "S7 header truncated");
+	cr_assert_eq(m.rosctr, S7COMM_ROSCTR_JOB);
+	cr_assert_eq(m.pdu_ref, 0x4321);
+	cr_assert_eq(m.param_len, 3);
+	cr_assert_eq(m.data_len, 0);
+	cr_assert_not(m.has_error);
+	/* ack cut inside the PDU reference */
+	assert_s7_error("32 02 0000 12", "S7 header truncated");
+	cr_assert_eq(m.rosctr, S7COMM_ROSCTR_ACK);
+	cr_assert_eq(m.pdu_ref, 0);
+	cr_assert(m.has_error);
+}
+
+/* CR 3.6 */
+Test(s7comm, items_past_n_items_are_not_reported)
+{
+	/* a read var job with one item, then an ack-data without items: the
+	 * second decode reports no items although items[] is not cleared */
+	parse("0300001f02f080320100000000000e00000401120a10020040000184000000");
+	cr_assert_eq(m.n_items, 1);
+	parse("0300001902f08032030000000000020004000004010a000000");
+	cr_assert_eq(r.status, DPI_COMPLETE);
+	cr_assert_eq(m.n_items, 0);
+	cr_assert_not(m.items_truncated);
+	/* a non-DT TPDU clears every S7 field */
+	parse("0300001611e00000000100c0010ac1020100c2020101");
+	cr_assert_eq(r.status, DPI_COMPLETE);
+	cr_assert_not(m.has_s7);
+	cr_assert_eq(m.n_items, 0);
+	cr_assert_eq(m.item_count, 0);
+	cr_assert_eq(m.rosctr, 0);
+}
+
 /* NDR 5.2 */
 Test(s7comm, userdata)
 {
