@@ -509,6 +509,15 @@ static int run(const struct opts *o, struct conf *c)
 			log_warn("pidfile %s", c->pidfile);
 	}
 
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	/* after the signal mask: the workers inherit it, so SIGHUP and
+	 * SIGTERM reach the signalfd, never a worker (default: exit) */
 	if (d.queue_n > 0) {
 		struct queue_conf qc = { 0 };
 
@@ -532,13 +541,6 @@ static int run(const struct opts *o, struct conf *c)
 		}
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		fatal("sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
 	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sigfd < 0)
 		fatal("signalfd");
