@@ -440,6 +440,29 @@ static const char *ifname(struct queue_worker *w, const struct nlattr *a)
 	return s->name[0] ? s->name : NULL;
 }
 
+/*
+ * The answer to a rejected TCP segment: a Modbus exception response to
+ * the client and a reset to the server when a rule with `exception`
+ * refused this packet's one request (verdict_last_answer), else resets
+ * to both ends (also the fallback when the segment holds more than it).
+ */
+static int reject_answer(struct queue_worker *w, const struct pkt *p)
+{
+	const struct verdict_answer *a = verdict_last_answer(w->v);
+	struct reset_modbus m;
+
+	if (!a->valid)
+		return reset_send(w->q->conf.reset, p);
+	m = (struct reset_modbus){
+		.transaction_id = a->transaction_id,
+		.unit_id = a->unit_id,
+		.function = a->function,
+		.exception = a->exception,
+		.pdu_len = a->pdu_len,
+	};
+	return reset_send_exception(w->q->conf.reset, p, &m);
+}
+
 /* One queued packet: its verdict (NF_ACCEPT / NF_DROP). */
 static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 		  uint32_t id)
@@ -460,6 +483,7 @@ static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 	}
 	p.iifname = ifname(w, attr[NFQA_IFINDEX_INDEV]);
 	p.oifname = ifname(w, attr[NFQA_IFINDEX_OUTDEV]);
+	verdict_packet_begin(w->v);
 	rc = engine_process(w->e, &p, now_us, id);
 	if (rc < 0) {
 		if (rc == -ENOBUFS)
@@ -474,9 +498,8 @@ static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 	 * flow keep the sticky verdict and are dropped */
 	if (ev == ENGINE_REJECT && p.l4proto == IPPROTO_TCP && !p.fragment &&
 	    w->q->conf.reset != NULL && !(p.tcp_flags & PKT_TCP_RST))
-		cnt_add(reset_send(w->q->conf.reset, &p) < 0 ?
-				&w->c.reset_errors :
-				&w->c.resets,
+		cnt_add(reject_answer(w, &p) < 0 ? &w->c.reset_errors :
+						   &w->c.resets,
 			1);
 	return ev == ENGINE_ALLOW ? NF_ACCEPT : NF_DROP;
 untracked:

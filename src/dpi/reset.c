@@ -54,6 +54,9 @@ struct reset_seg {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
+	uint16_t window;
+	const uint8_t *data; /* TCP payload, NULL with len 0 */
+	size_t len;
 };
 
 static void put_tcp(uint8_t *t, const struct reset_seg *g)
@@ -64,7 +67,7 @@ static void put_tcp(uint8_t *t, const struct reset_seg *g)
 	put32(t + 8, g->ack);
 	t[12] = (RESET_TCP_HLEN / 4) << 4;
 	t[13] = g->flags;
-	put16(t + 14, 0); /* window */
+	put16(t + 14, g->window);
 	put16(t + 16, 0); /* checksum, below */
 	put16(t + 18, 0); /* urgent pointer */
 }
@@ -76,7 +79,7 @@ static size_t build4(uint8_t *b, const struct reset_seg *g)
 
 	b[0] = 0x45; /* version 4, 5 words */
 	b[1] = 0;
-	put16(b + 2, RESET_IP4_HLEN + RESET_TCP_HLEN);
+	put16(b + 2, (uint16_t)(RESET_IP4_HLEN + RESET_TCP_HLEN + g->len));
 	put16(b + 4, 0); /* id: the kernel picks one for 0 */
 	put16(b + 6, RESET_IP4_DF);
 	b[8] = RESET_TTL;
@@ -87,11 +90,13 @@ static size_t build4(uint8_t *b, const struct reset_seg *g)
 	put16(b + 10, fold(sum16(0, b, RESET_IP4_HLEN)));
 
 	put_tcp(t, g);
+	if (g->len)
+		memcpy(t + RESET_TCP_HLEN, g->data, g->len);
 	/* pseudo-header: addresses, zero + protocol, TCP length */
 	s = sum16(0, b + 12, 8);
-	s += IPPROTO_TCP + RESET_TCP_HLEN;
-	put16(t + 16, fold(sum16(s, t, RESET_TCP_HLEN)));
-	return RESET_IP4_HLEN + RESET_TCP_HLEN;
+	s += IPPROTO_TCP + RESET_TCP_HLEN + (uint32_t)g->len;
+	put16(t + 16, fold(sum16(s, t, RESET_TCP_HLEN + g->len)));
+	return RESET_IP4_HLEN + RESET_TCP_HLEN + g->len;
 }
 
 static size_t build6(uint8_t *b, const struct reset_seg *g)
@@ -100,21 +105,29 @@ static size_t build6(uint8_t *b, const struct reset_seg *g)
 	uint32_t s;
 
 	put32(b, 6u << 28); /* version, traffic class 0, flow label 0 */
-	put16(b + 4, RESET_TCP_HLEN);
+	put16(b + 4, (uint16_t)(RESET_TCP_HLEN + g->len));
 	b[6] = IPPROTO_TCP;
 	b[7] = RESET_TTL;
 	memcpy(b + 8, g->src->a, 16);
 	memcpy(b + 24, g->dst->a, 16);
 
 	put_tcp(t, g);
+	if (g->len)
+		memcpy(t + RESET_TCP_HLEN, g->data, g->len);
 	/* pseudo-header: addresses, upper-layer length, next header */
 	s = sum16(0, b + 8, 32);
-	s += RESET_TCP_HLEN + IPPROTO_TCP;
-	put16(t + 16, fold(sum16(s, t, RESET_TCP_HLEN)));
-	return RESET_IP6_HLEN + RESET_TCP_HLEN;
+	s += RESET_TCP_HLEN + IPPROTO_TCP + (uint32_t)g->len;
+	put16(t + 16, fold(sum16(s, t, RESET_TCP_HLEN + g->len)));
+	return RESET_IP6_HLEN + RESET_TCP_HLEN + g->len;
 }
 
 static int fail(struct reset_pair *out, int err, const char *why)
+{
+	out->error = why;
+	return err;
+}
+
+static int fail_exc(struct reset_exception *out, int err, const char *why)
 {
 	out->error = why;
 	return err;
@@ -168,6 +181,61 @@ int reset_build(const struct pkt *p, struct reset_pair *out)
 	out->family = p->ip_version;
 	out->to_sender_len = build(out->to_sender, &back);
 	out->to_receiver_len = build(out->to_receiver, &fwd);
+	return 0;
+}
+
+int reset_build_exception(const struct pkt *p, const struct reset_modbus *m,
+			  struct reset_exception *out)
+{
+	struct reset_pair r;
+	struct reset_seg back;
+	uint8_t adu[RESET_MB_EXC_LEN];
+	int ret;
+
+	out->family = 0;
+	out->to_client_len = out->to_server_len = 0;
+	out->error = NULL;
+	ret = reset_build(p, &r);
+	if (ret < 0) {
+		out->error = r.error;
+		return ret;
+	}
+	if (!(p->tcp_flags & PKT_TCP_ACK) ||
+	    p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_FIN))
+		return fail_exc(out, -EINVAL,
+				"modbus exception: the refused segment has "
+				"SYN or FIN or no ACK (no server sequence "
+				"to answer from)");
+	if (m->exception == 0)
+		return fail_exc(out, -EINVAL,
+				"modbus exception: exception code 0");
+	if (p->payload_len != m->pdu_len)
+		return fail_exc(out, -EINVAL,
+				"modbus exception: the refused segment does "
+				"not hold exactly the one refused request");
+	put16(adu, m->transaction_id);
+	put16(adu + 2, 0); /* protocol */
+	put16(adu + 4, 3); /* unit id, function, exception code */
+	adu[6] = m->unit_id;
+	adu[7] = (uint8_t)(m->function | 0x80);
+	adu[8] = m->exception;
+	back = (struct reset_seg){
+		.src = &p->dst,
+		.dst = &p->src,
+		.sport = p->dport,
+		.dport = p->sport,
+		.seq = p->ack,
+		.ack = p->seq + (uint32_t)p->payload_len,
+		.flags = PKT_TCP_PSH | PKT_TCP_ACK,
+		.window = RESET_MB_WINDOW,
+		.data = adu,
+		.len = sizeof(adu),
+	};
+	out->family = p->ip_version;
+	out->to_client_len =
+		(p->ip_version == 4 ? build4 : build6)(out->to_client, &back);
+	memcpy(out->to_server, r.to_receiver, r.to_receiver_len);
+	out->to_server_len = r.to_receiver_len;
 	return 0;
 }
 
@@ -252,5 +320,21 @@ int reset_send(const struct reset_sock *s, const struct pkt *p)
 		return ret;
 	ret = send_one(s, r.family, r.to_sender, r.to_sender_len);
 	ret2 = send_one(s, r.family, r.to_receiver, r.to_receiver_len);
+	return ret < 0 ? ret : ret2;
+}
+
+int reset_send_exception(const struct reset_sock *s, const struct pkt *p,
+			 const struct reset_modbus *m)
+{
+	struct reset_exception x;
+	int ret, ret2;
+
+	if (reset_build_exception(p, m, &x) < 0) {
+		ret = reset_send(s, p);
+		return ret < 0 ? ret : 1;
+	}
+	/* the answer first: conntrack still sees an open flow */
+	ret = send_one(s, x.family, x.to_client, x.to_client_len);
+	ret2 = send_one(s, x.family, x.to_server, x.to_server_len);
 	return ret < 0 ? ret : ret2;
 }

@@ -50,6 +50,44 @@ struct reset_pair {
  */
 int reset_build(const struct pkt *p, struct reset_pair *out);
 
+/*
+ * A Modbus rule with action reject and an exception code answers the
+ * refused request at protocol level instead: the client gets, as if from
+ * the server, a segment carrying the exception response (seq = the
+ * segment's ack, ack = its seq + payload length, PSH|ACK, window
+ * RESET_MB_WINDOW), and only the server gets a reset (to_receiver of
+ * reset_pair), so it never sees the request.
+ */
+#define RESET_MB_EXC_LEN 9 /* MBAP (7) + function | 0x80 + code */
+#define RESET_MB_WINDOW 1024
+#define RESET_EXC_PKT_MAX (RESET_PKT_MAX + RESET_MB_EXC_LEN)
+
+struct reset_modbus {
+	uint16_t transaction_id; /* of the request, echoed */
+	uint8_t unit_id;
+	uint8_t function;  /* of the request, without the 0x80 bit */
+	uint8_t exception; /* exception code, 1..255 */
+	size_t pdu_len;	   /* the request's ADU length (MBAP length + 6) */
+};
+
+struct reset_exception {
+	uint8_t family;			      /* 4 or 6 */
+	uint8_t to_client[RESET_EXC_PKT_MAX]; /* the exception response */
+	size_t to_client_len;
+	uint8_t to_server[RESET_PKT_MAX]; /* RST, as reset_pair.to_receiver */
+	size_t to_server_len;
+	const char *error; /* static reason when the build fails */
+};
+
+/*
+ * Build both for the refused client segment p. 0 on success; the
+ * reset_build errors; -EINVAL when p has SYN or FIN or no ACK, when its
+ * payload is not exactly the one request (payload_len != m->pdu_len) or
+ * the code is 0. `error` says which. Pure, like reset_build.
+ */
+int reset_build_exception(const struct pkt *p, const struct reset_modbus *m,
+			  struct reset_exception *out);
+
 /* Raw sockets of one worker: IPPROTO_RAW, so the header is ours
  * (IP_HDRINCL implied, IPv6 too). */
 struct reset_sock {
@@ -74,5 +112,15 @@ void reset_close(struct reset_sock *s);
  * (-EAGAIN: socket buffer full; the packets are not retried).
  */
 int reset_send(const struct reset_sock *s, const struct pkt *p);
+
+/*
+ * Send the exception response to the client, then the reset to the
+ * server. When reset_build_exception refuses p (more than the one
+ * request in the segment, ...), fall back to reset_send: then 1 when both
+ * resets went out. 0 when the exception and reset went out; else -errno
+ * of the first failure.
+ */
+int reset_send_exception(const struct reset_sock *s, const struct pkt *p,
+			 const struct reset_modbus *m);
 
 #endif

@@ -189,6 +189,7 @@ struct vpend {
 
 struct verdict {
 	const struct pol_policy *p;
+	struct verdict_answer answer; /* of the packet being processed */
 	struct verdict_conf conf;
 	uint64_t agg_us;
 	struct classify *cls; /* NULL: no nDPI */
@@ -595,6 +596,16 @@ void verdict_set_event_cb(struct verdict *v, dpi_event_fn fn, void *arg)
 {
 	v->ev_cb = fn;
 	v->ev_arg = arg;
+}
+
+void verdict_packet_begin(struct verdict *v)
+{
+	v->answer.valid = false;
+}
+
+const struct verdict_answer *verdict_last_answer(const struct verdict *v)
+{
+	return &v->answer;
 }
 
 const struct verdict_stats *verdict_get_stats(const struct verdict *v)
@@ -1418,6 +1429,7 @@ struct vres {
 	struct pol_loc loc;
 	enum dpi_event_kind kind;
 	int cip, item, access; /* as in struct evsrc */
+	uint16_t exception;    /* of the rule that decided, 0 none */
 };
 
 /* all: every value inside (allow); else any value inside (deny). */
@@ -1811,6 +1823,7 @@ static void res_set(struct vres *r, enum pol_action act, const char *rule,
 	r->rule = rule;
 	r->loc = loc;
 	r->kind = kind;
+	r->exception = 0;
 }
 
 /* Steps 2 and 3 of model.h for one unit. */
@@ -1827,6 +1840,7 @@ static void decide_unit(const struct pol_dpi *d, const struct ventry *ve,
 		if (match(d->app, &rl->m, u, rl->action == POL_ACT_ALLOW)) {
 			res_set(r, rl->action, ve->rules[k], rl->loc,
 				DPI_EV_DENIED);
+			r->exception = rl->exception;
 			return;
 		}
 	}
@@ -2081,6 +2095,19 @@ static enum engine_verdict v_pdu(const struct engine_pdu *pdu, void *fuser,
 	} else {
 		decide_block(v, dd.conduit, s->dpi, ve, pdu, &r);
 		event = r.act != POL_ACT_ALLOW || r.kind == DPI_EV_MALFORMED;
+	}
+	if (r.act == POL_ACT_REJECT && r.exception != 0 &&
+	    pdu->proto == ENGINE_PROTO_MODBUS && pdu->u.modbus != NULL) {
+		const struct modbus_pdu *m = pdu->u.modbus;
+
+		v->answer = (struct verdict_answer){
+			.valid = true,
+			.exception = (uint8_t)r.exception,
+			.transaction_id = m->transaction_id,
+			.unit_id = m->unit_id,
+			.function = m->function,
+			.pdu_len = (size_t)m->length + 6,
+		};
 	}
 	dd.action = r.act;
 	dd.rule = r.rule;

@@ -83,6 +83,29 @@ void verdict_flush(struct verdict *v);
  * caller's clock; cheap when nothing is pending: call it per packet). */
 void verdict_tick(struct verdict *v, uint64_t now_us);
 
+/*
+ * The last refusal of the packet being processed that a rule wants
+ * answered at protocol level (today: a Modbus rule with action reject and
+ * an exception code). The worker clears it with verdict_packet_begin
+ * before each engine_process and reads it after: valid only when a PDU of
+ * that packet was rejected by such a rule (the last one wins; the worker
+ * uses it only when the segment holds exactly that one PDU, pdu_len).
+ * Nothing else clears it: replay and tests that never call
+ * verdict_packet_begin see the last answer of any packet.
+ */
+struct verdict_answer {
+	bool valid;
+	uint8_t exception; /* Modbus exception code, 1..255 */
+	uint16_t transaction_id;
+	uint8_t unit_id;
+	uint8_t function; /* of the request, without the 0x80 bit */
+	size_t pdu_len;	  /* the request's ADU length: MBAP length + 6 */
+};
+
+/* Start of a packet: the answer record is cleared (cheap, per packet). */
+void verdict_packet_begin(struct verdict *v);
+const struct verdict_answer *verdict_last_answer(const struct verdict *v);
+
 struct verdict_stats {
 	uint64_t flows_bound, flows_unbound;
 	uint64_t pdus[3]; /* by enum pol_action */

@@ -309,6 +309,8 @@ static void sb_dpi(struct sbuf *b, const struct pol_dpi *d)
 	for (size_t i = 0; i < d->n_rules; i++) {
 		sb_fmt(b, " rule[%s", pol_action_name(d->rules[i].action));
 		sb_match(b, d->app, &d->rules[i].m);
+		if (d->rules[i].exception != 0)
+			sb_fmt(b, " exception=%u", d->rules[i].exception);
 		sb_add(b, "]");
 	}
 	for (size_t i = 0; i < d->n_limits; i++) {

@@ -214,12 +214,15 @@ static json_t *dpi_json(const struct pol_dpi *d)
 
 	for (size_t i = 0; !err && i < d->n_rules; i++) {
 		const struct pol_dpi_rule *r = &d->rules[i];
+		json_t *ro = json_pack("{sssosisi}", "action",
+				       pol_action_name(r->action), "match",
+				       match_json(d->app, &r->m), "line",
+				       r->loc.line, "col", r->loc.col);
 
-		err |= push(rules,
-			    json_pack("{sssosisi}", "action",
-				      pol_action_name(r->action), "match",
-				      match_json(d->app, &r->m), "line",
-				      r->loc.line, "col", r->loc.col));
+		/* only rules that have one: older output stays the same */
+		if (ro != NULL && r->exception != 0)
+			err |= put(ro, "exception", json_integer(r->exception));
+		err |= push(rules, ro);
 	}
 	for (size_t i = 0; !err && i < d->n_limits; i++) {
 		const struct pol_rate_limit *l = &d->limits[i];

@@ -272,6 +272,10 @@ union pol_dpi_match {
 struct pol_dpi_rule {
 	enum pol_action action;
 	union pol_dpi_match m; /* member by the block's app */
+	/* Modbus rules with action reject only (YAML exception): answer the
+	 * client with this Modbus exception code (1..255) instead of
+	 * resets to both ends; 0 none */
+	uint16_t exception;
 	struct pol_loc loc;
 };
 

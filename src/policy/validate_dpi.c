@@ -1019,15 +1019,56 @@ static bool any_of(const struct pn *const *v, size_t n)
 	return false;
 }
 
+/* exception: a Modbus exception code answering a rejected request. */
+static void parse_exception(struct pol_ctx *c, const struct pn *n,
+			    struct pol_dpi_rule *r)
+{
+	static const char *const names[] = { "illegal-function",
+					     "illegal-data-address",
+					     "illegal-data-value", NULL };
+	char dbuf[64];
+	const char *s;
+	uint64_t code;
+
+	if (r->action != POL_ACT_REJECT) {
+		pol_err(c, n->loc,
+			"exception needs action: reject (the rule's action is "
+			"%s)",
+			pol_action_name(r->action));
+		return;
+	}
+	s = pol_want_scalar(c, n,
+			    "illegal-function, illegal-data-address, "
+			    "illegal-data-value or an exception code 1..255");
+	if (s == NULL)
+		return;
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcmp(s, names[i]) == 0) {
+			r->exception = (uint16_t)(i + 1);
+			return;
+		}
+	if (parse_num(s, strlen(s), &code) && code >= 1 && code <= 255) {
+		r->exception = (uint16_t)code;
+		return;
+	}
+	pol_err(c, n->loc,
+		"expected illegal-function, illegal-data-address, "
+		"illegal-data-value or an exception code 1..255, found %s",
+		DESC(n));
+}
+
 static void parse_rules(struct pol_ctx *c, const struct proto_def *d,
 			const struct pn *n, struct pol_dpi *dpi)
 {
 	static const char *const head[] = { "action", NULL };
+	/* exception: Modbus rules only (elsewhere an unknown key) */
+	static const char *const mb_tail[] = { "exception", NULL };
+	const bool mb = d == &protos[POL_APP_MODBUS];
 	const char *table[MATCH_MAX + 8];
 	size_t nm = keys_count(d->match_keys);
 	char list[200];
 
-	build_keys(table, head, d, (const char *const[]){ NULL });
+	build_keys(table, head, d, mb ? mb_tail : mb_tail + 1);
 	if (!pol_want_type(c, n, PN_SEQ, "a sequence of rules"))
 		return;
 	dpi->rules = pol_ctx_alloc(c, c->arena, n->n ? n->n : 1,
@@ -1055,6 +1096,8 @@ static void parse_rules(struct pol_ctx *c, const struct proto_def *d,
 				"of: %s)",
 				list);
 		d->match(c, v + 1, k + 1, &r->m);
+		if (mb && v[1 + nm] != NULL)
+			parse_exception(c, v[1 + nm], r);
 		dpi->n_rules++;
 	}
 }

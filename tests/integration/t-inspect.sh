@@ -115,4 +115,20 @@ check "reject: the PLC never received it" it_not plc_saw 'fc=6 .*addr=150'
 TAGS="NDR 5.2"
 check "reject: a write outside the rejected range passes (read-write preset)" mb_write_elsewhere_ok
 check "stats --json counts the resets sent" stats_json '[.workers[].resets] | add >= 1'
+
+# reject with a Modbus exception: the master gets a protocol-level answer
+# (exception 2, illegal data address) instead of a reset or a timeout
+EXC=$IT_TMP/exception.yaml
+sed 's|- { proto: tcp, port: 502, to-hosts: \[198.18.30.10\] }|- { modbus: { preset: read-write, rules: [{ action: reject, exception: illegal-data-address, functions: [write-single-register], holding-registers: { write: 200-299 } }] }, to-hosts: [198.18.30.10] }|' \
+	"$PLANT" >"$EXC"
+chmod 0644 "$EXC"
+mb_write_exception() { mbc write-hr 250 1 | grep -q '^write-hr 250 1: exception 2$'; }
+check "policy apply with a reject rule answering exception 2 exits 0" lab_ctl policy apply "$EXC"
+# tags: NDR 5.2, CR 3.6
+TAGS="NDR 5.2, CR 3.6"
+check "reject with exception: a write to register 250 is answered with exception 2" mb_write_exception
+# tags: NDR 5.2
+TAGS="NDR 5.2"
+check "reject with exception: the PLC never received it" it_not plc_saw 'fc=6 .*addr=250'
+check "reject with exception: a read on a new connection works" mb_read_ok
 it_done

@@ -608,6 +608,57 @@ Test(verdict, malformed_allow, .fini = teardown)
 	cr_assert_eq(evs[0].action, POL_ACT_ALLOW);
 }
 
+/* The answer record of a rule with `exception`, and only of such a rule. */
+/* NDR 5.2 */
+Test(verdict, modbus_exception_answer_record, .fini = teardown)
+{
+	/* write single register 250 := 1, transaction 0x4242, unit 3 */
+	const uint8_t w250[] = { 0x42, 0x42, 0, 0, 0, 6, 3, 6, 0, 250, 0, 1 };
+	const struct verdict_answer *a;
+	struct conn k;
+
+	load("", MB_ENTRY "          rules:\n"
+			  "            - { action: reject, exception: "
+			  "illegal-data-address, functions: [6],"
+			  " holding-registers: { write: 200-299 } }\n"
+			  "            - { action: reject, functions: [16] }\n"
+			  "          umas: reject\n");
+	start();
+	a = verdict_last_answer(vd);
+	cr_assert_not(a->valid, "no answer before any refusal");
+	tcp_open(&k, "10.1.0.1", "10.2.0.1", 502);
+	verdict_packet_begin(vd);
+	cr_assert_eq(req(&k, w250, sizeof(w250)), ENGINE_REJECT);
+	cr_assert_str_eq(last_rule(), "allow[0].modbus.rules[0]");
+	cr_assert(a->valid);
+	cr_expect_eq(a->exception, 2);
+	cr_expect_eq(a->transaction_id, 0x4242);
+	cr_expect_eq(a->unit_id, 3);
+	cr_expect_eq(a->function, 6);
+	cr_expect_eq(a->pdu_len, sizeof(w250));
+	/* the next packet starts clean: a pure ACK of the sticky flow */
+	verdict_packet_begin(vd);
+	cr_assert_eq(sendp(&k, 1, 0, NULL, 0), ENGINE_REJECT);
+	cr_assert_not(a->valid, "a stale answer for a packet without PDU");
+
+	/* a reject rule without exception: resets, no answer */
+	tcp_open(&k, "10.1.0.2", "10.2.0.1", 502);
+	verdict_packet_begin(vd);
+	cr_assert_eq(mb_write(&k, 10, 2), ENGINE_REJECT);
+	cr_assert_str_eq(last_rule(), "allow[0].modbus.rules[1]");
+	cr_assert_not(a->valid);
+	/* a reject by the block (umas), not by a rule: no answer */
+	tcp_open(&k, "10.1.0.3", "10.2.0.1", 502);
+	verdict_packet_begin(vd);
+	cr_assert_eq(mb_req(&k, 1, 90, 0, 0), ENGINE_REJECT);
+	cr_assert_not(a->valid);
+	/* the same register written through the allowed range: allowed */
+	tcp_open(&k, "10.1.0.4", "10.2.0.1", 502);
+	verdict_packet_begin(vd);
+	cr_assert_eq(mb_req(&k, 1, 6, 12, 1), ENGINE_ALLOW);
+	cr_assert_not(a->valid);
+}
+
 /* NDR 5.2 */
 Test(verdict, sticky_tcp_verdict, .fini = teardown)
 {

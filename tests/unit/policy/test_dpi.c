@@ -240,6 +240,43 @@ Test(modbus, every_key)
 }
 
 /* NDR 5.2 */
+Test(modbus, rule_exception_codes)
+{
+	static const struct {
+		const char *value;
+		uint16_t code;
+	} ok[] = {
+		{ "illegal-function", 1 },
+		{ "illegal-data-address", 2 },
+		{ "illegal-data-value", 3 },
+		{ "4", 4 },
+		{ "0x0b", 11 },
+		{ "255", 255 },
+	};
+	char yaml[1024];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct pol_policy *p;
+		const struct pol_dpi *d;
+
+		snprintf(yaml, sizeof(yaml),
+			 ENTRY("{ modbus: {preset: read-write, rules: "
+			       "[{action: reject, exception: %s, functions: "
+			       "6}, {action: reject, functions: 16}]} }"),
+			 ok[i].value);
+		p = load_ok(yaml);
+		d = dpi0(p, POL_APP_MODBUS);
+		cr_assert_eq(d->n_rules, 2);
+		cr_expect_eq(d->rules[0].action, POL_ACT_REJECT);
+		cr_expect_eq(d->rules[0].exception, ok[i].code, "%s -> %u",
+			     ok[i].value, d->rules[0].exception);
+		/* a reject rule without the key answers with resets */
+		cr_expect_eq(d->rules[1].exception, 0);
+		policy_free(p);
+	}
+}
+
+/* NDR 5.2 */
 Test(ranges, sorted_and_merged)
 {
 	struct pol_policy *p = load_ok(ENTRY(
@@ -667,7 +704,46 @@ static const struct {
 	  "max-pdu",
 	  "unknown key 'max-pdu' in rule (expected one of: action, functions, "
 	  "unit-ids, coils, discrete-inputs, holding-registers, "
-	  "input-registers)" },
+	  "input-registers, exception)" },
+	{ "{ modbus: {rules: [{action: deny, exception: illegal-function, "
+	  "functions: 6}]} }",
+	  "illegal-function",
+	  "exception needs action: reject (the rule's action is deny)" },
+	{ "{ modbus: {rules: [{action: allow, functions: 6, exception: 1}]} }",
+	  "1}", "exception needs action: reject (the rule's action is allow)" },
+	{ "{ modbus: {rules: [{action: reject, exception: 256, functions: "
+	  "6}]} }",
+	  "256",
+	  "expected illegal-function, illegal-data-address, "
+	  "illegal-data-value or an exception code 1..255, found '256'" },
+	{ "{ modbus: {rules: [{action: reject, exception: 0, functions: 6}]} "
+	  "}",
+	  "0,",
+	  "expected illegal-function, illegal-data-address, "
+	  "illegal-data-value or an exception code 1..255, found '0'" },
+	{ "{ modbus: {rules: [{action: reject, exception: server-busy, "
+	  "functions: 6}]} }",
+	  "server-busy",
+	  "expected illegal-function, illegal-data-address, "
+	  "illegal-data-value or an exception code 1..255, found "
+	  "'server-busy'" },
+	{ "{ modbus: {rules: [{action: reject, exception: [1], functions: "
+	  "6}]} }",
+	  "[1]",
+	  "expected illegal-function, illegal-data-address, "
+	  "illegal-data-value or an exception code 1..255, found a "
+	  "sequence" },
+	{ "{ modbus: {rate-limits: [{rate: 5/second, action: reject, "
+	  "exception: 1}]} }",
+	  "exception",
+	  "unknown key 'exception' in rate limit (expected one of: functions, "
+	  "unit-ids, coils, discrete-inputs, holding-registers, "
+	  "input-registers, rate, burst, per, action)" },
+	{ "{ dnp3: {rules: [{action: reject, exception: 1, functions: "
+	  "read}]} }",
+	  "exception",
+	  "unknown key 'exception' in rule (expected one of: action, "
+	  "functions, outstations, objects)" },
 	{ "{ modbus: {rate-limits: [{functions: 5}]} }", "{functions",
 	  "missing required key 'rate' in rate limit" },
 	{ "{ modbus: {rate-limits: [{rate: 5/fortnight}]} }", "5/fort",
@@ -804,7 +880,7 @@ Test(diff, rules_change_is_a_changed_entry)
 		"      - { proto: tcp, port: 443 }\n"
 		"      - { modbus: {preset: read-only, unit-ids: 1, rules: "
 		"[{action: reject, functions: 3, holding-registers: "
-		"{read: 100-199}}]} }\n"
+		"{read: 100-199}, exception: illegal-data-address}]} }\n"
 		"    malformed: reject\n");
 	struct pol_diff d;
 
@@ -823,7 +899,8 @@ Test(diff, rules_change_is_a_changed_entry)
 		     "+ allow tcp 502 modbus read-only "
 		     "functions=1-4,7,11-12,17,20,24 unit-ids=1 umas=deny "
 		     "mei=deny max-pdu=253 rule[reject functions=3 "
-		     "holding-registers=read:100-199/write:none]"));
+		     "holding-registers=read:100-199/write:none "
+		     "exception=2]"));
 	policy_diff_free(&d);
 	policy_free(a);
 	policy_free(b);
@@ -889,7 +966,8 @@ Test(json, block_rules_limits_app_malformed)
 		"conduits:\n  - name: x\n    from: a\n    to: b\n"
 		"    malformed: reject\n    allow:\n"
 		"      - { modbus: {preset: read-only, unit-ids: [1, 2], "
-		"coils: {read: 0-9}, rules: [{action: deny, functions: 3}], "
+		"coils: {read: 0-9}, rules: [{action: deny, functions: 3}, "
+		"{action: reject, functions: 6, exception: 3}], "
 		"rate-limits: [{functions: 1, rate: 10/minute}]}, "
 		"app: Modbus }\n"
 		"      - { proto: tcp, port: 443 }\n");
@@ -925,9 +1003,16 @@ Test(json, block_rules_limits_app_malformed)
 	cr_expect_str_eq(txt, "{\"action\":\"deny\",\"col\":85,\"line\":11,"
 			      "\"match\":{\"functions\":[3]}}");
 	free(txt);
+	/* exception only on the rules that have one */
+	r = json_array_get(get(d, "rules"), 1);
+	txt = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_expect_str_eq(txt, "{\"action\":\"reject\",\"col\":115,"
+			      "\"exception\":3,\"line\":11,"
+			      "\"match\":{\"functions\":[6]}}");
+	free(txt);
 	r = json_array_get(get(d, "rate_limits"), 0);
 	txt = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
-	cr_expect_str_eq(txt, "{\"action\":\"deny\",\"col\":130,\"line\":11,"
+	cr_expect_str_eq(txt, "{\"action\":\"deny\",\"col\":176,\"line\":11,"
 			      "\"match\":{\"functions\":[1]},\"per\":"
 			      "\"source\",\"rate\":{\"burst\":0,\"count\":10,"
 			      "\"unit\":\"minute\"}}");
