@@ -274,6 +274,28 @@ void engine_set_flow_end_cb(struct engine *e, engine_flow_end_fn fn, void *arg)
 	e->end_arg = arg;
 }
 
+static void rebind_one(struct flow *f, void *user, void *arg)
+{
+	struct engine *e = arg;
+	struct eflow *ef = user;
+
+	(void)f;
+	if (e->end_cb != NULL && e->hook_size)
+		e->end_cb(hook_area(e, ef), e->end_arg);
+	if (e->hook_size)
+		memset(hook_area(e, ef), 0, e->hook_size);
+	ef->classified = 0;
+	ef->asking = 0;
+	/* the parser may change with the entry: its state starts over */
+	slot_put(e, ef);
+	ef->resync[0] = ef->resync[1] = 0;
+}
+
+void engine_rebind(struct engine *e)
+{
+	flow_table_foreach(e->flows, rebind_one, e);
+}
+
 enum engine_verdict engine_packet_verdict(const struct engine *e)
 {
 	return e->last_verdict;

@@ -209,4 +209,14 @@ enum engine_verdict engine_packet_verdict(const struct engine *e);
 
 const struct engine_stats *engine_get_stats(const struct engine *e);
 
+/*
+ * Before the hooks are replaced (a new policy): every live flow keeps its
+ * flow entry, TCP reassembly and sticky verdict (a flow refused under the
+ * old policy stays refused: its consumed bytes could otherwise pass as a
+ * retransmission), but is handed to the current flow-end hook (which
+ * releases what the old hooks held), gets a zeroed hook area and is
+ * classified again at its next packet, so the new hooks bind it afresh.
+ */
+void engine_rebind(struct engine *e);
+
 #endif

@@ -711,3 +711,12 @@ size_t flow_table_memory(const struct flow_table *t)
 /* Memory per flow is the flow table's budget: see struct flow. */
 _Static_assert(sizeof(struct stream) == 24, "struct stream grew");
 _Static_assert(sizeof(struct flow) <= 120, "struct flow grew");
+
+void flow_table_foreach(struct flow_table *t,
+			void (*fn)(struct flow *f, void *user, void *arg),
+			void *arg)
+{
+	for (uint32_t i = 0; i < t->fresh && i < t->max_flows; i++)
+		if (t->flows[i].in_use)
+			fn(&t->flows[i], flow_user(t, &t->flows[i]), arg);
+}

@@ -208,4 +208,9 @@ void flow_table_stats(const struct flow_table *t, struct flow_stats *st);
 /* Bytes allocated by the table, its stream pool included. */
 size_t flow_table_memory(const struct flow_table *t);
 
+/* Call fn for every flow in use (no flow may be created or ended by fn). */
+void flow_table_foreach(struct flow_table *t,
+			void (*fn)(struct flow *f, void *user, void *arg),
+			void *arg);
+
 #endif

@@ -382,7 +382,6 @@ static void check_policy(struct queue_worker *w)
 {
 	struct queue_set *q = w->q;
 	const struct pol_policy *p;
-	struct engine *e;
 	struct verdict *v;
 	uint64_t gen;
 	int ret = 0;
@@ -396,13 +395,20 @@ static void check_policy(struct queue_worker *w)
 	gen = atomic_load(&q->gen);
 	p = q->pol;
 	if (p != w->pol) {
-		ret = build(q, w, p, &e, &v);
-		if (ret == 0) {
-			/* flows restart under p (later: keep the flows whose
-			 * conduit survives, issue 5); counters carry on */
+		/* a new verdict instance; the engine and its flows stay: each
+		 * flow keeps its reassembly and sticky verdict and is bound
+		 * to p at its next packet (engine_rebind); counters carry on */
+		v = verdict_alloc(p, &q->conf.verdict);
+		if (v == NULL) {
+			ret = errno ? -errno : -ENOMEM;
+			log_warnx("queue %u: verdict instance: %s", w->qnum,
+				  strerror(-ret));
+		} else {
 			verdict_carry_counts(v, w->v);
-			unbuild(w->e, w->v);
-			w->e = e;
+			engine_rebind(w->e); /* old hooks release their state */
+			verdict_attach(v, w->e);
+			verdict_set_event_cb(v, on_event, w);
+			verdict_free(w->v);
 			w->v = v;
 			w->pol = p;
 		}

@@ -1352,3 +1352,62 @@ Test(verdict, app_entry_denies_what_the_port_parser_rejects, .fini = teardown)
 	cr_assert_str_eq(last_rule(), "allow[0].app");
 	cr_assert_eq(last_action(), POL_ACT_DENY);
 }
+
+/* NDR 5.2: a policy swap keeps the flows (engine_rebind): a PDU split across
+ * the swap is completed by the kept reassembly and decided by the new
+ * policy; a flow refused under the old policy stays refused */
+Test(verdict, rebind_keeps_flows_across_a_policy_swap, .fini = teardown)
+{
+	static const char y2[] = "version: 1\n"
+				 "zones:\n"
+				 "  a: { networks: [10.1.0.0/16] }\n"
+				 "  b: { networks: [10.2.0.0/16] }\n"
+				 "conduits:\n"
+				 "  - name: ab\n"
+				 "    from: a\n"
+				 "    to: b\n"
+				 "    allow:\n"
+				 "      - { modbus: read-write }\n";
+	uint8_t d[4] = { 0, 5, 0, 1 }, adu[16];
+	struct pol_policy *pol2 = NULL;
+	struct verdict_conf vc = { .no_ndpi = true };
+	struct verdict *v2;
+	struct diag_list dl;
+	struct conn k, blocked;
+	size_t n;
+
+	load("", "      - { modbus: read-only }\n");
+	start();
+	tcp_open(&blocked, "10.1.0.2", "10.2.0.1", 502);
+	cr_assert_eq(mb_req(&blocked, 1, 6, 5, 1), ENGINE_DENY);
+	tcp_open(&k, "10.1.0.1", "10.2.0.1", 502);
+	cr_assert_eq(mb_req(&k, 1, 3, 0, 2), ENGINE_ALLOW);
+	/* the first 5 bytes of a write of register 5, then the swap */
+	n = mb(adu, 1, 6, d, 4);
+	cr_assert_eq(req(&k, adu, 5), ENGINE_ALLOW);
+
+	diag_list_init(&dl);
+	cr_assert_eq(policy_load_buffer("t2.yaml", y2, strlen(y2), 0, &pol2,
+					&dl),
+		     0);
+	diag_list_free(&dl);
+	v2 = verdict_alloc(pol2, &vc);
+	cr_assert_not_null(v2);
+	engine_rebind(eng); /* the old verdict releases its flow state */
+	verdict_attach(v2, eng);
+	verdict_set_pdu_cb(v2, on_decision, NULL);
+	verdict_free(vd);
+	vd = v2;
+
+	/* the rest of the write completes under the new policy */
+	cr_assert_eq(req(&k, adu + 5, n - 5), ENGINE_ALLOW);
+	cr_assert_str_eq(last_rule(), "allow[0].modbus");
+	cr_assert_eq(dec[n_dec - 1].dir, DPI_DIR_REQUEST);
+	/* the flow refused before the swap stays refused */
+	cr_assert_eq(mb_req(&blocked, 1, 3, 0, 1), ENGINE_DENY);
+	engine_free(eng);
+	eng = NULL;
+	verdict_free(vd); /* before the policy it borrows */
+	vd = NULL;
+	policy_free(pol2);
+}
