@@ -2666,9 +2666,19 @@ static int forward_policy(struct cc *cc)
 
 	/* forward */
 	/* inspected flows, still live: every packet to the workers; first
-	 * those of fail-open conduits (bypass), then the rest (no bypass) */
-	for (int fo = 1; live && cc->o->inspect && fo >= 0; fo--) {
+	 * those of fail-open conduits (bypass), then the rest (no bypass).
+	 * Each rule only when such atoms exist: every established packet
+	 * passes these rules before the fast path. */
+	bool queued[2] = { false, false }; /* by fail open */
+
+	for (size_t i = 0; i < cc->atoms.n; i++)
+		if (atom_inspected(cc, &cc->atoms.v[i]))
+			queued[cc->atoms.v[i].conduit->fail_open] = true;
+	for (int fo = 1; live && fo >= 0; fo--) {
 		uint32_t mask = NFT_MARK_INSPECT | (fo ? NFT_MARK_FAILOPEN : 0);
+
+		if (!queued[fo])
+			continue;
 
 		rb_init(&rb, "forward");
 		m_ct_state(&rb, CT_STATE_EST_REL);
