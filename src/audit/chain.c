@@ -1,0 +1,2 @@
+/* chain: being written */
+#include "audit/chain.h"

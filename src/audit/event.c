@@ -1,0 +1,2 @@
+/* event: being written */
+#include "audit/event.h"

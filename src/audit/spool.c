@@ -1,0 +1,2 @@
+/* spool: being written */
+#include "audit/spool.h"

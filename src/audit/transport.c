@@ -1,0 +1,2 @@
+/* transport: being written */
+#include "audit/transport.h"
