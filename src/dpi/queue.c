@@ -30,6 +30,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "common/log.h"
+#include "nft/nft.h"
 
 #define QUEUE_POLL_MS 200 /* idle wake-up: watchdog progress, swaps */
 #define QUEUE_SWAP_TIMEOUT_MS 5000
@@ -70,6 +71,7 @@ struct queue_counters {
 	_Atomic uint64_t send_errors;
 	_Atomic uint64_t resets, reset_errors;
 	_Atomic uint64_t untracked;
+	_Atomic uint64_t handed_back;
 	_Atomic uint64_t flow_table_full;
 	_Atomic uint64_t events_dropped;
 	_Atomic uint64_t last_progress_us;
@@ -98,6 +100,7 @@ struct queue_worker {
 	char *vbuf;
 	uint32_t *ids;
 	uint8_t *vds;
+	uint32_t *marks; /* packet marks (QVD_HANDBACK keeps them) */
 
 	struct queue_ifname ifc[QUEUE_IFCACHE];
 	unsigned int ifc_next;
@@ -469,7 +472,11 @@ static int reject_answer(struct queue_worker *w, const struct pkt *p)
 	return reset_send_exception(w->q->conf.reset, p, &m);
 }
 
-/* One queued packet: its verdict (NF_ACCEPT / NF_DROP). */
+/* handle()'s answer for an accepted packet that settled its flow: accept
+ * and rewrite the ct mark (one message of its own, not batched) */
+#define QVD_HANDBACK 0x40
+
+/* One queued packet: its verdict (NF_ACCEPT / NF_DROP / QVD_HANDBACK). */
 static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 		  uint32_t id)
 {
@@ -507,7 +514,13 @@ static int handle(struct queue_worker *w, struct nlattr **attr, uint64_t now_us,
 		cnt_add(reject_answer(w, &p) < 0 ? &w->c.reset_errors :
 						   &w->c.resets,
 			1);
-	return ev == ENGINE_ALLOW ? NF_ACCEPT : NF_DROP;
+	if (ev != ENGINE_ALLOW)
+		return NF_DROP;
+	if (!w->q->conf.no_handback && verdict_packet_settled(w->v)) {
+		cnt_add(&w->c.handed_back, 1);
+		return QVD_HANDBACK;
+	}
+	return NF_ACCEPT;
 untracked:
 	cnt_add(&w->c.untracked, 1);
 	cnt_add(&w->c.verdicts[ENGINE_DENY], 1);
@@ -515,11 +528,20 @@ untracked:
 }
 
 static char *put_verdict(struct queue_worker *w, char *at, int type,
-			 uint32_t id, int verdict)
+			 uint32_t id, int verdict, uint32_t mark)
 {
 	struct nlmsghdr *nlh = nfq_nlmsg_put(at, type, w->qnum);
 
-	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
+	if (verdict == QVD_HANDBACK) {
+		/* once more through the forward chain, whose first rule
+		 * sees the packet mark bit, rewrites the ct mark and accepts
+		 * (nft.h NFT_PKT_MARK_HANDBACK); the packet's other mark bits
+		 * are kept */
+		nfq_nlmsg_verdict_put(nlh, (int)id, NF_REPEAT);
+		nfq_nlmsg_verdict_put_mark(nlh, mark | NFT_PKT_MARK_HANDBACK);
+	} else {
+		nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
+	}
 	return at + NLMSG_ALIGN(nlh->nlmsg_len);
 }
 
@@ -537,14 +559,15 @@ static void send_verdicts(struct queue_worker *w, size_t n)
 	while (i < n) {
 		size_t j = i + 1;
 
-		while (j < n && w->vds[j] == w->vds[i])
+		while (j < n && w->vds[j] == w->vds[i] &&
+		       w->vds[i] != QVD_HANDBACK)
 			j++;
 		if (j - i > 1)
 			at = put_verdict(w, at, NFQNL_MSG_VERDICT_BATCH,
-					 w->ids[j - 1], w->vds[i]);
+					 w->ids[j - 1], w->vds[i], 0);
 		else
 			at = put_verdict(w, at, NFQNL_MSG_VERDICT, w->ids[i],
-					 w->vds[i]);
+					 w->vds[i], w->marks[i]);
 		i = j;
 	}
 	if (mnl_socket_sendto(w->nl, w->vbuf, (size_t)(at - w->vbuf)) < 0)
@@ -577,6 +600,10 @@ static void do_batch(struct queue_worker *w, int nmsg, uint64_t now_us)
 				break; /* one packet per message: cannot happen */
 			ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 			w->ids[n] = ntohl(ph->packet_id);
+			w->marks[n] = attr[NFQA_MARK] ?
+					      ntohl(mnl_attr_get_u32(
+						      attr[NFQA_MARK])) :
+					      0;
 			w->vds[n] = (uint8_t)handle(w, attr, now_us, w->ids[n]);
 			n++;
 		}
@@ -666,9 +693,10 @@ static int worker_init(struct queue_set *q, struct queue_worker *w, size_t i,
 	w->vbuf = malloc((size_t)c->batch * QUEUE_VERDICT_MSG);
 	w->ids = calloc(c->batch, sizeof(*w->ids));
 	w->vds = calloc(c->batch, sizeof(*w->vds));
+	w->marks = calloc(c->batch, sizeof(*w->marks));
 	if (w->rbuf == NULL || w->mm == NULL || w->iov == NULL ||
 	    w->vbuf == NULL || w->ids == NULL || w->vds == NULL ||
-	    ring_init(&w->ring, c->event_ring) < 0) {
+	    w->marks == NULL || ring_init(&w->ring, c->event_ring) < 0) {
 		log_warnx("queue %u: out of memory for %u-packet batches",
 			  w->qnum, c->batch);
 		return -ENOMEM;
@@ -707,6 +735,7 @@ static void worker_fini(struct queue_worker *w)
 	free(w->vbuf);
 	free(w->ids);
 	free(w->vds);
+	free(w->marks);
 	free(w->ring.v);
 }
 
@@ -938,6 +967,7 @@ void queue_worker_stats(const struct queue_set *q, size_t i,
 	out->resets = cnt_get(&w->c.resets);
 	out->reset_errors = cnt_get(&w->c.reset_errors);
 	out->untracked = cnt_get(&w->c.untracked);
+	out->handed_back = cnt_get(&w->c.handed_back);
 	out->events_dropped = cnt_get(&w->c.events_dropped);
 	out->kernel_drops = kernel_drops(w->qnum);
 	out->last_progress_us = cnt_get(&w->c.last_progress_us);

@@ -39,6 +39,9 @@ struct queue_conf {
 	uint32_t rcvbuf;     /* socket receive buffer; 0: 8 MiB */
 	uint32_t batch;	     /* packets per receive batch; 0: 64 */
 	bool pin;	     /* pin worker i to online CPU i mod ncpu */
+	/* do not hand settled flows back to the kernel (ct mark): every
+	 * packet of an inspected flow stays queued (benchmarks, tests) */
+	bool no_handback;
 	size_t event_ring;   /* events buffered per worker; 0: 1024 */
 	/* per worker (hook_user_size: set; max_flows 0: 16384) */
 	struct engine_conf engine;
@@ -59,6 +62,7 @@ struct queue_worker_stats {
 	uint64_t resets;	 /* refused TCP segments answered with RSTs */
 	uint64_t reset_errors;	 /* RSTs that could not be sent */
 	uint64_t untracked;	 /* not decodable / table full: dropped */
+	uint64_t handed_back;	 /* flows settled and handed to the kernel */
 	uint64_t events_dropped; /* event ring full */
 	/* overload: the kernel's queue_dropped + user_dropped of this queue
 	 * (read from /proc/net/netfilter/nfnetlink_queue when asked) */

@@ -190,6 +190,7 @@ struct vpend {
 struct verdict {
 	const struct pol_policy *p;
 	struct verdict_answer answer; /* of the packet being processed */
+	bool settled;		      /* ... and whether it settled its flow */
 	struct verdict_conf conf;
 	uint64_t agg_us;
 	struct classify *cls; /* NULL: no nDPI */
@@ -601,6 +602,12 @@ void verdict_set_event_cb(struct verdict *v, dpi_event_fn fn, void *arg)
 void verdict_packet_begin(struct verdict *v)
 {
 	v->answer.valid = false;
+	v->settled = false;
+}
+
+bool verdict_packet_settled(const struct verdict *v)
+{
+	return v->settled;
 }
 
 const struct verdict_answer *verdict_last_answer(const struct verdict *v)
@@ -1393,6 +1400,13 @@ static enum engine_class_result v_classify(void *ctx, const struct pkt *p,
 		choose_parser(vf, p, st, &res, out);
 		if (v->p != NULL && st != CLASSIFY_DONE)
 			out->server_is_dst = server_is_dst(vf, p);
+		/* an allowed flow with nothing left to parse or check */
+		if (v->p != NULL && vf->reason == VR_NONE &&
+		    vf->verdict == POL_ACT_ALLOW &&
+		    out->proto == ENGINE_PROTO_NONE && s != NULL &&
+		    (s->n_apps > 0 || zone_has_cats(v, vf->zfrom) ||
+		     zone_has_cats(v, vf->zto)))
+			v->settled = true;
 		/* the parser was fixed by port earlier: "dpi" only when nDPI
 		 * confirmed that very protocol */
 		if ((vf->flags & VF_PORT_PARSE) &&

@@ -104,6 +104,16 @@ struct verdict_answer {
 
 /* Start of a packet: the answer record is cleared (cheap, per packet). */
 void verdict_packet_begin(struct verdict *v);
+/*
+ * True when the packet being processed settled its flow for good: an
+ * inspected entry without a protocol block (only `app`, or a zone's
+ * `deny-app-categories`) whose identification just ended with the flow
+ * allowed and no parser to run. Nothing the decision path could still
+ * refuse is left, so the worker may hand the flow back to the kernel (ct
+ * mark) and its later packets skip the queue. Cleared by
+ * verdict_packet_begin; true for one packet per flow at most.
+ */
+bool verdict_packet_settled(const struct verdict *v);
 const struct verdict_answer *verdict_last_answer(const struct verdict *v);
 
 struct verdict_stats {

@@ -545,6 +545,22 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 				"policy (%s): they keep the previous rules",
 				strerror(-qr));
 			d->policy = NULL;
+		} else if (!*deferred && have_diff) {
+			unsigned nre = 0;
+			int r = nft_ct_recheck(p, &df, &nre);
+
+			/* handed-back flows of changed entries: to the
+			 * workers again, which now hold the new rules */
+			if (r < 0)
+				log_warnx(
+					"handed-back flows of changed conduits "
+					"could not be sent back to inspection: "
+					"%s",
+					strerror(-r));
+			else if (nre)
+				log_info("%u handed-back flows of changed "
+					 "conduits sent back to inspection",
+					 nre);
 		}
 	}
 	policy_free(d->policy);
@@ -790,6 +806,8 @@ static json_t *cmd_worker_json(const struct queue_worker_stats *w,
 				    json_integer((json_int_t)w->resets));
 		json_object_set_new(j, "reset_errors",
 				    json_integer((json_int_t)w->reset_errors));
+		json_object_set_new(j, "handed_back",
+				    json_integer((json_int_t)w->handed_back));
 	}
 	if (j == NULL || !per_worker)
 		return j;
@@ -830,6 +848,7 @@ static void cmd_worker_sum(const struct cmd_stats_snap *s,
 		t->send_errors += w->send_errors;
 		t->resets += w->resets;
 		t->reset_errors += w->reset_errors;
+		t->handed_back += w->handed_back;
 		t->events_dropped += w->events_dropped;
 		t->batches += w->batches;
 	}

@@ -609,6 +609,16 @@ static void e_meta(struct rb *rb, uint32_t key, uint32_t dreg)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
 }
 
+static void e_meta_set(struct rb *rb, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "meta");
+
+	if (e == NULL)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+}
+
 static void e_cmp(struct rb *rb, uint32_t sreg, uint32_t op, const void *data,
 		  uint32_t len)
 {
@@ -2625,6 +2635,19 @@ static int forward_policy(struct cc *cc)
 						       name);
 			}
 			eb_add(&eb, e, &a->svc->loc);
+			if (!atom_inspected(cc, a))
+				continue;
+			/* its flows once a worker handed them back */
+			e = nftnl_set_elem_alloc();
+			if (e) {
+				uint32_t id = a->id | NFT_MARK_HANDBACK;
+
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &id,
+						   sizeof(id));
+				nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_OBJREF,
+						       name);
+			}
+			eb_add(&eb, e, &a->svc->loc);
 		}
 		eb_flush(&eb);
 		if (eb.err)
@@ -2674,6 +2697,31 @@ static int forward_policy(struct cc *cc)
 	for (size_t i = 0; i < cc->atoms.n; i++)
 		if (atom_inspected(cc, &cc->atoms.v[i]))
 			queued[cc->atoms.v[i].conduit->fail_open] = true;
+	/* hand-back: a worker accepted this packet with NF_REPEAT and the
+	 * packet mark bit NFT_PKT_MARK_HANDBACK (its flow is settled):
+	 * ct mark = id | HANDBACK, the packet mark bit is cleared again, and
+	 * the packet goes. Only for flows still marked inspected. */
+	if (live && (queued[0] || queued[1])) {
+		uint32_t pm = NFT_PKT_MARK_HANDBACK, im = NFT_MARK_INSPECT;
+
+		rb_init(&rb, "forward");
+		e_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		e_bitwise(&rb, pm, 0);
+		e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &pm, sizeof(pm));
+		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
+		e_bitwise(&rb, im, 0);
+		e_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &im, sizeof(im));
+		e_ct_load(&rb, NFT_CT_MARK, NFT_REG_1);
+		e_bitwise(&rb, NFT_ATOM_ID_MASK, NFT_MARK_HANDBACK);
+		e_ct_set(&rb, NFT_CT_MARK, NFT_REG_1);
+		e_meta(&rb, NFT_META_MARK, NFT_REG_1);
+		e_bitwise(&rb, ~pm, 0);
+		e_meta_set(&rb, NFT_META_MARK, NFT_REG_1);
+		e_verdict(&rb, NF_ACCEPT, NULL);
+		if ((ret = rb_commit(cc, &rb, NULL,
+				     "inspected flow handed back")))
+			return ret;
+	}
 	for (int fo = 1; live && fo >= 0; fo--) {
 		uint32_t mask = NFT_MARK_INSPECT | (fo ? NFT_MARK_FAILOPEN : 0);
 

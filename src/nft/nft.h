@@ -38,6 +38,38 @@ const char *nft_features_str(const struct nft_features *f, char *buf,
 /* ct mark bit of inspected flows of a `fail: open` conduit: their queue
  * rules bypass NFQUEUE when no worker listens */
 #define NFT_MARK_FAILOPEN (1u << 31)
+/* ct mark of an inspected flow handed back to the kernel once decided for
+ * good (verdict_packet_settled): the atom id with bit 31 alone (never set
+ * without bit 30 otherwise). Its later packets match the established fast
+ * path (@live holds id | HANDBACK for every inspected atom) and skip the
+ * queue. The worker asks for it with the verdict NF_REPEAT and the packet
+ * mark bit NFT_PKT_MARK_HANDBACK (ctnetlink's NFQA_CT needs
+ * CONFIG_NETFILTER_NETLINK_GLUE_CT, which kernels often lack); the first
+ * rule of the forward chain rewrites the ct mark, clears that packet mark
+ * bit and accepts. */
+#define NFT_MARK_HANDBACK (1u << 31)
+#define NFT_PKT_MARK_HANDBACK (1u << 30)
+#define NFT_MARK_FLAGS (NFT_MARK_INSPECT | NFT_MARK_FAILOPEN)
+
+/*
+ * After an apply: every conntrack entry handed back (mark & FLAGS ==
+ * HANDBACK) is offered to pick with its atom id; when pick returns true
+ * the entry's mark becomes *newmark (id | INSPECT [| FAILOPEN]: its next
+ * packet goes to a worker, which checks it against the new rules). Needs
+ * CAP_NET_ADMIN. *updated gets the entries changed; 0 or a negative errno
+ * (flows that ended meanwhile are not errors).
+ */
+typedef bool (*nft_ct_pick_fn)(uint32_t id, uint32_t *newmark, void *arg);
+int nft_ct_requeue(nft_ct_pick_fn pick, void *arg, unsigned *updated);
+/*
+ * The apply step: handed-back flows of p's inspected entries whose conduit
+ * (or one of its zones) the diff d shows as changed go back to the
+ * workers (nft_ct_requeue). Flows of removed entries need nothing: their
+ * ids left @live, the kernel refuses them. 0 or a negative errno.
+ */
+struct pol_diff;
+int nft_ct_recheck(const struct pol_policy *p, const struct pol_diff *d,
+		   unsigned *updated);
 
 struct nft_opts {
 	uint16_t mgmt_port; /* TCP port opened on input from the management zone; 0 none */

@@ -1286,6 +1286,74 @@ Test(verdict, app_match_allows_the_flow, .fini = teardown)
 	cr_assert_geq(verdict_classify_stats(vd)->done, 1);
 }
 
+/* Packets of k until one settles the flow (verdict_packet_settled, as the
+ * worker asks after each packet); returns how many settled in total. */
+static int count_settled(struct conn *k, const char *const *msgs, int n,
+			 enum engine_verdict *last)
+{
+	int settled = 0;
+
+	for (int i = 0; i < n; i++) {
+		verdict_packet_begin(vd);
+		*last = sendip(k, i % 2 == 0, msgs[i] ? PKT_TCP_PSH : 0,
+			       msgs[i]);
+		settled += verdict_packet_settled(vd);
+	}
+	return settled;
+}
+
+/* NDR 5.2: an allowed non-ICS flow on an `app` entry is settled once
+ * identified (the worker hands it back to the kernel), exactly once */
+Test(verdict, app_flow_settles_once_identified, .fini = teardown)
+{
+	static const char *const http[] = {
+		"GET /index.html HTTP/1.1\r\nHost: hmi\r\n"
+		"User-Agent: curl/7.88\r\nAccept: */*\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\n"
+		"Content-Type: text/html\r\n\r\nok",
+		NULL,
+		NULL,
+		NULL,
+		NULL,
+		NULL,
+		NULL,
+	};
+	enum engine_verdict v;
+	struct conn k;
+
+	load("", "      - { proto: tcp, port: 80, app: [http] }\n");
+	start_ndpi();
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 80);
+	cr_assert_eq(count_settled(&k, http, 8, &v), 1);
+	cr_assert_eq(v, ENGINE_ALLOW);
+	cr_assert_null(find_event(DPI_EV_APP));
+}
+
+/* NDR 5.2: flows that keep a parser never settle: a Modbus flow on an
+ * `app: [modbus]` entry, and any flow of an entry with a protocol block */
+Test(verdict, parsed_flows_never_settle, .fini = teardown)
+{
+	static const uint8_t rq[] = { 0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10 };
+	static const uint8_t rs[] = { 0, 1, 0, 0, 0, 5, 1, 3, 2, 0, 7 };
+	int settled = 0;
+	struct conn k;
+
+	load("", "      - { proto: tcp, port: 502, app: [modbus] }\n");
+	start_ndpi();
+	tcp_open_ip(&k, "10.1.0.1", "10.2.0.1", 502);
+	for (int i = 0; i < 6; i++) {
+		verdict_packet_begin(vd);
+		cr_assert_eq(sendipn(&k, 1, PKT_TCP_PSH, rq, sizeof(rq)),
+			     ENGINE_ALLOW);
+		settled += verdict_packet_settled(vd);
+		verdict_packet_begin(vd);
+		cr_assert_eq(sendipn(&k, 0, PKT_TCP_PSH, rs, sizeof(rs)),
+			     ENGINE_ALLOW);
+		settled += verdict_packet_settled(vd);
+	}
+	cr_assert_eq(settled, 0);
+}
+
 /* NDR 5.3: a zone that denies mail: SMTP across the conduit is dropped */
 Test(verdict, zone_denies_a_category, .fini = teardown)
 {
