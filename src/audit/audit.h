@@ -28,7 +28,7 @@
 
 #define AUDIT_PEN_DEFAULT 32473u
 #define AUDIT_COLLECTORS_MAX 8
-#define AUDIT_QUEUE_DEFAULT 4096 /* events buffered in memory */
+#define AUDIT_QUEUE_DEFAULT 1024 /* events buffered in memory (~3.4 KiB each) */
 
 struct audit_collector_opts {
 	char name[SPOOL_NAME_MAX + 1]; /* also its spool reader's name */
