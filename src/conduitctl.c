@@ -9,8 +9,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +27,9 @@
 
 #include <jansson.h>
 
+#include "audit/chain.h"
+#include "audit/rfc5424.h"
+#include "audit/spool.h"
 #include "common/conf.h"
 #include "common/diag.h"
 #include "dpi/replay.h"
@@ -58,10 +63,16 @@ static void usage(FILE *out)
 		"  replay [--policy FILE] [--classify port|ndpi] [--events]\n"
 		"         [--strict-stream] CAPTURE...\n"
 		"                       decode and decide captures offline\n"
+		"  audit verify [FILE | --spool [DIR]] [--key FILE] [--pen N]\n"
+		"                       check the hash chain of audit records\n"
+		"  audit tail [-n N] [-f] [--spool DIR]\n"
+		"                       the last audit records of the spool\n"
 		"options:\n"
 		"  -s SOCKET   control socket (default $CONDUITCTL_SOCKET or %s)\n"
+		"  -c CONF     conduitd.conf for audit-dir, audit-hmac-key and\n"
+		"              audit-pen (default %s when readable)\n"
 		"  --json      machine-readable output\n",
-		CONF_CONTROL_SOCKET_DEFAULT);
+		CONF_CONTROL_SOCKET_DEFAULT, CONF_PATH_DEFAULT);
 }
 
 static void print_json(const json_t *j)
@@ -350,6 +361,30 @@ static void print_inspection(const json_t *i)
 	       jint(i, "violations"));
 }
 
+static void print_audit(const json_t *a)
+{
+	const json_t *sp = json_object_get(a, "spool");
+	const json_t *c;
+	size_t i;
+
+	if (!json_is_object(a))
+		return;
+	printf("audit:       spool %lld%% full (%lld records, %lld segments), "
+	       "last seq %lld, %lld queue drops\n",
+	       jint(sp, "fill_pct"), jint(sp, "records"), jint(sp, "segments"),
+	       jint(a, "last_seq"), jint(a, "queue_drops"));
+	json_array_foreach(json_object_get(a, "collectors"), i, c)
+	{
+		const char *e = jstr(c, "last_error", "");
+
+		printf("collector:   %s %s, backlog %lld, delivered %lld%s%s\n",
+		       jstr(c, "name", "?"),
+		       json_is_true(json_object_get(c, "up")) ? "up" : "down",
+		       jint(c, "backlog"), jint(c, "delivered"),
+		       e[0] ? ", last error: " : "", e);
+	}
+}
+
 static void print_status(const json_t *r)
 {
 	const json_t *p = json_object_get(r, "policy");
@@ -394,6 +429,7 @@ static void print_status(const json_t *r)
 			printf("nflog:       group %lld, not active\n",
 			       jint(n, "group"));
 	}
+	print_audit(json_object_get(r, "audit"));
 }
 
 static void fmt_service(const json_t *s, char *buf, size_t len)
@@ -780,25 +816,706 @@ static void print_island(const json_t *r)
 		printf("the policy is enforced again\n");
 }
 
+/* --- audit verify / tail (read the spool or a collector's file locally) -- */
+
+struct audit_cli {
+	const char *spool; /* directory */
+	const char *key_path;
+	unsigned pen;
+	uint8_t key[CONF_AUDIT_KEY_MAX];
+	size_t key_len;
+	char sd_id[64];
+};
+
+/* Defaults from -c CONF (or the default file when it exists). */
+static int audit_cli_init(struct audit_cli *a, const char *conf_path,
+			  char *dirbuf, size_t dirlen, struct conf *c)
+{
+	struct diag_list dl;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->pen = CONF_AUDIT_PEN_DEFAULT;
+	if (conf_init(c) < 0)
+		return -ENOMEM;
+	if (conf_path == NULL && access(CONF_PATH_DEFAULT, R_OK) == 0)
+		conf_path = CONF_PATH_DEFAULT;
+	if (conf_path != NULL) {
+		diag_list_init(&dl);
+		rc = conf_load(c, conf_path, &dl);
+		if (rc < 0) {
+			diag_print(&dl, stderr);
+			diag_list_free(&dl);
+			return rc;
+		}
+		diag_list_free(&dl);
+	}
+	a->spool = conf_audit_dir(c, dirbuf, dirlen);
+	a->key_path = c->audit_hmac_key;
+	a->pen = c->audit_pen;
+	return 0;
+}
+
+static int audit_cli_key(struct audit_cli *a)
+{
+	char err[512];
+
+	snprintf(a->sd_id, sizeof(a->sd_id), "conduitd@%u", a->pen);
+	if (a->key_path == NULL)
+		return 0;
+	if (conf_read_hmac_key(a->key_path, a->key, &a->key_len, err,
+			       sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads a whole file (a spool segment); NULL after printing why. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		fprintf(stderr, "%s: %s: out of memory\n", prog, path);
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, path,
+				strerror(errno));
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return buf;
+}
+
+static int seg_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The segment files of dir in order (seg-<16 hex>.cds sorts by seq).
+ * Returns the count (>= 0) with *names (free each and the array), or -1
+ * after printing why. */
+static int list_segments(const char *dir, char ***names)
+{
+	struct dirent *e;
+	char **v = NULL;
+	int n = 0, cap = 0;
+	DIR *dp = opendir(dir);
+
+	*names = NULL;
+	if (dp == NULL) {
+		fprintf(stderr, "%s: spool %s: %s\n", prog, dir,
+			strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(dp)) != NULL) {
+		size_t l = strlen(e->d_name);
+
+		if (l != 24 || strncmp(e->d_name, "seg-", 4) ||
+		    strcmp(e->d_name + 20, ".cds"))
+			continue;
+		if (n == cap) {
+			char **nv;
+
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, (size_t)cap * sizeof(*v));
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		v[n] = strdup(e->d_name);
+		if (v[n] != NULL)
+			n++;
+	}
+	closedir(dp);
+	if (n > 0)
+		qsort(v, (size_t)n, sizeof(*v), seg_name_cmp);
+	*names = v;
+	return n;
+}
+
+static void free_names(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct verify_state {
+	struct audit_cli *a;
+	struct chain_verifier *v;
+	uint64_t line;	      /* input line or spool record */
+	uint64_t broken_line; /* where the first break was seen */
+	const char *where;    /* segment file name (spool) */
+	char broken_where[64];
+};
+
+/* The seq of a record, for the choice of the anchor: seq 1 is the first
+ * record ever, so its predecessor must be zeros. */
+static uint64_t record_seq(const char *rec, size_t len, const char *sd_id)
+{
+	static char scratch[R5424_MAX_LEN + R5424_MAX_PARAMS * 2 + 16];
+	const struct r5424_elem *e;
+	struct r5424_msg m;
+	const char *s;
+
+	if (len > R5424_MAX_LEN ||
+	    r5424_parse(rec, len, &m, scratch, sizeof(scratch), NULL) < 0)
+		return 0;
+	e = r5424_find_elem(&m, sd_id);
+	s = e ? r5424_find_param(&m, e, "seq") : NULL;
+	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static int verify_feed(struct verify_state *st, const char *rec, size_t len)
+{
+	static const uint8_t zeros[CHAIN_LEN];
+	enum chain_result r;
+
+	if (st->v == NULL) {
+		st->v = chain_verify_new(
+			st->a->sd_id,
+			record_seq(rec, len, st->a->sd_id) == 1 ? zeros : NULL,
+			st->a->key_len ? st->a->key : NULL, st->a->key_len);
+		if (st->v == NULL) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			return -1;
+		}
+	}
+	r = chain_verify_feed(st->v, rec, len);
+	if (r == CHAIN_BROKEN && st->broken_line == 0) {
+		st->broken_line = st->line;
+		snprintf(st->broken_where, sizeof(st->broken_where), "%s",
+			 st->where ? st->where : "");
+	}
+	return 0;
+}
+
+static int verify_spool_rec(uint64_t seq, const uint8_t chain[32],
+			    const void *rec, size_t len, void *arg)
+{
+	struct verify_state *st = arg;
+
+	(void)seq;
+	(void)chain;
+	st->line++;
+	return verify_feed(st, rec, len) < 0 ? -1 : 0;
+}
+
+/* Prints the outcome; returns the exit code. */
+static int verify_report(struct verify_state *st, const char *input,
+			 uint64_t skipped_lines, const char *stop_error)
+{
+	const struct chain_verify_report *r =
+		st->v ? chain_verify_report(st->v) : NULL;
+	static const struct chain_verify_report none;
+	bool broken;
+
+	if (r == NULL)
+		r = &none;
+	broken = r->broken || stop_error != NULL;
+	if (opt_json) {
+		json_t *o = json_pack(
+			"{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+			"input", input, "intact", !broken, "records",
+			(json_int_t)r->records, "first_seq",
+			(json_int_t)r->first_seq, "last_seq",
+			(json_int_t)r->last_seq, "duplicates",
+			(json_int_t)r->duplicates, "not_ours",
+			(json_int_t)r->skipped, "skipped_lines",
+			(json_int_t)skipped_lines, "hmac", st->a->key_len > 0);
+
+		if (o != NULL && broken)
+			json_object_set_new(
+				o, "broken",
+				r->broken ?
+					json_pack("{s:I, s:I, s:s, s:s}", "seq",
+						  (json_int_t)r->broken_seq,
+						  "line",
+						  (json_int_t)st->broken_line,
+						  "segment", st->broken_where,
+						  "reason", r->reason) :
+					json_pack("{s:s}", "reason",
+						  stop_error));
+		print_json(o);
+		json_decref(o);
+	} else if (r->broken) {
+		if (st->broken_where[0])
+			printf("%s: seq %llu (%s, record %llu): %s\n", input,
+			       (unsigned long long)r->broken_seq,
+			       st->broken_where,
+			       (unsigned long long)st->broken_line, r->reason);
+		else
+			printf("%s: seq %llu (line %llu): %s\n", input,
+			       (unsigned long long)r->broken_seq,
+			       (unsigned long long)st->broken_line, r->reason);
+	} else if (stop_error != NULL) {
+		printf("%s: %s\n", input, stop_error);
+	} else {
+		printf("%llu records, seq %llu..%llu, %llu duplicates: chain "
+		       "intact\n",
+		       (unsigned long long)r->records,
+		       (unsigned long long)r->first_seq,
+		       (unsigned long long)r->last_seq,
+		       (unsigned long long)r->duplicates);
+		if (skipped_lines || r->skipped)
+			fprintf(stderr,
+				"%s: %llu lines skipped (not RFC 5424), %llu "
+				"records of other senders\n",
+				prog, (unsigned long long)skipped_lines,
+				(unsigned long long)r->skipped);
+	}
+	return broken ? EXIT_REJECTED : 0;
+}
+
+static int verify_file(struct audit_cli *a, const char *file)
+{
+	struct verify_state st = { .a = a };
+	uint64_t skipped = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
+	int ec;
+
+	if (f == NULL) {
+		fprintf(stderr, "%s: %s: %s\n", prog, file, strerror(errno));
+		return EXIT_USAGE;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		size_t len = (size_t)n;
+
+		st.line++;
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		if (len == 0 || line[0] != '<') {
+			skipped++;
+			continue;
+		}
+		if (verify_feed(&st, line, len) < 0) {
+			free(line);
+			if (f != stdin)
+				fclose(f);
+			chain_verify_free(st.v);
+			return EXIT_USAGE;
+		}
+	}
+	ec = ferror(f) ? EXIT_USAGE : 0;
+	if (ec)
+		fprintf(stderr, "%s: %s: read error\n", prog, file);
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	if (ec == 0)
+		ec = verify_report(&st, file, skipped, NULL);
+	chain_verify_free(st.v);
+	return ec;
+}
+
+static int verify_spool(struct audit_cli *a)
+{
+	struct verify_state st = { .a = a };
+	char path[PATH_MAX], stop[256] = "";
+	char **names;
+	int n, ec = 0;
+
+	n = list_segments(a->spool, &names);
+	if (n < 0)
+		return EXIT_USAGE;
+	for (int i = 0; i < n && !stop[0]; i++) {
+		const char *why = NULL;
+		size_t len = 0;
+		uint8_t *img;
+		long end;
+
+		snprintf(path, sizeof(path), "%s/%s", a->spool, names[i]);
+		img = slurp(path, &len);
+		if (img == NULL) {
+			ec = EXIT_USAGE;
+			break;
+		}
+		st.where = names[i];
+		st.line = 0;
+		end = spool_segment_scan(img, len, verify_spool_rec, &st, &why);
+		free(img);
+		if (end < 0)
+			snprintf(stop, sizeof(stop), "%s: bad segment header",
+				 names[i]);
+		else if ((size_t)end < len && i < n - 1)
+			snprintf(stop, sizeof(stop),
+				 "%s: stops at offset %ld of %zu: %s", names[i],
+				 end, len, why ? why : "bad record");
+		else if ((size_t)end < len)
+			/* the newest segment: a record being appended or the
+			 * torn tail the daemon cuts at its next start */
+			fprintf(stderr,
+				"%s: %s: %zu bytes after offset %ld ignored "
+				"(%s: torn or being written)\n",
+				prog, names[i], len - (size_t)end, end,
+				why ? why : "incomplete record");
+	}
+	free_names(names, n);
+	if (ec == 0)
+		ec = verify_report(&st, a->spool, 0, stop[0] ? stop : NULL);
+	chain_verify_free(st.v);
+	return ec;
+}
+
+static int audit_verify_main(int argc, char **argv, const char *conf_path)
+{
+	static const struct option lopts[] = {
+		{ "spool", no_argument, NULL, 'S' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "pen", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct audit_cli a;
+	struct conf c;
+	char dir[PATH_MAX];
+	const char *file = NULL, *dir_arg = NULL, *key = NULL, *pen = NULL;
+	bool spool = false;
+	int ch, ec;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'S':
+			spool = true;
+			/* optional DIR: the next word unless it is an option */
+			if (optind < argc && argv[optind][0] != '-')
+				dir_arg = argv[optind++];
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'p':
+			pen = optarg;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		file = argv[optind++];
+	if (optind != argc || (file != NULL) == spool) {
+		fprintf(stderr,
+			"%s: audit verify: give FILE or --spool [DIR]\n", prog);
+		return EXIT_USAGE;
+	}
+	if (audit_cli_init(&a, conf_path, dir, sizeof(dir), &c) < 0) {
+		conf_free(&c);
+		return EXIT_USAGE;
+	}
+	if (dir_arg)
+		a.spool = dir_arg;
+	if (key)
+		a.key_path = key;
+	if (pen) {
+		char *end;
+		unsigned long v = strtoul(pen, &end, 10);
+
+		if (*pen == '\0' || *end || v == 0 || v > 4294967294ul) {
+			fprintf(stderr,
+				"%s: --pen %s: expected 1..4294967294\n", prog,
+				pen);
+			conf_free(&c);
+			return EXIT_USAGE;
+		}
+		a.pen = (unsigned)v;
+	}
+	if (audit_cli_key(&a) < 0) {
+		conf_free(&c);
+		return EXIT_USAGE;
+	}
+	ec = spool ? verify_spool(&a) : verify_file(&a, file);
+	explicit_bzero(a.key, sizeof(a.key));
+	conf_free(&c);
+	return ec;
+}
+
+/* --- tail --------------------------------------------------------------- */
+
+static json_t *record_json(uint64_t seq, const char *rec, size_t len)
+{
+	static char scratch[R5424_MAX_LEN + R5424_MAX_PARAMS * 2 + 16];
+	struct r5424_error err = { 0 };
+	struct r5424_msg m;
+	json_t *o, *sd;
+
+	if (r5424_parse(rec, len, &m, scratch, sizeof(scratch), &err) < 0)
+		return json_pack("{s:I, s:s%, s:s, s:I}", "seq",
+				 (json_int_t)seq, "raw", rec, len,
+				 "parse_error", err.reason ? err.reason : "?",
+				 "offset", (json_int_t)err.offset);
+	sd = json_object();
+	for (unsigned i = 0; sd != NULL && i < m.nelems; i++) {
+		json_t *e = json_object();
+
+		for (unsigned j = 0; e != NULL && j < m.elems[i].nparams; j++) {
+			const struct r5424_param *p =
+				&m.params[m.elems[i].first + j];
+
+			json_object_set_new(e, p->name,
+					    json_stringn(p->value,
+							 p->value_len));
+		}
+		json_object_set_new(sd, m.elems[i].id, e);
+	}
+	o = json_pack("{s:I, s:i, s:i, s:i, s:s?, s:s?, s:s?, s:s?, s:s?, "
+		      "s:o, s:s%}",
+		      "seq", (json_int_t)seq, "pri", m.pri, "facility",
+		      m.pri / 8, "severity", m.pri % 8, "timestamp",
+		      m.timestamp, "hostname", m.hostname, "app", m.app,
+		      "procid", m.procid, "msgid", m.msgid, "sd", sd, "msg",
+		      m.msg ? m.msg : "", m.msg ? m.msg_len : 0);
+	return o;
+}
+
+struct tail_rec {
+	uint64_t seq;
+	size_t len;
+	char *rec;
+};
+
+struct tail_state {
+	struct tail_rec *ring; /* last n (n > 0), or NULL: print at once */
+	unsigned n, count, head;
+	uint64_t last_seq; /* printed up to */
+};
+
+static void tail_print(uint64_t seq, const char *rec, size_t len)
+{
+	if (opt_json) {
+		json_t *o = record_json(seq, rec, len);
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else {
+		printf("%.*s\n", (int)len, rec);
+	}
+}
+
+static int tail_rec_cb(uint64_t seq, const uint8_t chain[32], const void *rec,
+		       size_t len, void *arg)
+{
+	struct tail_state *t = arg;
+	struct tail_rec *r;
+
+	(void)chain;
+	if (seq <= t->last_seq)
+		return 0;
+	t->last_seq = seq;
+	if (t->ring == NULL) {
+		tail_print(seq, rec, len);
+		return 0;
+	}
+	r = &t->ring[t->head];
+	free(r->rec);
+	r->rec = malloc(len);
+	if (r->rec == NULL)
+		return -1;
+	memcpy(r->rec, rec, len);
+	r->len = len;
+	r->seq = seq;
+	t->head = (t->head + 1) % t->n;
+	if (t->count < t->n)
+		t->count++;
+	return 0;
+}
+
+/* Scans the segments that may hold records after t->last_seq. */
+static int tail_scan(const char *dir, struct tail_state *t)
+{
+	char path[PATH_MAX];
+	char **names;
+	int n = list_segments(dir, &names);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		uint8_t *img;
+		size_t len;
+
+		/* a later segment starts at or before last_seq + 1: this
+		 * one holds nothing new */
+		if (i + 1 < n &&
+		    strtoull(names[i + 1] + 4, NULL, 16) <= t->last_seq + 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		img = slurp(path, &len);
+		if (img == NULL)
+			continue; /* deleted since the listing */
+		(void)spool_segment_scan(img, len, tail_rec_cb, t, NULL);
+		free(img);
+	}
+	free_names(names, n);
+	fflush(stdout);
+	return 0;
+}
+
+static int audit_tail_main(int argc, char **argv, const char *conf_path)
+{
+	static const struct option lopts[] = {
+		{ "spool", required_argument, NULL, 'S' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tail_state t = { 0 };
+	struct audit_cli a;
+	struct conf c;
+	char dir[PATH_MAX];
+	const char *dir_arg = NULL;
+	unsigned long n = 10;
+	bool follow = false;
+	int ch, ec = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+n:f", lopts, NULL)) != -1) {
+		char *end;
+
+		switch (ch) {
+		case 'n':
+			n = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end || n > 1000000) {
+				fprintf(stderr,
+					"%s: -n %s: expected 0..1000000\n",
+					prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case 'S':
+			dir_arg = optarg;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (audit_cli_init(&a, conf_path, dir, sizeof(dir), &c) < 0) {
+		conf_free(&c);
+		return EXIT_USAGE;
+	}
+	if (dir_arg)
+		a.spool = dir_arg;
+	if (n > 0) {
+		t.n = (unsigned)n;
+		t.ring = calloc(t.n, sizeof(*t.ring));
+		if (t.ring == NULL) {
+			conf_free(&c);
+			return EXIT_USAGE;
+		}
+	} else {
+		t.n = 0;
+		t.ring = NULL;
+	}
+	if (n == 0) {
+		/* nothing of the past: start after the newest record */
+		struct tail_rec one = { 0 };
+
+		t.ring = &one;
+		t.n = 1;
+		if (tail_scan(a.spool, &t) < 0)
+			ec = EXIT_USAGE;
+		free(one.rec);
+		t.ring = NULL;
+		t.n = 0;
+	} else {
+		if (tail_scan(a.spool, &t) < 0)
+			ec = EXIT_USAGE;
+		for (unsigned i = 0; i < t.count; i++) {
+			struct tail_rec *r =
+				&t.ring[(t.head + t.n - t.count + i) % t.n];
+
+			tail_print(r->seq, r->rec, r->len);
+		}
+		for (unsigned i = 0; i < t.n; i++)
+			free(t.ring[i].rec);
+		free(t.ring);
+		t.ring = NULL;
+	}
+	fflush(stdout);
+	while (follow && ec == 0) {
+		struct timespec ts = { 0, 200 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		if (tail_scan(a.spool, &t) < 0)
+			ec = EXIT_USAGE;
+	}
+	conf_free(&c);
+	return ec;
+}
+
+static int audit_main(int nargs, char **a, const char *conf_path)
+{
+	if (nargs >= 2 && strcmp(a[1], "verify") == 0)
+		return audit_verify_main(nargs - 1, a + 1, conf_path);
+	if (nargs >= 2 && strcmp(a[1], "tail") == 0)
+		return audit_tail_main(nargs - 1, a + 1, conf_path);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "conf", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = getenv("CONDUITCTL_SOCKET");
+	const char *conf_path = NULL;
 	int ch, nargs;
 	char **a;
 
 	if (sock == NULL || *sock == '\0')
 		sock = CONF_CONTROL_SOCKET_DEFAULT;
-	while ((ch = getopt_long(argc, argv, "+s:jhV", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+s:c:jhV", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'c':
+			conf_path = optarg;
 			break;
 		case 'j':
 			opt_json = true;
@@ -827,6 +1544,8 @@ int main(int argc, char **argv)
 		}
 	if (nargs >= 1 && strcmp(a[0], "replay") == 0)
 		return replay_main(nargs, a, opt_json);
+	if (nargs >= 1 && strcmp(a[0], "audit") == 0)
+		return audit_main(nargs, a, conf_path);
 	if (nargs == 1 && strcmp(a[0], "status") == 0)
 		return cmd_simple(sock, "status", NULL, print_status);
 	if (nargs == 1 && strcmp(a[0], "stats") == 0)

@@ -3,13 +3,19 @@
  * service manager. Start-up is strictly ordered so that nothing touches
  * the kernel before the configuration and the policy are known good, and
  * privileges are dropped before the first request is read:
- *   args -> conf -> policy -> netlink + probe -> commit -> NFLOG ->
- *   control socket -> privilege drop -> (detach) -> READY -> loop.
- * On exit the table stays in the kernel (fail close).
+ *   args -> conf -> state dirs, single instance -> audit spool (as root:
+ *   key and TLS files) -> policy -> netlink + probe -> commit -> NFLOG ->
+ *   control socket -> privilege drop -> (detach) -> signal mask ->
+ *   threads (audit writer and senders, inspection workers) -> READY ->
+ *   loop.
+ * On exit the table stays in the kernel (fail close) and the audit
+ * pipeline is drained (DAEMON_STOP is its last record of a clean exit).
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -24,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "common/conf.h"
 #include "common/diag.h"
 #include "common/log.h"
@@ -37,7 +44,76 @@
 #include "sys/daemon.h"
 #include "sys/privdrop.h"
 
-#define NFLOG_MAX_KEYS 4096 /* distinct deny keys aggregated at once */
+#define NFLOG_MAX_KEYS 4096	/* distinct deny keys aggregated at once */
+#define STATE_RUNNING "running" /* clean-shutdown marker in state-dir */
+#define AUDIT_DRAIN_MS 2000	/* senders' time to deliver at exit */
+#define RESOURCE_HIGH_PCT 90	/* RESOURCE record at this flow-table fill */
+#define RESOURCE_LOW_PCT 80	/* ... re-armed below this one */
+
+/* struct audit_opts and the storage its pointers borrow. */
+struct audit_setup {
+	struct audit_opts o;
+	uint8_t key[CONF_AUDIT_KEY_MAX];
+	char dir[PATH_MAX];
+};
+
+/* Fills s from the conf; reads the HMAC key file (as root). 0 or a
+ * negative errno with err set. */
+static int audit_setup(const struct conf *c, struct audit_setup *s, char *err,
+		       size_t errlen)
+{
+	static const enum transport_proto protos[] = {
+		[CONF_AUDIT_UDP] = TRANSPORT_UDP,
+		[CONF_AUDIT_TCP] = TRANSPORT_TCP,
+		[CONF_AUDIT_TLS] = TRANSPORT_TLS,
+	};
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	conf_audit_dir(c, s->dir, sizeof(s->dir));
+	s->o.pen = c->audit_pen;
+	s->o.facility = c->audit_facility;
+	s->o.hostname = c->audit_hostname;
+	s->o.spool.dir = s->dir;
+	s->o.spool.capacity = c->audit_capacity;
+	s->o.spool.segment_size = c->audit_segment_size;
+	s->o.spool.full = c->audit_full == CONF_AUDIT_DROP_NEW ?
+				  SPOOL_FULL_DROP_NEW :
+				  SPOOL_FULL_OVERWRITE_OLDEST;
+	s->o.spool.fsync_ms = c->audit_fsync_ms;
+	s->o.warn_pct = c->audit_warn_pct;
+	s->o.jsonl_path = c->audit_jsonl;
+	for (unsigned i = 0; i < c->n_collectors && i < AUDIT_COLLECTORS_MAX;
+	     i++) {
+		const struct conf_collector *k = &c->collectors[i];
+		struct audit_collector_opts *a = &s->o.collectors[i];
+
+		snprintf(a->name, sizeof(a->name), "%s", k->name);
+		a->t.proto = protos[k->proto];
+		a->t.host = k->host;
+		a->t.port = k->port;
+		a->t.ca_file = k->ca;
+		a->t.cert_file = k->cert;
+		a->t.key_file = k->key;
+		a->t.server_name = k->server_name;
+		a->settle_ms = k->settle_ms;
+		a->backoff_max_ms = k->backoff_max_ms;
+		s->o.ncollectors++;
+	}
+	if (c->audit_hmac_key != NULL) {
+		rc = conf_read_hmac_key(c->audit_hmac_key, s->key,
+					&s->o.hmac_key_len, err, errlen);
+		if (rc < 0)
+			return rc;
+		s->o.hmac_key = s->key;
+	}
+	return 0;
+}
+
+static void audit_setup_wipe(struct audit_setup *s)
+{
+	explicit_bzero(s->key, sizeof(s->key));
+}
 
 struct opts {
 	const char *conf_path;
@@ -160,6 +236,37 @@ static int check_one_policy(const struct conf *c, const char *path,
 	return rc;
 }
 
+/* The audit settings start-up needs: the key file and each collector's TLS
+ * files (loaded, not connected). */
+static int check_audit(const struct conf *c, struct diag_list *dl)
+{
+	struct audit_setup *s = calloc(1, sizeof(*s));
+	char err[512];
+	int rc = 0;
+
+	if (s == NULL)
+		return -ENOMEM;
+	if (audit_setup(c, s, err, sizeof(err)) < 0) {
+		diag_add(dl, c->file, 0, 0, "%s", err);
+		rc = -EINVAL;
+	}
+	for (unsigned i = 0; i < s->o.ncollectors; i++) {
+		struct transport *t =
+			transport_new(&s->o.collectors[i].t, err, sizeof(err));
+
+		if (t == NULL) {
+			diag_add(dl, c->file, c->collectors[i].line, 0,
+				 "audit-collector %s: %s",
+				 c->collectors[i].name, err);
+			rc = -EINVAL;
+		}
+		transport_free(t);
+	}
+	audit_setup_wipe(s);
+	free(s);
+	return rc;
+}
+
 /* -n: everything start-up checks except the kernel. */
 static int check_mode(const struct conf *c)
 {
@@ -183,6 +290,8 @@ static int check_mode(const struct conf *c)
 		fprintf(stderr,
 			"conduitd: note: island mode is on (%s): start-up commits the island ruleset\n",
 			active);
+	if (check_audit(c, &dl) < 0)
+		rc = -EINVAL;
 	diag_print(&dl, stderr);
 	diag_list_free(&dl);
 	if (rc < 0)
@@ -310,21 +419,271 @@ static int parent_dir(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* An audit-visible warning for every conduit that fails open. */
-static void warn_fail_open(const struct pol_policy *p)
+/* Files audit_open made as root in the spool directory become the daemon
+ * user's, so that its writer can rotate and its readers can reopen them
+ * after the privilege drop. */
+static void chown_spool_files(const char *dir, uid_t uid, gid_t gid)
 {
-	for (size_t i = 0; i < p->n_conduits; i++) {
-		const struct pol_conduit *cd = &p->conduits[i];
-		bool insp = false;
+	struct dirent *e;
+	DIR *dp = opendir(dir);
 
-		for (size_t j = 0; j < cd->n_allow; j++)
-			insp |= nft_service_inspected(cd, &cd->allow[j]);
-		if (cd->fail_open && insp)
-			log_warnx("conduit %s: fail open: while no inspection "
-				  "worker runs, its inspected traffic passes "
-				  "uninspected",
-				  cd->name);
+	if (dp == NULL) {
+		log_warn("audit-dir %s", dir);
+		return;
 	}
+	while ((e = readdir(dp)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (fchownat(dirfd(dp), e->d_name, uid, gid,
+			     AT_SYMLINK_NOFOLLOW) < 0)
+			log_warn("chown %s/%s", dir, e->d_name);
+	}
+	closedir(dp);
+}
+
+static int64_t real_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Clock steps: a CLOCK_REALTIME timer far in the future, armed with
+ * TFD_TIMER_CANCEL_ON_SET, reads ECANCELED once the clock was set. The
+ * step is measured against CLOCK_MONOTONIC from the last arming. */
+struct clockwatch {
+	int fd;
+	int64_t real0; /* CLOCK_REALTIME at arming, us */
+	int64_t mono0; /* CLOCK_MONOTONIC at arming, us */
+};
+
+static int clockwatch_arm(struct clockwatch *w)
+{
+	struct itimerspec it = { 0 };
+
+	w->real0 = real_usec();
+	w->mono0 = (int64_t)mono_usec();
+	it.it_value.tv_sec = (time_t)(w->real0 / 1000000) + 10 * 365 * 86400;
+	return timerfd_settime(
+		w->fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &it, NULL);
+}
+
+static void clockwatch_read(struct clockwatch *w, struct audit *a)
+{
+	uint64_t ticks;
+	int64_t step;
+
+	if (read(w->fd, &ticks, sizeof(ticks)) >= 0 || errno != ECANCELED) {
+		if (errno != EAGAIN)
+			(void)clockwatch_arm(w); /* expired: re-arm */
+		return;
+	}
+	step = (real_usec() - w->real0) - ((int64_t)mono_usec() - w->mono0);
+	log_warnx("the system clock was set: step %+.6f s", (double)step / 1e6);
+	if (a != NULL) {
+		struct audit_event ev;
+
+		audit_event_init(&ev, AUDIT_TIME_CHANGE);
+		audit_event_addf(&ev, "step_us", "%lld", (long long)step);
+		audit_event_addf(&ev, "step", "%+.6f", (double)step / 1e6);
+		audit_event_msgf(&ev, "system clock set: step %+.6f s",
+				 (double)step / 1e6);
+		audit_emit(a, &ev);
+	}
+	if (clockwatch_arm(w) < 0)
+		log_warn("timerfd (clock changes)");
+}
+
+/* Per-tick observations of the workers for audit records. */
+struct workwatch {
+	uint64_t kernel_drops; /* sum at the last tick */
+	bool primed;
+	bool high[QUEUE_MAX_WORKERS]; /* RESOURCE sent, not re-armed yet */
+};
+
+static void workwatch_tick(struct workwatch *w, struct cmd_daemon *d)
+{
+	struct cmd_stats_snap s;
+	uint64_t drops = 0;
+
+	if (d->queues == NULL || cmd_stats_read(d, &s) < 0)
+		return;
+	for (size_t i = 0; i < s.n_workers && i < QUEUE_MAX_WORKERS; i++) {
+		const struct queue_worker_stats *q = &s.workers[i];
+		unsigned pct = q->flows_max ? (unsigned)(q->flows_active * 100 /
+							 q->flows_max) :
+					      0;
+
+		drops += q->kernel_drops;
+		if (!w->high[i] && pct >= RESOURCE_HIGH_PCT && d->audit) {
+			struct audit_event ev;
+
+			audit_event_init(&ev, AUDIT_RESOURCE);
+			audit_event_add(&ev, "resource", "flow-table");
+			audit_event_add_u64(&ev, "queue", q->queue);
+			audit_event_add_u64(&ev, "used", q->flows_active);
+			audit_event_add_u64(&ev, "max", q->flows_max);
+			audit_event_add_u64(&ev, "fill_pct", pct);
+			audit_event_add_u64(&ev, "threshold_pct",
+					    RESOURCE_HIGH_PCT);
+			audit_event_msgf(&ev,
+					 "worker on queue %u: flow table %u%% "
+					 "full (%llu of %llu)",
+					 q->queue, pct,
+					 (unsigned long long)q->flows_active,
+					 (unsigned long long)q->flows_max);
+			audit_emit(d->audit, &ev);
+			w->high[i] = true;
+		} else if (w->high[i] && pct < RESOURCE_LOW_PCT) {
+			w->high[i] = false;
+		}
+	}
+	if (w->primed && drops > w->kernel_drops && d->audit) {
+		struct audit_event ev;
+
+		audit_event_init(&ev, AUDIT_QUEUE_OVERLOAD);
+		audit_event_add_u64(&ev, "dropped", drops - w->kernel_drops);
+		audit_event_add_u64(&ev, "total", drops);
+		audit_event_addf(&ev, "queues", "%u-%u", d->queue_first,
+				 d->queue_first + d->queue_n - 1);
+		audit_event_msgf(&ev,
+				 "inspection queues dropped %llu packets "
+				 "(kernel queue full)",
+				 (unsigned long long)(drops - w->kernel_drops));
+		audit_emit(d->audit, &ev);
+	}
+	w->kernel_drops = drops;
+	w->primed = true;
+	cmd_stats_snap_free(&s);
+}
+
+static void audit_worker_stall(struct cmd_daemon *d, uint64_t stall_us)
+{
+	struct cmd_stats_snap s;
+	struct audit_event ev;
+	char q[256] = "";
+	size_t off = 0;
+
+	if (d->audit == NULL || cmd_stats_read(d, &s) < 0)
+		return;
+	audit_event_init(&ev, AUDIT_WORKER_STALL);
+	for (size_t i = 0; i < s.n_workers; i++) {
+		uint64_t idle =
+			s.now_us > s.workers[i].last_progress_us ?
+				s.now_us - s.workers[i].last_progress_us :
+				0;
+
+		if (idle > stall_us && off < sizeof(q))
+			off += (size_t)snprintf(
+				q + off, sizeof(q) - off, "%s%u:%llums",
+				off ? "," : "", s.workers[i].queue,
+				(unsigned long long)(idle / 1000));
+	}
+	audit_event_add(&ev, "queues", q[0] ? q : "-");
+	audit_event_add_u64(&ev, "stall_ms", stall_us / 1000);
+	audit_event_msgf(&ev,
+			 "inspection worker stalled (queue:idle %s): watchdog "
+			 "pings stop, queued traffic stays blocked",
+			 q[0] ? q : "-");
+	audit_emit(d->audit, &ev);
+	cmd_stats_snap_free(&s);
+}
+
+static void audit_health(struct cmd_daemon *d)
+{
+	struct audit_stats *as;
+	struct cmd_stats_snap s;
+	struct audit_event ev;
+	uint64_t pk = 0, v[3] = { 0 }, drops = 0;
+	char sha[65];
+
+	if (d->audit == NULL)
+		return;
+	as = calloc(1, sizeof(*as));
+	if (as == NULL)
+		return;
+	if (cmd_stats_read(d, &s) == 0) {
+		for (size_t i = 0; i < s.n_workers; i++) {
+			pk += s.workers[i].packets;
+			drops += s.workers[i].kernel_drops;
+			for (int k = 0; k < 3; k++)
+				v[k] += s.workers[i].verdicts[k];
+		}
+		cmd_stats_snap_free(&s);
+	}
+	audit_get_stats(d->audit, as);
+	audit_event_init(&ev, AUDIT_HEALTH);
+	audit_event_add_u64(&ev, "uptime", (uint64_t)(time(NULL) - d->started));
+	audit_event_add(
+		&ev, "policy_sha256",
+		d->policy ? cmd_sha256_hex(d->policy, sha, sizeof(sha)) : "-");
+	audit_event_add_u64(&ev, "generation", d->generation);
+	audit_event_add(&ev, "island", d->island ? "1" : "0");
+	audit_event_add_u64(&ev, "inspected_packets", pk);
+	audit_event_add_u64(&ev, "verdict_allow", v[0]);
+	audit_event_add_u64(&ev, "verdict_deny", v[1]);
+	audit_event_add_u64(&ev, "verdict_reject", v[2]);
+	audit_event_add_u64(&ev, "queue_drops", drops);
+	audit_event_add_u64(&ev, "violations", d->violations.total);
+	if (d->nflog) {
+		struct nflog_stats ns;
+
+		nflog_get_stats(d->nflog, &ns);
+		audit_event_add_u64(&ev, "denied_packets", ns.packets);
+		audit_event_add_u64(&ev, "denied_events", ns.events);
+		audit_event_add_u64(&ev, "denied_lost", ns.lost + ns.enobufs);
+	}
+	audit_event_add_u64(&ev, "spool_fill_pct", as->spool.fill_pct);
+	audit_event_add_u64(&ev, "spool_records", as->spool.records);
+	audit_event_add_u64(&ev, "audit_queue_drops", as->queue_drops);
+	for (unsigned i = 0; i < as->ncollectors && i < AUDIT_COLLECTORS_MAX;
+	     i++)
+		audit_event_addf(&ev, "collector", "%s %s backlog=%llu",
+				 as->c[i].name, as->c[i].up ? "up" : "down",
+				 (unsigned long long)as->c[i].backlog);
+	audit_event_msgf(&ev,
+			 "health: generation %llu, %llu packets inspected, "
+			 "spool %u%% full",
+			 (unsigned long long)d->generation,
+			 (unsigned long long)pk, as->spool.fill_pct);
+	audit_emit(d->audit, &ev);
+	free(as);
+}
+
+static const char *queue_kind(const struct cmd_daemon *d)
+{
+	if (d->queue_n == 0)
+		return "none";
+	return d->features.native_queue ? "nft-queue" : "xt-NFQUEUE";
+}
+
+static void audit_daemon_start(struct cmd_daemon *d)
+{
+	struct audit_event ev;
+	char sha[65];
+
+	if (d->audit == NULL)
+		return;
+	audit_event_init(&ev, AUDIT_DAEMON_START);
+	audit_event_add(&ev, "version", PACKAGE_VERSION);
+	audit_event_add_u64(&ev, "pid", (uint64_t)getpid());
+	audit_event_add(&ev, "policy", d->policy_name ? d->policy_name : "-");
+	audit_event_add(&ev, "policy_sha256",
+			cmd_sha256_hex(d->policy, sha, sizeof(sha)));
+	audit_event_add(&ev, "source", cmd_source_name(d->source));
+	audit_event_add(&ev, "island", d->island ? "1" : "0");
+	audit_event_add(&ev, "queue", queue_kind(d));
+	if (d->queue_n > 0)
+		audit_event_addf(&ev, "queues", "%u-%u", d->queue_first,
+				 d->queue_first + d->queue_n - 1);
+	audit_event_add(&ev, "user", d->user ? d->user : "root");
+	audit_event_msgf(&ev, "conduitd %s started (pid %ld), enforcing %s",
+			 PACKAGE_VERSION, (long)getpid(),
+			 d->island	? "island mode" :
+			 d->policy_name ? d->policy_name :
+					  "-");
+	audit_emit(d->audit, &ev);
 }
 
 static int run(const struct opts *o, struct conf *c)
@@ -335,13 +694,17 @@ static int run(const struct opts *o, struct conf *c)
 	struct nft_opts no;
 	struct srv *srv = NULL;
 	struct pollfd *pfd = NULL;
-	char path[PATH_MAX], piddir[PATH_MAX], buf[1024];
-	bool piddir_made = false;
+	struct audit_setup *as;
+	struct clockwatch cw = { .fd = -1 };
+	struct workwatch ww = { 0 };
+	char path[PATH_MAX], piddir[PATH_MAX], running[PATH_MAX], buf[1024];
+	char err[512];
+	bool piddir_made = false, recovered;
 	const char *ppath;
 	enum cmd_source src;
-	uint64_t wd_usec, wd_last = 0;
+	uint64_t wd_usec, wd_last = 0, health_due = 0;
 	bool drop, stop = false, wd_warned = false;
-	int sigfd = -1, tfd = -1, pidfd = -1, rc;
+	int sigfd = -1, tfd = -1, pidfd = -1, rc, stopsig = 0;
 	size_t npfd;
 	sigset_t mask;
 	uid_t uid;
@@ -350,29 +713,10 @@ static int run(const struct opts *o, struct conf *c)
 	d.conf = c;
 	d.started = time(NULL);
 	d.source = CMD_SOURCE_CONFIG;
+	snprintf(d.actor, sizeof(d.actor), "startup");
 	if (geteuid() != 0)
 		log_warnx(
 			"not started as root: netlink access will likely fail");
-
-	/* Policy first: a bad one leaves the kernel as it is. */
-	diag_list_init(&dl);
-	ppath = startup_policy_path(c, path, sizeof(path), &src);
-	rc = policy_load_file(ppath, 0, &d.policy, &dl);
-	if (rc == 0)
-		rc = cmd_check_policy_conf(c, d.policy, &dl);
-	if (rc < 0) {
-		diag_print(&dl, stderr);
-		if (dl.n == 0)
-			log_warnx("%s: %s", ppath, strerror(-rc));
-		fatalx("policy %s rejected: the kernel ruleset is unchanged",
-		       ppath);
-	}
-	diag_list_free(&dl);
-	d.policy_name = strdup(ppath);
-	d.source = src;
-	log_info("policy %s: %zu zones, %zu conduits%s", ppath,
-		 d.policy->n_zones, d.policy->n_conduits,
-		 src == CMD_SOURCE_STATE ? " (the last applied policy)" : "");
 
 	drop = resolve_user(c, &uid, &gid);
 	d.privileged = !drop;
@@ -385,7 +729,8 @@ static int run(const struct opts *o, struct conf *c)
 	cmd_state_path(c, CMD_STATE_ISLAND, path, sizeof(path));
 	d.island = path_exists(path);
 
-	/* Another instance is refused before the kernel is touched. */
+	/* Another instance is refused before the kernel or the audit spool
+	 * is touched. */
 	rc = srv_check_free(c->control_socket);
 	if (rc == -EADDRINUSE)
 		fatalx("control socket %s: another conduitd is running; the kernel ruleset is unchanged",
@@ -409,6 +754,65 @@ static int run(const struct opts *o, struct conf *c)
 			fatal("pidfile %s", c->pidfile);
 		}
 	}
+
+	/* The audit pipeline opens first so that a rejected start-up
+	 * policy is on record too; key and TLS files are read as root. */
+	as = calloc(1, sizeof(*as));
+	if (as == NULL)
+		fatal("calloc");
+	if (audit_setup(c, as, err, sizeof(err)) < 0)
+		fatalx("%s; the kernel ruleset is unchanged", err);
+	rc = privdrop_prepare_dir(as->dir, 0750, uid, gid, 1);
+	if (rc < 0) {
+		errno = -rc;
+		fatal("audit-dir %s", as->dir);
+	}
+	rc = audit_open(&as->o, &d.audit, err, sizeof(err));
+	if (rc < 0)
+		fatalx("audit: %s; the kernel ruleset is unchanged", err);
+	audit_setup_wipe(as);
+	if (drop)
+		chown_spool_files(as->dir, uid, gid);
+	log_info("audit: spool %s, %u collector%s", as->dir, as->o.ncollectors,
+		 as->o.ncollectors == 1 ? "" : "s");
+
+	cmd_state_path(c, STATE_RUNNING, running, sizeof(running));
+	recovered = path_exists(running);
+	if (recovered) {
+		struct audit_event ev;
+
+		log_warnx("%s exists: the last run did not end cleanly",
+			  running);
+		audit_event_init(&ev, AUDIT_DAEMON_RECOVER);
+		audit_event_add(&ev, "marker", running);
+		audit_event_msgf(&ev,
+				 "started after an unclean end (crash, kill "
+				 "-9 or power loss)");
+		audit_emit(d.audit, &ev);
+	}
+
+	/* Policy next: a bad one leaves the kernel as it is. */
+	diag_list_init(&dl);
+	ppath = startup_policy_path(c, path, sizeof(path), &src);
+	rc = policy_load_file(ppath, 0, &d.policy, &dl);
+	if (rc == 0)
+		rc = cmd_check_policy_conf(c, d.policy, &dl);
+	if (rc < 0) {
+		diag_print(&dl, stderr);
+		if (dl.n == 0)
+			log_warnx("%s: %s", ppath, strerror(-rc));
+		cmd_audit_policy_reject(&d, ppath, src, rc, &dl);
+		audit_close(d.audit, 0);
+		fatalx("policy %s rejected: the kernel ruleset is unchanged",
+		       ppath);
+	}
+	diag_list_free(&dl);
+	d.policy_name = strdup(ppath);
+	d.source = src;
+	log_info("policy %s: %zu zones, %zu conduits%s", ppath,
+		 d.policy->n_zones, d.policy->n_conduits,
+		 src == CMD_SOURCE_STATE ? " (the last applied policy)" : "");
+	cmd_audit_policy_load(&d, d.policy, ppath, src);
 
 	d.nft = nft_open();
 	if (d.nft == NULL)
@@ -439,14 +843,37 @@ static int run(const struct opts *o, struct conf *c)
 	if (rc < 0) {
 		diag_print(&dl,
 			   stderr); /* not detached yet: the shell sees it */
+		cmd_audit_policy_reject(&d, d.policy_name, src, rc, &dl);
+		audit_close(d.audit, 0);
 		errno = -rc;
 		fatal("commit of table inet %s failed; the kernel ruleset is unchanged",
 		      NFT_TABLE_NAME);
 	}
 	diag_list_free(&dl);
-	warn_fail_open(d.policy);
 	d.generation = 1;
 	d.last_apply = time(NULL);
+	if (d.audit) {
+		struct audit_event ev;
+		char sha[65];
+
+		audit_event_init(&ev, AUDIT_POLICY_APPLY);
+		audit_event_add(&ev, "name", d.policy_name);
+		audit_event_add(&ev, "source", cmd_source_name(src));
+		audit_event_add(&ev, "sha256",
+				cmd_sha256_hex(d.policy, sha, sizeof(sha)));
+		audit_event_add_u64(&ev, "generation", d.generation);
+		audit_event_add(&ev, "island", d.island ? "1" : "0");
+		audit_event_add_u64(&ev, "zones", d.policy->n_zones);
+		audit_event_add_u64(&ev, "conduits", d.policy->n_conduits);
+		audit_event_add(&ev, "who", "startup");
+		audit_event_msgf(&ev, "policy %s committed at start-up%s",
+				 d.policy_name,
+				 d.island ? " (island mode on)" : "");
+		audit_emit(d.audit, &ev);
+	}
+	cmd_warn_fail_open(&d, d.policy);
+	if (cmd_write_atomic(running, "running\n", 8) < 0)
+		log_warn("%s: an unclean end will not be detected", running);
 	if (d.island)
 		log_info(
 			"island mode on (state kept in %s): every inter-zone packet is dropped",
@@ -516,8 +943,13 @@ static int run(const struct opts *o, struct conf *c)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
-	/* after the signal mask: the workers inherit it, so SIGHUP and
-	 * SIGTERM reach the signalfd, never a worker (default: exit) */
+	/* after the signal mask: the threads inherit it, so SIGHUP and
+	 * SIGTERM reach the signalfd, never a thread (default: exit) */
+	rc = audit_start(d.audit);
+	if (rc < 0) {
+		errno = -rc;
+		fatal("audit: starting the writer and sender threads");
+	}
 	if (d.queue_n > 0) {
 		struct queue_conf qc = { 0 };
 
@@ -540,6 +972,8 @@ static int run(const struct opts *o, struct conf *c)
 				 d.queue_first + d.queue_n - 1);
 		}
 	}
+	audit_daemon_start(&d);
+	d.actor[0] = '\0';
 
 	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sigfd < 0)
@@ -553,7 +987,12 @@ static int run(const struct opts *o, struct conf *c)
 		if (timerfd_settime(tfd, 0, &it, NULL) < 0)
 			fatal("timerfd_settime");
 	}
-	npfd = 4 + srv_pollfd_max(srv);
+	cw.fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (cw.fd < 0 || clockwatch_arm(&cw) < 0)
+		log_warn("timerfd (clock changes): TIME_CHANGE not recorded");
+	if (c->audit_health_interval)
+		health_due = (uint64_t)mono_now() + c->audit_health_interval;
+	npfd = 5 + srv_pollfd_max(srv);
 	pfd = calloc(npfd, sizeof(*pfd));
 	if (pfd == NULL)
 		fatal("calloc");
@@ -577,8 +1016,9 @@ static int run(const struct opts *o, struct conf *c)
 			.fd = d.queues ? queue_event_fd(d.queues) : -1,
 			.events = POLLIN
 		};
-		ns = srv_pollfds(srv, pfd + 4, npfd - 4);
-		n = poll(pfd, 4 + ns, -1);
+		pfd[4] = (struct pollfd){ .fd = cw.fd, .events = POLLIN };
+		ns = srv_pollfds(srv, pfd + 5, npfd - 5);
+		n = poll(pfd, 5 + ns, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -591,11 +1031,16 @@ static int run(const struct opts *o, struct conf *c)
 				if (si.ssi_signo == SIGHUP) {
 					time_t t0 = mono_now();
 
+					snprintf(d.actor, sizeof(d.actor),
+						 "SIGHUP from pid %u",
+						 si.ssi_pid);
 					on_sighup(&d);
+					d.actor[0] = '\0';
 					srv_stalled(srv, mono_now() - t0);
 				} else {
 					log_info("%s received: exiting",
 						 strsignal((int)si.ssi_signo));
+					stopsig = (int)si.ssi_signo;
 					stop = true;
 				}
 			}
@@ -606,7 +1051,7 @@ static int run(const struct opts *o, struct conf *c)
 			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
 				if (d.nflog)
 					nflog_tick(d.nflog, mono_now(),
-						   cmd_nflog_event, NULL);
+						   cmd_nflog_event, &d);
 				srv_tick(srv, mono_now());
 				/* A stalled worker stops the pings: the
 				 * service manager restarts us, the queued
@@ -622,9 +1067,20 @@ static int run(const struct opts *o, struct conf *c)
 					log_warnx("an inspection worker is "
 						  "stalled: watchdog pings "
 						  "stop");
+					audit_worker_stall(
+						&d,
+						(uint64_t)c->watchdog_stall_ms *
+							1000);
 					wd_warned = true;
 				} else if (healthy) {
 					wd_warned = false;
+				}
+				workwatch_tick(&ww, &d);
+				if (health_due &&
+				    (uint64_t)mono_now() >= health_due) {
+					audit_health(&d);
+					health_due = (uint64_t)mono_now() +
+						     c->audit_health_interval;
 				}
 				/* Ping when the next tick would be later than
 				 * half the watchdog period. */
@@ -638,7 +1094,7 @@ static int run(const struct opts *o, struct conf *c)
 		}
 		if (d.nflog && (pfd[2].revents & POLLIN)) {
 			rc = nflog_dispatch(d.nflog, d.policy, cmd_nflog_event,
-					    NULL);
+					    &d);
 			if (rc < 0 && rc != -EAGAIN && rc != -EINTR) {
 				errno = -rc;
 				log_warn("NFLOG read");
@@ -652,8 +1108,10 @@ static int run(const struct opts *o, struct conf *c)
 				log_warn("event fd");
 			queue_drain_events(d.queues, cmd_dpi_event, &d);
 		}
+		if (cw.fd >= 0 && (pfd[4].revents & POLLIN))
+			clockwatch_read(&cw, d.audit);
 		if (!stop)
-			srv_dispatch(srv, pfd + 4, ns, mono_now());
+			srv_dispatch(srv, pfd + 5, ns, mono_now());
 	}
 
 	daemon_notify("STOPPING=1");
@@ -664,18 +1122,42 @@ static int run(const struct opts *o, struct conf *c)
 	}
 	reset_close(&rst);
 	if (d.nflog) {
-		nflog_flush(d.nflog, cmd_nflog_event, NULL);
+		nflog_flush(d.nflog, cmd_nflog_event, &d);
 		nflog_close(d.nflog);
 	}
 	srv_close(srv, true);
 	log_info(
 		"table inet %s stays in the kernel and keeps enforcing (fail close); `conduitd --flush` removes it",
 		NFT_TABLE_NAME);
+	if (d.audit) {
+		struct audit_event ev;
+		long up = (long)(time(NULL) - d.started);
+
+		audit_event_init(&ev, AUDIT_DAEMON_STOP);
+		audit_event_add(&ev, "signal",
+				stopsig ? sigabbrev_np(stopsig) : "-");
+		audit_event_add_u64(&ev, "uptime", (uint64_t)up);
+		audit_event_add_u64(&ev, "generation", d.generation);
+		audit_event_msgf(&ev,
+				 "conduitd stopped by %s after %lds; table "
+				 "inet %s stays and keeps enforcing",
+				 stopsig ? strsignal(stopsig) : "request", up,
+				 NFT_TABLE_NAME);
+		audit_emit(d.audit, &ev);
+	}
+	audit_close(d.audit, AUDIT_DRAIN_MS);
+	d.audit = NULL;
+	if (unlink(running) < 0 && errno != ENOENT)
+		log_warn("%s: the next start will report an unclean end",
+			 running);
 	if (pidfd >= 0)
 		daemon_pidfile_remove(c->pidfile, pidfd);
 	free(pfd);
+	free(as);
 	close(sigfd);
 	close(tfd);
+	if (cw.fd >= 0)
+		close(cw.fd);
 	nft_close(d.nft);
 	policy_free(d.policy);
 	free(d.policy_name);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "common/diag.h"
 
@@ -25,14 +27,20 @@ enum conf_type {
 	CONF_T_U16,
 	CONF_T_U32,
 	CONF_T_LEVEL,
+	CONF_T_SIZE,	  /* u64 bytes, K/M/G suffix (binary) */
+	CONF_T_FSYNC,	  /* "record" (0) or milliseconds */
+	CONF_T_FULL,	  /* overwrite-oldest | drop-new */
+	CONF_T_FACILITY,  /* name or 0..23 */
+	CONF_T_HOST,	  /* printable ASCII without blanks */
+	CONF_T_COLLECTOR, /* audit-collector line (may repeat) */
 };
 
 struct conf_key {
 	const char *name;
 	enum conf_type type;
-	size_t off;	   /* offset of the field in struct conf */
-	unsigned long min; /* numbers only */
-	unsigned long max;
+	size_t off;		/* offset of the field in struct conf */
+	unsigned long long min; /* numbers only */
+	unsigned long long max;
 };
 
 #define OFF(f) offsetof(struct conf, f)
@@ -55,6 +63,22 @@ static const struct conf_key conf_keys[] = {
 	{ "pidfile", CONF_T_PATH, OFF(pidfile), 0, 0 },
 	{ "log-level", CONF_T_LEVEL, OFF(log_level), 0, 0 },
 	{ "user", CONF_T_USER, OFF(user), 0, 0 },
+	{ "audit-dir", CONF_T_PATH, OFF(audit_dir), 0, 0 },
+	{ "audit-capacity", CONF_T_SIZE, OFF(audit_capacity), 128ull << 10,
+	  1ull << 40 },
+	{ "audit-segment-size", CONF_T_SIZE, OFF(audit_segment_size),
+	  64ull << 10, 1ull << 30 },
+	{ "audit-fsync", CONF_T_FSYNC, OFF(audit_fsync_ms), 1, 60000 },
+	{ "audit-warn-percent", CONF_T_U32, OFF(audit_warn_pct), 1, 99 },
+	{ "audit-full", CONF_T_FULL, OFF(audit_full), 0, 0 },
+	{ "audit-hmac-key", CONF_T_PATH, OFF(audit_hmac_key), 0, 0 },
+	{ "audit-pen", CONF_T_U32, OFF(audit_pen), 1, 4294967294ul },
+	{ "audit-facility", CONF_T_FACILITY, OFF(audit_facility), 0, 23 },
+	{ "audit-hostname", CONF_T_HOST, OFF(audit_hostname), 1, 255 },
+	{ "audit-jsonl", CONF_T_PATH, OFF(audit_jsonl), 0, 0 },
+	{ "audit-health-interval", CONF_T_U32, OFF(audit_health_interval), 0,
+	  86400 },
+	{ "audit-collector", CONF_T_COLLECTOR, 0, 0, 0 },
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -76,12 +100,32 @@ int conf_init(struct conf *c)
 	c->inspect_flows = CONF_INSPECT_FLOWS_DEFAULT;
 	c->watchdog_stall_ms = CONF_WATCHDOG_STALL_DEFAULT;
 	c->log_level = LOG_LEVEL_INFO;
+	c->audit_capacity = CONF_AUDIT_CAPACITY_DEFAULT;
+	c->audit_segment_size = CONF_AUDIT_SEGMENT_DEFAULT;
+	c->audit_fsync_ms = CONF_AUDIT_FSYNC_DEFAULT;
+	c->audit_warn_pct = CONF_AUDIT_WARN_DEFAULT;
+	c->audit_full = CONF_AUDIT_OVERWRITE_OLDEST;
+	c->audit_pen = CONF_AUDIT_PEN_DEFAULT;
+	c->audit_facility = CONF_AUDIT_FACILITY_DEFAULT;
+	c->audit_health_interval = CONF_AUDIT_HEALTH_DEFAULT;
 	if (!c->policy || !c->control_socket || !c->control_group ||
 	    !c->state_dir || !c->pidfile || !c->user) {
 		conf_free(c);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static void conf_collector_free(struct conf_collector *k)
+{
+	free(k->name);
+	free(k->host);
+	free(k->port);
+	free(k->ca);
+	free(k->cert);
+	free(k->key);
+	free(k->server_name);
+	memset(k, 0, sizeof(*k));
 }
 
 void conf_free(struct conf *c)
@@ -94,6 +138,12 @@ void conf_free(struct conf *c)
 	free(c->state_dir);
 	free(c->pidfile);
 	free(c->user);
+	free(c->audit_dir);
+	free(c->audit_hmac_key);
+	free(c->audit_hostname);
+	free(c->audit_jsonl);
+	for (unsigned i = 0; i < c->n_collectors; i++)
+		conf_collector_free(&c->collectors[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -111,18 +161,18 @@ static const struct conf_key *conf_key_find(const char *name)
 }
 
 /* Strict decimal: no sign, no leading '+', no trailing junk. */
-static int conf_parse_ulong(const char *s, unsigned long *out)
+static int conf_parse_ulong(const char *s, unsigned long long *out)
 {
-	unsigned long v = 0;
+	unsigned long long v = 0;
 
 	if (*s == '\0')
 		return -EINVAL;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -EINVAL;
-		if (v > (~0UL - 9) / 10)
+		if (v > (~0ULL - 9) / 10)
 			return -ERANGE;
-		v = v * 10 + (unsigned long)(*s - '0');
+		v = v * 10 + (unsigned long long)(*s - '0');
 	}
 	*out = v;
 	return 0;
@@ -172,11 +222,333 @@ static void conf_set_str(struct conf *c, const struct conf_key *k, char *v)
 	*field = v;
 }
 
+static const struct {
+	const char *name;
+	int code;
+} conf_facilities[] = {
+	{ "kern", 0 },	  { "user", 1 },      { "mail", 2 },
+	{ "daemon", 3 },  { "auth", 4 },      { "syslog", 5 },
+	{ "lpr", 6 },	  { "news", 7 },      { "uucp", 8 },
+	{ "cron", 9 },	  { "authpriv", 10 }, { "ftp", 11 },
+	{ "ntp", 12 },	  { "audit", 13 },    { "alert", 14 },
+	{ "clock", 15 },  { "local0", 16 },   { "local1", 17 },
+	{ "local2", 18 }, { "local3", 19 },   { "local4", 20 },
+	{ "local5", 21 }, { "local6", 22 },   { "local7", 23 },
+};
+
+int conf_facility_parse(const char *s)
+{
+	unsigned long long n;
+
+	for (size_t i = 0;
+	     i < sizeof(conf_facilities) / sizeof(conf_facilities[0]); i++)
+		if (strcmp(s, conf_facilities[i].name) == 0)
+			return conf_facilities[i].code;
+	if (conf_parse_ulong(s, &n) == 0 && n <= 23)
+		return (int)n;
+	return -1;
+}
+
+/* "64M" -> 64 MiB; K, M, G binary (upper or lower case); no suffix: bytes. */
+static int conf_parse_size(const char *s, unsigned long long *out)
+{
+	char num[32];
+	size_t len = strlen(s);
+	unsigned shift = 0;
+	unsigned long long v;
+	int rc;
+
+	if (len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	switch (s[len - 1]) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	}
+	memcpy(num, s, len + 1);
+	if (shift)
+		num[len - 1] = '\0';
+	rc = conf_parse_ulong(num, &v);
+	if (rc < 0)
+		return rc;
+	if (shift && v > (~0ULL >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+static int conf_host_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s < 33 || (unsigned char)*s > 126)
+			return 0;
+	return n > 0 && n <= max;
+}
+
+static int conf_collector_name_ok(const char *s)
+{
+	return conf_name_ok(s) && strlen(s) <= CONF_AUDIT_NAME_MAX;
+}
+
+/* Numeric option of a collector line. */
+static int conf_collector_num(const char *opt, const char *v, uint32_t min,
+			      uint32_t max, uint32_t *out, const char *file,
+			      int line, int col, struct diag_list *d)
+{
+	unsigned long long n;
+	int rc = conf_parse_ulong(v, &n);
+
+	if (rc == 0 && (n < min || n > max))
+		rc = -ERANGE;
+	if (rc == -ERANGE) {
+		diag_add(d, file, line, col,
+			 "audit-collector: %s: %s is out of range %u..%u", opt,
+			 v, min, max);
+		return -EINVAL;
+	}
+	if (rc < 0) {
+		diag_add(
+			d, file, line, col,
+			"audit-collector: %s: expected a decimal number, got \"%s\"",
+			opt, v);
+		return -EINVAL;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
+#define CONF_TOKENS_MAX 24
+
+/*
+ * audit-collector NAME PROTO HOST PORT [ca FILE] [cert FILE] [key FILE]
+ *                 [server-name NAME] [no-client-cert] [settle-ms N]
+ *                 [backoff-max-ms N]
+ */
+static int conf_collector(struct conf *c, char *v, const char *file, int line,
+			  int vcol, struct diag_list *d)
+{
+	struct conf_collector k = { 0 };
+	char *tok[CONF_TOKENS_MAX];
+	int col[CONF_TOKENS_MAX];
+	int ntok = 0, rc = 0, i;
+	char *p = v;
+
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		if (ntok == CONF_TOKENS_MAX) {
+			diag_add(d, file, line, vcol + (int)(p - v),
+				 "audit-collector: more than %d words",
+				 CONF_TOKENS_MAX);
+			return -EINVAL;
+		}
+		tok[ntok] = p;
+		col[ntok++] = vcol + (int)(p - v);
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		if (*p)
+			*p++ = '\0';
+	}
+	if (ntok < 4) {
+		diag_add(
+			d, file, line, vcol,
+			"audit-collector: expected NAME PROTO HOST PORT [options], got %d word%s",
+			ntok, ntok == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	k.line = line;
+	if (!conf_collector_name_ok(tok[0])) {
+		diag_add(
+			d, file, line, col[0],
+			"audit-collector: name \"%s\": expected 1..%d letters, digits, '-', '_' or '.'",
+			tok[0], CONF_AUDIT_NAME_MAX);
+		rc = -EINVAL;
+	}
+	for (unsigned j = 0; rc == 0 && j < c->n_collectors; j++)
+		if (strcmp(c->collectors[j].name, tok[0]) == 0) {
+			diag_add(
+				d, file, line, col[0],
+				"audit-collector: duplicate name \"%s\" (first on line %d)",
+				tok[0], c->collectors[j].line);
+			rc = -EINVAL;
+		}
+	if (strcmp(tok[1], "udp") == 0) {
+		k.proto = CONF_AUDIT_UDP;
+	} else if (strcmp(tok[1], "tcp") == 0) {
+		k.proto = CONF_AUDIT_TCP;
+	} else if (strcmp(tok[1], "tls") == 0) {
+		k.proto = CONF_AUDIT_TLS;
+	} else {
+		diag_add(
+			d, file, line, col[1],
+			"audit-collector: unknown protocol \"%s\" (expected udp, tcp or tls)",
+			tok[1]);
+		rc = -EINVAL;
+	}
+	if (!conf_host_ok(tok[2], 255)) {
+		diag_add(d, file, line, col[2],
+			 "audit-collector: bad host \"%s\"", tok[2]);
+		rc = -EINVAL;
+	}
+	{
+		unsigned long long port;
+		int prc = conf_parse_ulong(tok[3], &port);
+
+		if ((prc == 0 && (port < 1 || port > 65535)) ||
+		    (prc < 0 && !conf_name_ok(tok[3]))) {
+			diag_add(
+				d, file, line, col[3],
+				"audit-collector: port \"%s\": expected 1..65535 or a service name",
+				tok[3]);
+			rc = -EINVAL;
+		}
+	}
+	k.name = strdup(tok[0]);
+	k.host = strdup(tok[2]);
+	k.port = strdup(tok[3]);
+	if (k.name == NULL || k.host == NULL || k.port == NULL) {
+		conf_collector_free(&k);
+		return -ENOMEM;
+	}
+	for (i = 4; i < ntok; i++) {
+		const char *o = tok[i];
+		char **path = NULL;
+
+		if (strcmp(o, "no-client-cert") == 0) {
+			k.no_client_cert = true;
+			continue;
+		}
+		if (i + 1 >= ntok) {
+			diag_add(
+				d, file, line, col[i],
+				strcmp(o, "ca") && strcmp(o, "cert") &&
+						strcmp(o, "key") &&
+						strcmp(o, "server-name") &&
+						strcmp(o, "settle-ms") &&
+						strcmp(o, "backoff-max-ms") ?
+					"audit-collector: unknown option \"%s\"" :
+					"audit-collector: %s: missing value",
+				o);
+			rc = -EINVAL;
+			break;
+		}
+		if (strcmp(o, "ca") == 0)
+			path = &k.ca;
+		else if (strcmp(o, "cert") == 0)
+			path = &k.cert;
+		else if (strcmp(o, "key") == 0)
+			path = &k.key;
+		if (path != NULL) {
+			if (*path != NULL) {
+				diag_add(d, file, line, col[i],
+					 "audit-collector: %s given twice", o);
+				rc = -EINVAL;
+			}
+			free(*path);
+			*path = conf_resolve_path(c->file, tok[i + 1]);
+			if (*path == NULL) {
+				conf_collector_free(&k);
+				return -ENOMEM;
+			}
+		} else if (strcmp(o, "server-name") == 0) {
+			if (!conf_host_ok(tok[i + 1], 255)) {
+				diag_add(
+					d, file, line, col[i + 1],
+					"audit-collector: bad server-name \"%s\"",
+					tok[i + 1]);
+				rc = -EINVAL;
+			}
+			free(k.server_name);
+			k.server_name = strdup(tok[i + 1]);
+			if (k.server_name == NULL) {
+				conf_collector_free(&k);
+				return -ENOMEM;
+			}
+		} else if (strcmp(o, "settle-ms") == 0) {
+			if (conf_collector_num(o, tok[i + 1], 1, 60000,
+					       &k.settle_ms, file, line,
+					       col[i + 1], d) < 0)
+				rc = -EINVAL;
+		} else if (strcmp(o, "backoff-max-ms") == 0) {
+			if (conf_collector_num(o, tok[i + 1], 100, 3600000,
+					       &k.backoff_max_ms, file, line,
+					       col[i + 1], d) < 0)
+				rc = -EINVAL;
+		} else {
+			diag_add(d, file, line, col[i],
+				 "audit-collector: unknown option \"%s\"", o);
+			rc = -EINVAL;
+			break;
+		}
+		i++;
+	}
+	if (rc == 0 && k.proto != CONF_AUDIT_TLS &&
+	    (k.ca || k.cert || k.key || k.server_name || k.no_client_cert)) {
+		diag_add(
+			d, file, line, col[1],
+			"audit-collector %s: ca, cert, key, server-name and no-client-cert are for tls only",
+			k.name);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && k.proto == CONF_AUDIT_TLS) {
+		if (k.ca == NULL) {
+			diag_add(
+				d, file, line, col[1],
+				"audit-collector %s: tls needs \"ca FILE\" to verify the collector",
+				k.name);
+			rc = -EINVAL;
+		} else if ((k.cert == NULL) != (k.key == NULL)) {
+			diag_add(d, file, line, col[1],
+				 "audit-collector %s: %s without %s", k.name,
+				 k.cert ? "cert" : "key",
+				 k.cert ? "key" : "cert");
+			rc = -EINVAL;
+		} else if (k.cert == NULL && !k.no_client_cert) {
+			diag_add(
+				d, file, line, col[1],
+				"audit-collector %s: mutual authentication needs \"cert FILE key FILE\" (or no-client-cert)",
+				k.name);
+			rc = -EINVAL;
+		} else if (k.cert != NULL && k.no_client_cert) {
+			diag_add(
+				d, file, line, col[1],
+				"audit-collector %s: no-client-cert together with cert",
+				k.name);
+			rc = -EINVAL;
+		}
+	}
+	if (rc == 0 && c->n_collectors == CONF_AUDIT_COLLECTORS_MAX) {
+		diag_add(d, file, line, col[0],
+			 "audit-collector: more than %d collectors",
+			 CONF_AUDIT_COLLECTORS_MAX);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		conf_collector_free(&k);
+		return rc;
+	}
+	c->collectors[c->n_collectors++] = k;
+	return 0;
+}
+
 /* Applies one key; returns 0 or -EINVAL/-ENOMEM after adding a diagnostic. */
-static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
+static int conf_apply(struct conf *c, const struct conf_key *k, char *v,
 		      const char *file, int line, int col, struct diag_list *d)
 {
-	unsigned long n;
+	unsigned long long n;
 	char *s;
 	int lvl, rc;
 
@@ -222,8 +594,8 @@ static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
 			rc = -ERANGE;
 		if (rc == -ERANGE) {
 			diag_add(d, file, line, col,
-				 "%s: %s is out of range %lu..%lu", k->name, v,
-				 k->min, k->max);
+				 "%s: %s is out of range %llu..%llu", k->name,
+				 v, k->min, k->max);
 			return -EINVAL;
 		}
 		if (rc < 0) {
@@ -248,6 +620,79 @@ static int conf_apply(struct conf *c, const struct conf_key *k, const char *v,
 		}
 		*(enum log_level *)((char *)c + k->off) = (enum log_level)lvl;
 		return 0;
+	case CONF_T_SIZE:
+		rc = conf_parse_size(v, &n);
+		if (rc == 0 && (n < k->min || n > k->max))
+			rc = -ERANGE;
+		if (rc == -ERANGE) {
+			diag_add(d, file, line, col,
+				 "%s: %s is out of range %lluK..%lluG", k->name,
+				 v, k->min >> 10, k->max >> 30);
+			return -EINVAL;
+		}
+		if (rc < 0) {
+			diag_add(
+				d, file, line, col,
+				"%s: expected a size (bytes, or a number with K, M or G), got \"%s\"",
+				k->name, v);
+			return -EINVAL;
+		}
+		*(uint64_t *)((char *)c + k->off) = n;
+		return 0;
+	case CONF_T_FSYNC:
+		if (strcmp(v, "record") == 0) {
+			*(uint32_t *)((char *)c + k->off) = 0;
+			return 0;
+		}
+		rc = conf_parse_ulong(v, &n);
+		if (rc < 0 || n < k->min || n > k->max) {
+			diag_add(
+				d, file, line, col,
+				"%s: expected \"record\" or milliseconds %llu..%llu, got \"%s\"",
+				k->name, k->min, k->max, v);
+			return -EINVAL;
+		}
+		*(uint32_t *)((char *)c + k->off) = (uint32_t)n;
+		return 0;
+	case CONF_T_FULL:
+		if (strcmp(v, "overwrite-oldest") == 0) {
+			c->audit_full = CONF_AUDIT_OVERWRITE_OLDEST;
+		} else if (strcmp(v, "drop-new") == 0) {
+			c->audit_full = CONF_AUDIT_DROP_NEW;
+		} else {
+			diag_add(
+				d, file, line, col,
+				"%s: expected overwrite-oldest or drop-new, got \"%s\"",
+				k->name, v);
+			return -EINVAL;
+		}
+		return 0;
+	case CONF_T_FACILITY:
+		lvl = conf_facility_parse(v);
+		if (lvl < 0) {
+			diag_add(
+				d, file, line, col,
+				"%s: expected a facility name (audit, authpriv, local0..local7, ...) or 0..23, got \"%s\"",
+				k->name, v);
+			return -EINVAL;
+		}
+		*(int *)((char *)c + k->off) = lvl;
+		return 0;
+	case CONF_T_HOST:
+		if (!conf_host_ok(v, (size_t)k->max)) {
+			diag_add(
+				d, file, line, col,
+				"%s: expected one word of printable ASCII (at most %llu), got \"%s\"",
+				k->name, k->max, v);
+			return -EINVAL;
+		}
+		s = strdup(v);
+		if (s == NULL)
+			return -ENOMEM;
+		conf_set_str(c, k, s);
+		return 0;
+	case CONF_T_COLLECTOR:
+		return conf_collector(c, v, file, line, col, d);
 	}
 	return -EINVAL;
 }
@@ -293,7 +738,7 @@ static int conf_line(struct conf *c, char *p, const char *file, int line,
 		diag_add(d, file, line, kcol, "%s: missing value", key);
 		return -EINVAL;
 	}
-	if (seen[k - conf_keys]) {
+	if (k->type != CONF_T_COLLECTOR && seen[k - conf_keys]) {
 		diag_add(d, file, line, kcol,
 			 "%s: duplicate key (first set on line %d)", key,
 			 seen[k - conf_keys]);
@@ -353,11 +798,110 @@ int conf_load(struct conf *c, const char *path, struct diag_list *d)
 		if (r < 0)
 			rc = -EINVAL;
 	}
+	if (c->audit_capacity < 2 * c->audit_segment_size) {
+		size_t ki =
+			(size_t)(conf_key_find("audit-capacity") - conf_keys);
+		size_t si = (size_t)(conf_key_find("audit-segment-size") -
+				     conf_keys);
+
+		diag_add(
+			d, path, seen[si] ? seen[si] : seen[ki], 0,
+			"audit-capacity %llu is less than two segments of audit-segment-size %llu",
+			(unsigned long long)c->audit_capacity,
+			(unsigned long long)c->audit_segment_size);
+		rc = rc == 0 ? -EINVAL : rc;
+	}
 	if (ferror(f) && rc == 0) {
 		rc = errno ? -errno : -EIO;
 		diag_add(d, path, 0, 0, "read error: %s", strerror(-rc));
 	}
 	free(buf);
 	fclose(f);
+	return rc;
+}
+
+const char *conf_audit_dir(const struct conf *c, char *buf, size_t len)
+{
+	if (c->audit_dir != NULL)
+		snprintf(buf, len, "%s", c->audit_dir);
+	else
+		snprintf(buf, len, "%s/audit", c->state_dir);
+	return buf;
+}
+
+static int conf_hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int conf_read_hmac_key(const char *path, uint8_t key[CONF_AUDIT_KEY_MAX],
+		       size_t *len, char *err, size_t errlen)
+{
+	/* room for 128 hex digits + CR LF, and one more to see "too long" */
+	unsigned char buf[2 * CONF_AUDIT_KEY_MAX + 3];
+	size_t n = 0, hex = 0;
+	bool is_hex = true;
+	int fd, rc = 0;
+
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "audit-hmac-key %s: %s", path,
+			 strerror(errno));
+		return rc;
+	}
+	while (n < sizeof(buf)) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "audit-hmac-key %s: %s", path,
+				 strerror(errno));
+			close(fd);
+			return rc;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	hex = n;
+	if (hex > 0 && buf[hex - 1] == '\n')
+		hex--;
+	if (hex > 0 && buf[hex - 1] == '\r')
+		hex--;
+	for (size_t i = 0; i < hex; i++)
+		if (conf_hexval(buf[i]) < 0)
+			is_hex = false;
+	if (is_hex && hex >= 2 * CONF_AUDIT_KEY_MIN &&
+	    hex <= 2 * CONF_AUDIT_KEY_MAX && hex % 2 == 0) {
+		for (size_t i = 0; i < hex / 2; i++)
+			key[i] = (uint8_t)(conf_hexval(buf[2 * i]) << 4 |
+					   conf_hexval(buf[2 * i + 1]));
+		*len = hex / 2;
+	} else if (!is_hex && n >= CONF_AUDIT_KEY_MIN &&
+		   n <= CONF_AUDIT_KEY_MAX) {
+		memcpy(key, buf, n);
+		*len = n;
+	} else {
+		snprintf(
+			err, errlen,
+			"audit-hmac-key %s: expected %d..%d raw bytes or %d..%d hex digits, got %s%zu %s",
+			path, CONF_AUDIT_KEY_MIN, CONF_AUDIT_KEY_MAX,
+			2 * CONF_AUDIT_KEY_MIN, 2 * CONF_AUDIT_KEY_MAX,
+			n == sizeof(buf) ? "more than " : "", is_hex ? hex : n,
+			is_hex ? "hex digits" : "bytes");
+		rc = -EINVAL;
+	}
+	memset(buf, 0, sizeof(buf));
 	return rc;
 }

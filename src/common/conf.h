@@ -6,6 +6,8 @@
 #ifndef CONDUIT_COMMON_CONF_H
 #define CONDUIT_COMMON_CONF_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/log.h"
@@ -39,6 +41,48 @@ struct diag_list;
 
 #define CONF_LINE_MAX 4096 /* longer lines are an error, not truncated */
 
+/* audit (FR6) */
+#define CONF_AUDIT_CAPACITY_DEFAULT (64ull << 20)
+#define CONF_AUDIT_SEGMENT_DEFAULT (4ull << 20)
+#define CONF_AUDIT_FSYNC_DEFAULT 100 /* ms; 0 = every record */
+#define CONF_AUDIT_WARN_DEFAULT 80   /* percent */
+#define CONF_AUDIT_PEN_DEFAULT 32473
+#define CONF_AUDIT_FACILITY_DEFAULT 13 /* log audit */
+#define CONF_AUDIT_HEALTH_DEFAULT 300  /* s; 0 = off */
+#define CONF_AUDIT_COLLECTORS_MAX 8
+#define CONF_AUDIT_NAME_MAX 32 /* collector names: [A-Za-z0-9_.-] */
+#define CONF_AUDIT_KEY_MIN 32  /* raw HMAC key bytes */
+#define CONF_AUDIT_KEY_MAX 64
+
+enum conf_audit_full {
+	CONF_AUDIT_OVERWRITE_OLDEST,
+	CONF_AUDIT_DROP_NEW,
+};
+
+/* The values of transport.h's enum transport_proto, kept apart so that
+ * common/ does not depend on audit/. */
+enum conf_audit_proto {
+	CONF_AUDIT_UDP,
+	CONF_AUDIT_TCP,
+	CONF_AUDIT_TLS,
+};
+
+/* One audit-collector line; strings owned by the conf. */
+struct conf_collector {
+	char *name;
+	enum conf_audit_proto proto;
+	char *host;
+	char *port;
+	char *ca;   /* tls: required */
+	char *cert; /* tls: required unless no_client_cert */
+	char *key;
+	char *server_name; /* NULL: host */
+	bool no_client_cert;
+	uint32_t settle_ms;	 /* 0: the transport's default */
+	uint32_t backoff_max_ms; /* 0: the transport's default */
+	int line;		 /* of the line, for diagnostics */
+};
+
 struct conf {
 	char *file; /* the file read; NULL for defaults only */
 	char *policy; /* absolute (relative values resolved against the conf dir) */
@@ -58,6 +102,22 @@ struct conf {
 	char *pidfile;
 	enum log_level log_level;
 	char *user; /* "-" = do not drop privileges */
+
+	/* audit (FR6) */
+	char *audit_dir;	 /* NULL: <state-dir>/audit (conf_audit_dir) */
+	uint64_t audit_capacity; /* bytes of spool */
+	uint64_t audit_segment_size; /* bytes per segment */
+	uint32_t audit_fsync_ms;     /* 0: fdatasync every record */
+	uint32_t audit_warn_pct;
+	enum conf_audit_full audit_full;
+	char *audit_hmac_key; /* key file; NULL: plain SHA-256 chain */
+	uint32_t audit_pen;
+	int audit_facility;		/* 0..23 */
+	char *audit_hostname;		/* NULL: gethostname */
+	char *audit_jsonl;		/* NULL: none */
+	uint32_t audit_health_interval; /* s; 0 = off */
+	unsigned n_collectors;
+	struct conf_collector collectors[CONF_AUDIT_COLLECTORS_MAX];
 };
 
 /* Fills c with the defaults; strings are owned by c. Returns 0 or -ENOMEM. */
@@ -73,5 +133,19 @@ void conf_free(struct conf *c);
 
 /* True when privileges must not be dropped ("user -"). */
 int conf_user_is_none(const struct conf *c);
+
+/* The spool directory: audit-dir, else <state-dir>/audit. Returns buf. */
+const char *conf_audit_dir(const struct conf *c, char *buf, size_t len);
+
+/*
+ * Reads an audit HMAC key file: 32..64 raw bytes, or 64..128 hex digits
+ * (an even number, optionally followed by one newline). Returns 0 with
+ * key/len set, or a negative errno with err naming the file and reason.
+ */
+int conf_read_hmac_key(const char *path, uint8_t key[CONF_AUDIT_KEY_MAX],
+		       size_t *len, char *err, size_t errlen);
+
+/* "audit" -> 13, "local3" -> 19, "7" -> 7; -1 when unknown. */
+int conf_facility_parse(const char *s);
 
 #endif

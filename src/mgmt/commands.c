@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "common/diag.h"
 #include "common/log.h"
 #include "dpi/event.h"
@@ -173,6 +176,13 @@ int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
 	return 0;
 }
 
+static const char *cmd_jstr(const json_t *j)
+{
+	const char *s = json_string_value(j);
+
+	return s ? s : "";
+}
+
 json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
 		     const struct srv_peer *peer)
 {
@@ -198,10 +208,33 @@ json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
 		log_debug("control: uid %u pid %ld: %s",
 			  peer ? (unsigned)peer->uid : 0u,
 			  peer ? (long)peer->pid : 0L, c->name);
+	snprintf(d->actor, sizeof(d->actor), "uid %u pid %ld",
+		 peer ? (unsigned)peer->uid : 0u, peer ? (long)peer->pid : 0L);
 	resp = c->handler(d, args, id);
 	if (resp == NULL)
 		resp = ctl_response_error(id, CTL_ERR_INTERNAL, "out of memory",
 					  NULL);
+	if (d->audit && strcmp(c->name, "hello") && strcmp(c->name, "status") &&
+	    strcmp(c->name, "stats")) {
+		const json_t *e = json_object_get(resp, "error");
+		struct audit_event ev;
+
+		audit_event_init(&ev, AUDIT_MGMT_COMMAND);
+		audit_event_add(&ev, "command", c->name);
+		audit_event_add_u64(&ev, "uid", peer ? peer->uid : 0);
+		audit_event_add_u64(&ev, "pid", peer ? (uint64_t)peer->pid : 0);
+		audit_event_add(&ev, "channel", "unix");
+		audit_event_add(&ev, "outcome", e ? "error" : "ok");
+		if (e != NULL)
+			audit_event_add(
+				&ev, "error",
+				cmd_jstr(json_object_get(e, "message")));
+		audit_event_msgf(&ev, "control command %s by uid %u: %s",
+				 c->name, peer ? (unsigned)peer->uid : 0u,
+				 e ? "error" : "ok");
+		audit_emit(d->audit, &ev);
+	}
+	d->actor[0] = '\0';
 	return resp;
 }
 
@@ -327,7 +360,7 @@ const char *cmd_sha256_hex(const struct pol_policy *p, char *buf, size_t len)
 	return buf;
 }
 
-static const char *cmd_source_name(enum cmd_source s)
+const char *cmd_source_name(enum cmd_source s)
 {
 	switch (s) {
 	case CMD_SOURCE_CONFIG:
@@ -403,13 +436,71 @@ static json_t *cmd_diff_json(const struct pol_diff *df)
 	return j;
 }
 
+static const char *cmd_l4_name(uint8_t p, char *buf, size_t len)
+{
+	switch (p) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	case 58:
+		return "icmpv6";
+	case 132:
+		return "sctp";
+	}
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+static void cmd_audit_deny(struct cmd_daemon *d, const struct deny_event *ev)
+{
+	char a[INET6_ADDRSTRLEN], b[16];
+	struct audit_event ae;
+
+	audit_event_init(&ae, AUDIT_FLOW_DENIED);
+	audit_event_add(&ae, "reason", nflog_reason_name(ev->reason));
+	audit_event_add(&ae, "conduit", ev->conduit ? ev->conduit : "-");
+	audit_event_add(&ae, "zone_from", ev->zone_from ? ev->zone_from : "-");
+	audit_event_add(&ae, "zone_to", ev->zone_to ? ev->zone_to : "-");
+	if (ev->family == AF_INET || ev->family == AF_INET6) {
+		audit_event_add(&ae, "proto",
+				cmd_l4_name(ev->proto, b, sizeof(b)));
+		inet_ntop(ev->family, ev->saddr, a, sizeof(a));
+		audit_event_add(&ae, "src", a);
+		if (ev->has_sport)
+			audit_event_add_u64(&ae, "sport", ev->sport);
+		inet_ntop(ev->family, ev->daddr, a, sizeof(a));
+		audit_event_add(&ae, "dst", a);
+		if (ev->has_dport)
+			audit_event_add_u64(&ae, "dport", ev->dport);
+		if (ev->icmp_type >= 0)
+			audit_event_add_u64(&ae, "icmp_type",
+					    (uint64_t)ev->icmp_type);
+	}
+	audit_event_add_u64(&ae, "packets", ev->packets);
+	audit_event_add(&ae, "aggregated", ev->aggregated ? "1" : "0");
+	audit_event_add_u64(&ae, "interval",
+			    d->conf ? d->conf->deny_log_interval : 0);
+	audit_event_msgf(&ae, "%llu packet%s denied (%s) %s -> %s",
+			 (unsigned long long)ev->packets,
+			 ev->packets == 1 ? "" : "s",
+			 nflog_reason_name(ev->reason),
+			 ev->zone_from ? ev->zone_from : "-",
+			 ev->zone_to ? ev->zone_to : "-");
+	audit_emit(d->audit, &ae);
+}
+
 void cmd_nflog_event(const struct deny_event *ev, void *arg)
 {
 	char line[NFLOG_LINE_MAX];
+	struct cmd_daemon *d = arg;
 
-	(void)arg;
 	if (nflog_event_format(ev, line, sizeof(line)) != NULL)
 		log_info("%s", line);
+	if (d != NULL && d->audit != NULL && ev->action == NFLOG_ACTION_DENY)
+		cmd_audit_deny(d, ev);
 }
 
 /* Into the ring of the last violations (main thread: no lock). */
@@ -452,6 +543,34 @@ void cmd_dpi_event(const struct dpi_event *ev, void *arg)
 		cmd_violation_add(&d->violations, ev, s, t);
 	if (ev->function >= 0)
 		snprintf(fn, sizeof(fn), "%d", ev->function);
+	if (d != NULL && d->audit != NULL) {
+		struct audit_event ae;
+
+		audit_event_init(&ae, AUDIT_PROTO_VIOLATION);
+		audit_event_add(&ae, "kind", dpi_event_kind_name(ev->kind));
+		audit_event_add(&ae, "action", pol_action_name(ev->action));
+		audit_event_add(&ae, "conduit",
+				ev->conduit ? ev->conduit->name : "-");
+		audit_event_add(&ae, "zone_from",
+				ev->zone_from ? ev->zone_from->name : "-");
+		audit_event_add(&ae, "zone_to",
+				ev->zone_to ? ev->zone_to->name : "-");
+		audit_event_add(&ae, "proto", ev->proto ? ev->proto : "-");
+		audit_event_add(&ae, "function", fn);
+		audit_event_add(&ae, "rule", ev->rule ? ev->rule : "-");
+		audit_event_add_u64(&ae, "line",
+				    ev->loc.line > 0 ? (uint64_t)ev->loc.line :
+						       0);
+		audit_event_add(&ae, "src", s);
+		audit_event_add(&ae, "dst", t);
+		audit_event_add_u64(&ae, "count", ev->count);
+		audit_event_add(&ae, "detail", ev->detail);
+		audit_event_msgf(&ae, "%s %s %s %s -> %s: %s",
+				 ev->proto ? ev->proto : "-",
+				 dpi_event_kind_name(ev->kind),
+				 pol_action_name(ev->action), s, t, ev->detail);
+		audit_emit(d->audit, &ae);
+	}
 	log_info(
 		"violation kind=%s action=%s conduit=%s zones=%s->%s proto=%s "
 		"function=%s rule=%s line=%d src=%s dst=%s count=%u detail=\"%s\"",
@@ -461,6 +580,93 @@ void cmd_dpi_event(const struct dpi_event *ev, void *arg)
 		ev->zone_to ? ev->zone_to->name : "-",
 		ev->proto ? ev->proto : "-", fn, ev->rule ? ev->rule : "-",
 		ev->loc.line, s, t, ev->count, ev->detail);
+}
+
+/* --- audit records of the policy life cycle ---------------------------- */
+
+static const char *cmd_actor(const struct cmd_daemon *d)
+{
+	return d->actor[0] ? d->actor : "-";
+}
+
+void cmd_audit_policy_load(struct cmd_daemon *d, const struct pol_policy *p,
+			   const char *name, enum cmd_source src)
+{
+	struct audit_event ev;
+	char sha[65];
+
+	if (d->audit == NULL)
+		return;
+	audit_event_init(&ev, AUDIT_POLICY_LOAD);
+	audit_event_add(&ev, "name", name ? name : "-");
+	audit_event_add(&ev, "source", cmd_source_name(src));
+	audit_event_add(&ev, "sha256", cmd_sha256_hex(p, sha, sizeof(sha)));
+	audit_event_add_u64(&ev, "zones", p->n_zones);
+	audit_event_add_u64(&ev, "conduits", p->n_conduits);
+	audit_event_add(&ev, "who", cmd_actor(d));
+	audit_event_msgf(&ev, "policy %s loaded (%s): %zu zones, %zu conduits",
+			 name ? name : "-", cmd_source_name(src), p->n_zones,
+			 p->n_conduits);
+	audit_emit(d->audit, &ev);
+}
+
+void cmd_audit_policy_reject(struct cmd_daemon *d, const char *name,
+			     enum cmd_source src, int rc,
+			     const struct diag_list *dl)
+{
+	const struct diag *g = dl && dl->n ? &dl->v[0] : NULL;
+	struct audit_event ev;
+
+	if (d->audit == NULL)
+		return;
+	audit_event_init(&ev, AUDIT_POLICY_REJECT);
+	audit_event_add(&ev, "file",
+			g && g->file ? g->file :
+			name	     ? name :
+				       "-");
+	audit_event_add_u64(&ev, "line",
+			    g && g->line > 0 ? (uint64_t)g->line : 0);
+	audit_event_add_u64(&ev, "col", g && g->col > 0 ? (uint64_t)g->col : 0);
+	audit_event_add(&ev, "error", g ? g->msg : strerror(rc < 0 ? -rc : rc));
+	audit_event_add_u64(&ev, "errors", dl ? dl->n : 0);
+	audit_event_add(&ev, "name", name ? name : "-");
+	audit_event_add(&ev, "source", cmd_source_name(src));
+	audit_event_add(&ev, "who", cmd_actor(d));
+	audit_event_msgf(&ev, "policy %s rejected: %s", name ? name : "-",
+			 g ? g->msg : strerror(rc < 0 ? -rc : rc));
+	audit_emit(d->audit, &ev);
+}
+
+void cmd_warn_fail_open(struct cmd_daemon *d, const struct pol_policy *p)
+{
+	for (size_t i = 0; i < p->n_conduits; i++) {
+		const struct pol_conduit *cd = &p->conduits[i];
+		bool insp = false;
+
+		for (size_t j = 0; j < cd->n_allow; j++)
+			insp |= nft_service_inspected(cd, &cd->allow[j]);
+		if (!cd->fail_open || !insp)
+			continue;
+		log_warnx("conduit %s: fail open: while no inspection "
+			  "worker runs, its inspected traffic passes "
+			  "uninspected",
+			  cd->name);
+		if (d->audit != NULL) {
+			struct audit_event ev;
+
+			audit_event_init(&ev, AUDIT_FAIL_OPEN);
+			audit_event_add(&ev, "conduit", cd->name);
+			audit_event_add(&ev, "zone_from", cd->from->name);
+			audit_event_add(&ev, "zone_to", cd->to->name);
+			audit_event_add_u64(&ev, "generation", d->generation);
+			audit_event_msgf(&ev,
+					 "conduit %s fails open: inspected "
+					 "traffic passes uninspected while no "
+					 "inspection worker runs",
+					 cd->name);
+			audit_emit(d->audit, &ev);
+		}
+	}
 }
 
 /* --- actions ------------------------------------------------------------ */
@@ -532,7 +738,7 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 			log_warnx("cannot remove %s: %s", path, strerror(-r));
 	}
 	if (d->nflog)
-		nflog_flush(d->nflog, cmd_nflog_event, NULL);
+		nflog_flush(d->nflog, cmd_nflog_event, d);
 	if (d->queues != NULL) {
 		int qr = queue_set_policy(d->queues, p);
 
@@ -579,12 +785,40 @@ int cmd_install(struct cmd_daemon *d, struct pol_policy *p, const char *name,
 		*deferred ?
 			"; island mode is on: it takes effect at island off" :
 			"");
+	if (d->audit != NULL) {
+		struct audit_event ev;
+
+		audit_event_init(&ev, AUDIT_POLICY_APPLY);
+		audit_event_add(&ev, "name", nname);
+		audit_event_add(&ev, "source", cmd_source_name(src));
+		audit_event_add(&ev, "sha256", sha);
+		audit_event_add_u64(&ev, "generation", d->generation);
+		audit_event_add(&ev, "deferred", *deferred ? "1" : "0");
+		audit_event_addf(&ev, "zones", "+%d -%d ~%d", zn[0], zn[1],
+				 zn[2]);
+		audit_event_addf(&ev, "conduits", "+%d -%d ~%d", cn[0], cn[1],
+				 cn[2]);
+		audit_event_add_u64(&ev, "zones_added", (uint64_t)zn[0]);
+		audit_event_add_u64(&ev, "zones_removed", (uint64_t)zn[1]);
+		audit_event_add_u64(&ev, "zones_changed", (uint64_t)zn[2]);
+		audit_event_add_u64(&ev, "conduits_added", (uint64_t)cn[0]);
+		audit_event_add_u64(&ev, "conduits_removed", (uint64_t)cn[1]);
+		audit_event_add_u64(&ev, "conduits_changed", (uint64_t)cn[2]);
+		audit_event_add(&ev, "who", cmd_actor(d));
+		audit_event_msgf(&ev, "policy %s %s (%s), generation %llu",
+				 nname, *deferred ? "stored" : "applied",
+				 cmd_source_name(src),
+				 (unsigned long long)d->generation);
+		audit_emit(d->audit, &ev);
+	}
+	cmd_warn_fail_open(d, p);
 	if (summary && have_diff)
 		*summary = cmd_diff_json(&df);
 	if (have_diff)
 		policy_diff_free(&df);
 	return 0;
 fail:
+	cmd_audit_policy_reject(d, name, src, rc, dl);
 	if (have_diff)
 		policy_diff_free(&df);
 	free(nname);
@@ -606,8 +840,11 @@ int cmd_reload(struct cmd_daemon *d, json_t **summary, bool *deferred,
 		log_warnx(
 			"reload: %s rejected (%zu error%s); the running policy stays",
 			d->conf->policy, dl->n, dl->n == 1 ? "" : "s");
+		cmd_audit_policy_reject(d, d->conf->policy, CMD_SOURCE_CONFIG,
+					rc, dl);
 		return rc;
 	}
+	cmd_audit_policy_load(d, p, d->conf->policy, CMD_SOURCE_CONFIG);
 	rc = cmd_install(d, p, d->conf->policy, CMD_SOURCE_CONFIG, NULL, 0,
 			 true, deferred, summary, dl);
 	if (rc < 0)
@@ -650,6 +887,20 @@ int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl)
 			log_warnx(
 				"cannot remove %s: %s (a restart will be in island mode)",
 				path, strerror(-r));
+	}
+	if (d->audit != NULL) {
+		struct audit_event ev;
+
+		audit_event_init(&ev, on ? AUDIT_ISLAND_ON : AUDIT_ISLAND_OFF);
+		audit_event_add(&ev, "who", cmd_actor(d));
+		audit_event_add(&ev, "changed", d->island != on ? "1" : "0");
+		audit_event_add(&ev, "policy",
+				d->policy_name ? d->policy_name : "-");
+		audit_event_msgf(&ev, "island mode %s by %s",
+				 on ? "on: every inter-zone packet is dropped" :
+				      "off: the policy is enforced again",
+				 cmd_actor(d));
+		audit_emit(d->audit, &ev);
 	}
 	d->island = on;
 	if (on)
@@ -964,6 +1215,56 @@ fail:
 	return NULL;
 }
 
+json_t *cmd_audit_json(struct audit *a)
+{
+	struct audit_stats *st;
+	json_t *j, *cs;
+
+	if (a == NULL)
+		return json_null();
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return NULL;
+	audit_get_stats(a, st);
+	cs = json_array();
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, "
+		      "s:I, s:I, s:I, s:I}, s:O}",
+		      "emitted", (json_int_t)st->emitted, "queue_drops",
+		      (json_int_t)st->queue_drops, "written",
+		      (json_int_t)st->written, "write_failures",
+		      (json_int_t)st->write_failures, "last_seq",
+		      (json_int_t)st->last_seq, "spool", "fill_pct",
+		      (json_int_t)st->spool.fill_pct, "bytes",
+		      (json_int_t)st->spool.bytes, "capacity",
+		      (json_int_t)st->spool.capacity, "records",
+		      (json_int_t)st->spool.records, "segments",
+		      (json_int_t)st->spool.segments, "first_seq",
+		      (json_int_t)st->spool.first_seq, "last_seq",
+		      (json_int_t)st->spool.last_seq, "dropped_new",
+		      (json_int_t)st->spool.dropped_new, "overwritten",
+		      (json_int_t)st->spool.overwritten, "collectors", cs);
+	for (unsigned i = 0; j != NULL && cs != NULL && i < st->ncollectors &&
+			     i < AUDIT_COLLECTORS_MAX;
+	     i++) {
+		const struct audit_collector_stats *c = &st->c[i];
+
+		json_array_append_new(
+			cs, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, "
+				      "s:I, s:s}",
+				      "name", c->name, "up", c->up, "backlog",
+				      (json_int_t)c->backlog, "sent",
+				      (json_int_t)c->sent, "delivered",
+				      (json_int_t)c->delivered, "resent",
+				      (json_int_t)c->resent, "connects",
+				      (json_int_t)c->connects, "failures",
+				      (json_int_t)c->failures, "last_error",
+				      c->last_error));
+	}
+	json_decref(cs);
+	free(st);
+	return j;
+}
+
 /* The short inspection part of `status`. */
 static json_t *cmd_inspection_summary(const struct cmd_daemon *d,
 				      const struct cmd_stats_snap *s)
@@ -1007,6 +1308,8 @@ static json_t *cmd_stats_h(struct cmd_daemon *d, const json_t *args,
 		return NULL;
 	r = cmd_stats_json(d, &s);
 	cmd_stats_snap_free(&s);
+	if (r != NULL)
+		json_object_set_new(r, "audit", cmd_audit_json(d->audit));
 	return r ? ctl_response_ok(id, r) : NULL;
 }
 
@@ -1059,6 +1362,7 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 		json_object_set_new(r, "inspection",
 				    cmd_inspection_summary(d, &s));
 		cmd_stats_snap_free(&s);
+		json_object_set_new(r, "audit", cmd_audit_json(d->audit));
 	}
 	return ctl_response_ok(id, r);
 }
@@ -1150,6 +1454,7 @@ static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
 		log_warnx(
 			"policy.apply: %s rejected (%zu error%s); the running policy stays",
 			name, dl.n, dl.n == 1 ? "" : "s");
+		cmd_audit_policy_reject(d, name, CMD_SOURCE_APPLY, rc, &dl);
 		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID,
 				   "policy rejected", rc, &dl);
 		goto out;

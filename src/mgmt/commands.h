@@ -24,6 +24,7 @@
 #include "nft/nft.h"
 #include "policy/model.h"
 
+struct audit;
 struct diag_list;
 struct srv_peer;
 struct nflog_reader;
@@ -85,6 +86,11 @@ struct cmd_daemon {
 	const char *user;    /* the user we run as */
 	/* filled by cmd_dpi_event when it is given the daemon as arg */
 	struct cmd_violations violations;
+	/* the audit pipeline (borrowed; NULL: no audit records, tests) */
+	struct audit *audit;
+	/* who asks for the current action, for audit records: "uid 0 pid
+	 * 42" during a control command, "SIGHUP", "startup"; "" = unknown */
+	char actor[64];
 };
 
 /* One argument of a command. */
@@ -158,13 +164,35 @@ int cmd_reload(struct cmd_daemon *d, json_t **summary, bool *deferred,
 /* Island on/off with one atomic swap and the state file. */
 int cmd_island(struct cmd_daemon *d, bool on, struct diag_list *dl);
 
-/* nflog callback: writes the "deny ..." line through log_info. */
+/* nflog callback: writes the "deny ..." line through log_info; with arg =
+ * the struct cmd_daemon, a deny also becomes a FLOW_DENIED audit record. */
 struct deny_event;
 void cmd_nflog_event(const struct deny_event *ev, void *arg);
 /* One log line per (aggregated) protocol violation of the DPI path; with
  * arg = the struct cmd_daemon, the violation also goes into its ring of
- * the last ones (arg NULL: only the log line). */
+ * the last ones and becomes a PROTO_VIOLATION audit record (arg NULL: only
+ * the log line). */
 void cmd_dpi_event(const struct dpi_event *ev, void *arg);
+
+/*
+ * Audit records of the policy life cycle (no-ops without d->audit).
+ * POLICY_LOAD of p (named name, from src); POLICY_REJECT naming the first
+ * diagnostic of dl (or rc's text); FAIL_OPEN for every conduit of p that
+ * passes inspected traffic uninspected while no worker runs, with a
+ * log_warnx each (start-up and every apply).
+ */
+void cmd_audit_policy_load(struct cmd_daemon *d, const struct pol_policy *p,
+			   const char *name, enum cmd_source src);
+void cmd_audit_policy_reject(struct cmd_daemon *d, const char *name,
+			     enum cmd_source src, int rc,
+			     const struct diag_list *dl);
+void cmd_warn_fail_open(struct cmd_daemon *d, const struct pol_policy *p);
+/* "config", "state", "apply". */
+const char *cmd_source_name(enum cmd_source s);
+
+/* The audit part of `status` and `stats`: spool and collectors (new
+ * reference; JSON null without audit). */
+json_t *cmd_audit_json(struct audit *a);
 
 /*
  * What `stats` (and the inspection part of `status` and `policy.show`)

@@ -80,6 +80,284 @@ Test(conf, defaults, .fini = cleanup)
 	conf_free(&c);
 }
 
+/* CR 2.8 */
+Test(conf, audit_defaults, .fini = cleanup)
+{
+	char dir[256];
+	struct conf c;
+
+	cr_assert_eq(conf_init(&c), 0);
+	cr_expect_null(c.audit_dir);
+	cr_expect_str_eq(conf_audit_dir(&c, dir, sizeof(dir)),
+			 LOCALSTATEDIR "/lib/conduitd/audit");
+	cr_expect_eq(c.audit_capacity, 64ull << 20);
+	cr_expect_eq(c.audit_segment_size, 4ull << 20);
+	cr_expect_eq(c.audit_fsync_ms, 100);
+	cr_expect_eq(c.audit_warn_pct, 80);
+	cr_expect_eq(c.audit_full, CONF_AUDIT_OVERWRITE_OLDEST);
+	cr_expect_null(c.audit_hmac_key);
+	cr_expect_eq(c.audit_pen, 32473);
+	cr_expect_eq(c.audit_facility, 13);
+	cr_expect_null(c.audit_hostname);
+	cr_expect_null(c.audit_jsonl);
+	cr_expect_eq(c.audit_health_interval, 300);
+	cr_expect_eq(c.n_collectors, 0);
+	conf_free(&c);
+}
+
+/* CR 2.8 */
+Test(conf, audit_every_key, .fini = cleanup)
+{
+	char dir[256];
+	struct diag_list dl;
+	struct conf c;
+	const struct conf_collector *k;
+	int rc;
+
+	rc = load("state-dir /var/lib/cd\n"
+		  "audit-dir spool\n"
+		  "audit-capacity 1G\n"
+		  "audit-segment-size 512k\n"
+		  "audit-fsync record\n"
+		  "audit-warn-percent 90\n"
+		  "audit-full drop-new\n"
+		  "audit-hmac-key /etc/cd/audit.key\n"
+		  "audit-pen 99999\n"
+		  "audit-facility local4\n"
+		  "audit-hostname gw-17.plant\n"
+		  "audit-jsonl /var/log/cd/audit.jsonl\n"
+		  "audit-health-interval 0\n"
+		  "audit-collector siem tls siem.plant 6514 ca ca.pem "
+		  "cert gw.pem key gw.key server-name siem.example "
+		  "settle-ms 250 backoff-max-ms 60000\n"
+		  "audit-collector relay udp ::1 514\n"
+		  "audit-collector backup tcp 127.0.0.1 syslog\n"
+		  "audit-collector anon tls 10.0.0.1 6514 ca /ca.pem "
+		  "no-client-cert\n",
+		  &c, &dl);
+	cr_assert_eq(rc, 0, "rc %d, %zu diags: %s", rc, dl.n,
+		     dl.n ? dl.v[0].msg : "");
+	cr_expect_str_eq(c.audit_dir, "/tmp/spool");
+	cr_expect_str_eq(conf_audit_dir(&c, dir, sizeof(dir)), "/tmp/spool");
+	cr_expect_eq(c.audit_capacity, 1ull << 30);
+	cr_expect_eq(c.audit_segment_size, 512ull << 10);
+	cr_expect_eq(c.audit_fsync_ms, 0);
+	cr_expect_eq(c.audit_warn_pct, 90);
+	cr_expect_eq(c.audit_full, CONF_AUDIT_DROP_NEW);
+	cr_expect_str_eq(c.audit_hmac_key, "/etc/cd/audit.key");
+	cr_expect_eq(c.audit_pen, 99999);
+	cr_expect_eq(c.audit_facility, 20);
+	cr_expect_str_eq(c.audit_hostname, "gw-17.plant");
+	cr_expect_str_eq(c.audit_jsonl, "/var/log/cd/audit.jsonl");
+	cr_expect_eq(c.audit_health_interval, 0);
+	cr_assert_eq(c.n_collectors, 4);
+	k = &c.collectors[0];
+	cr_expect_str_eq(k->name, "siem");
+	cr_expect_eq(k->proto, CONF_AUDIT_TLS);
+	cr_expect_str_eq(k->host, "siem.plant");
+	cr_expect_str_eq(k->port, "6514");
+	cr_expect_str_eq(k->ca, "/tmp/ca.pem");
+	cr_expect_str_eq(k->cert, "/tmp/gw.pem");
+	cr_expect_str_eq(k->key, "/tmp/gw.key");
+	cr_expect_str_eq(k->server_name, "siem.example");
+	cr_expect_not(k->no_client_cert);
+	cr_expect_eq(k->settle_ms, 250);
+	cr_expect_eq(k->backoff_max_ms, 60000);
+	cr_expect_eq(k->line, 14);
+	k = &c.collectors[1];
+	cr_expect_str_eq(k->name, "relay");
+	cr_expect_eq(k->proto, CONF_AUDIT_UDP);
+	cr_expect_str_eq(k->host, "::1");
+	cr_expect_str_eq(k->port, "514");
+	cr_expect_null(k->ca);
+	cr_expect_eq(k->settle_ms, 0);
+	k = &c.collectors[2];
+	cr_expect_eq(k->proto, CONF_AUDIT_TCP);
+	cr_expect_str_eq(k->port, "syslog");
+	k = &c.collectors[3];
+	cr_expect(k->no_client_cert);
+	cr_expect_null(k->cert);
+	cr_expect_str_eq(k->ca, "/ca.pem");
+	conf_free(&c);
+	diag_list_free(&dl);
+}
+
+/* CR 2.8 */
+Test(conf, audit_sizes_and_facilities, .fini = cleanup)
+{
+	struct diag_list dl;
+	struct conf c;
+
+	cr_assert_eq(load("audit-capacity 262144\n"
+			  "audit-segment-size 64K\n"
+			  "audit-fsync 5000\n"
+			  "audit-facility 0\n",
+			  &c, &dl),
+		     0);
+	cr_expect_eq(c.audit_capacity, 262144);
+	cr_expect_eq(c.audit_segment_size, 65536);
+	cr_expect_eq(c.audit_fsync_ms, 5000);
+	cr_expect_eq(c.audit_facility, 0);
+	conf_free(&c);
+	diag_list_free(&dl);
+	cr_expect_eq(conf_facility_parse("audit"), 13);
+	cr_expect_eq(conf_facility_parse("authpriv"), 10);
+	cr_expect_eq(conf_facility_parse("local0"), 16);
+	cr_expect_eq(conf_facility_parse("local7"), 23);
+	cr_expect_eq(conf_facility_parse("23"), 23);
+	cr_expect_eq(conf_facility_parse("24"), -1);
+	cr_expect_eq(conf_facility_parse("local8"), -1);
+	cr_expect_eq(conf_facility_parse(""), -1);
+}
+
+/* CR 2.8 */
+Test(conf, audit_value_errors, .fini = cleanup)
+{
+	struct diag_list dl;
+	struct conf c;
+
+	cr_expect_eq(load("audit-capacity 64X\n"
+			  "audit-segment-size 1G\n"
+			  "audit-fsync sometimes\n"
+			  "audit-warn-percent 100\n"
+			  "audit-full block\n"
+			  "audit-pen 0\n"
+			  "audit-facility local9\n"
+			  "audit-hostname two words\n"
+			  "audit-health-interval 1d\n"
+			  "audit-capacity 99999999999999999G\n",
+			  &c, &dl),
+		     -EINVAL);
+	cr_assert_eq(dl.n, 10, "%zu diags", dl.n);
+	assert_diag(&dl, 0, 1, 16, "expected a size");
+	assert_diag(&dl, 1, 3, 13, "expected \"record\" or milliseconds");
+	assert_diag(&dl, 2, 4, 20, "100 is out of range 1..99");
+	assert_diag(&dl, 3, 5, 12,
+		    "expected overwrite-oldest or drop-new, got \"block\"");
+	assert_diag(&dl, 4, 6, 11, "0 is out of range");
+	assert_diag(&dl, 5, 7, 16, "expected a facility name");
+	assert_diag(&dl, 6, 8, 16, "expected one word");
+	assert_diag(&dl, 7, 9, 23, "expected a decimal number");
+	assert_diag(&dl, 8, 10, 1, "duplicate key (first set on line 1)");
+	/* 1G segments do not fit twice into the default 64M */
+	assert_diag(&dl, 9, 2, 0, "less than two segments");
+	cr_expect_eq(c.audit_segment_size, 1ull << 30);
+	cr_expect_eq(c.audit_capacity, 64ull << 20,
+		     "failed values keep the default");
+	conf_free(&c);
+	diag_list_free(&dl);
+}
+
+/* CR 2.8 */
+Test(conf, audit_collector_errors, .fini = cleanup)
+{
+	struct diag_list dl;
+	struct conf c;
+
+	cr_expect_eq(
+		load("audit-collector a tcp 127.0.0.1 6514\n"
+		     "audit-collector b smtp 127.0.0.1 25\n"
+		     "audit-collector c tls siem 6514 cert c.pem key c.key\n"
+		     "audit-collector d tls siem 6514 ca ca.pem cert c.pem\n"
+		     "audit-collector e tls siem 6514 ca ca.pem\n"
+		     "audit-collector a udp 127.0.0.1 514\n"
+		     "audit-collector f tcp 127.0.0.1 70000\n"
+		     "audit-collector g tcp 127.0.0.1 514 settle-ms 1s\n"
+		     "audit-collector h tcp 127.0.0.1 514 ca ca.pem\n"
+		     "audit-collector i tcp 127.0.0.1\n"
+		     "audit-collector j tcp 127.0.0.1 514 frobnicate 1\n"
+		     "audit-collector k/x tcp 127.0.0.1 514\n"
+		     "audit-collector l tls siem 6514 ca ca.pem key c.key\n",
+		     &c, &dl),
+		-EINVAL);
+	cr_assert_eq(dl.n, 12, "%zu diags", dl.n);
+	assert_diag(&dl, 0, 2, 19, "unknown protocol \"smtp\"");
+	assert_diag(&dl, 1, 3, 19, "tls needs \"ca FILE\"");
+	assert_diag(&dl, 2, 4, 19, "cert without key");
+	assert_diag(&dl, 3, 5, 19, "mutual authentication needs");
+	assert_diag(&dl, 4, 6, 17, "duplicate name \"a\" (first on line 1)");
+	assert_diag(&dl, 5, 7, 33, "expected 1..65535");
+	assert_diag(&dl, 6, 8, 47, "settle-ms: expected a decimal number");
+	assert_diag(&dl, 7, 9, 19, "for tls only");
+	assert_diag(&dl, 8, 10, 17, "expected NAME PROTO HOST PORT");
+	assert_diag(&dl, 9, 11, 37, "unknown option \"frobnicate\"");
+	assert_diag(&dl, 10, 12, 17, "name \"k/x\"");
+	assert_diag(&dl, 11, 13, 19, "key without cert");
+	cr_expect_eq(c.n_collectors, 1, "only the good line is kept");
+	conf_free(&c);
+	diag_list_free(&dl);
+}
+
+/* CR 2.8 */
+Test(conf, audit_collector_limit, .fini = cleanup)
+{
+	char text[2048];
+	size_t off = 0;
+	struct diag_list dl;
+	struct conf c;
+
+	for (int i = 0; i < 9; i++)
+		off += (size_t)snprintf(
+			text + off, sizeof(text) - off,
+			"audit-collector c%d udp 127.0.0.1 %d\n", i, 5140 + i);
+	cr_expect_eq(load(text, &c, &dl), -EINVAL);
+	cr_assert_eq(dl.n, 1);
+	assert_diag(&dl, 0, 9, 17, "more than 8 collectors");
+	cr_expect_eq(c.n_collectors, 8);
+	conf_free(&c);
+	diag_list_free(&dl);
+}
+
+static void write_key(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* CR 3.9 */
+Test(conf, hmac_key_file, .fini = cleanup)
+{
+	const char *path = "/tmp/test_conf.key";
+	uint8_t key[CONF_AUDIT_KEY_MAX], raw[40];
+	char hex[200], err[256];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(0xf0 + i);
+	write_key(path, raw, sizeof(raw));
+	cr_assert_eq(conf_read_hmac_key(path, key, &len, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_expect_eq(len, 40);
+	cr_expect_arr_eq(key, raw, 40);
+
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02X", 0xa0 + i);
+	strcat(hex, "\n");
+	write_key(path, hex, strlen(hex));
+	cr_assert_eq(conf_read_hmac_key(path, key, &len, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_expect_eq(len, 32);
+	cr_expect_eq(key[0], 0xa0);
+	cr_expect_eq(key[31], 0xbf);
+
+	write_key(path, raw, 31);
+	cr_expect_eq(conf_read_hmac_key(path, key, &len, err, sizeof(err)),
+		     -EINVAL);
+	cr_expect(strstr(err, path) && strstr(err, "got 31 bytes"), "%s", err);
+
+	write_key(path, hex, 63); /* odd number of hex digits: raw, too long */
+	cr_expect_eq(conf_read_hmac_key(path, key, &len, err, sizeof(err)),
+		     -EINVAL);
+	cr_expect(strstr(err, "expected 32..64 raw bytes"), "%s", err);
+	unlink(path);
+	cr_expect_eq(conf_read_hmac_key(path, key, &len, err, sizeof(err)),
+		     -ENOENT);
+	cr_expect(strstr(err, "No such file"), "%s", err);
+}
+
 /* CR 7.6 */
 Test(conf, every_key, .fini = cleanup)
 {
