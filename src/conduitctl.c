@@ -1224,6 +1224,22 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 	}
 	if (optind < argc)
 		file = argv[optind++];
+	/* options may follow FILE: verify FILE --key K */
+	while (file != NULL && optind < argc && argv[optind][0] == '-') {
+		int o0 = optind;
+
+		ch = getopt_long(argc, argv, "+", lopts, NULL);
+		if (ch == 'k')
+			key = optarg;
+		else if (ch == 'p')
+			pen = optarg;
+		else if (ch == 'S')
+			spool = true;
+		else
+			break;
+		if (optind == o0)
+			break;
+	}
 	if (optind != argc || (file != NULL) == spool) {
 		fprintf(stderr,
 			"%s: audit verify: give FILE or --spool [DIR]\n", prog);

@@ -150,7 +150,10 @@ int chain_canonical(const struct r5424_msg *m, const char *sd_id, char *buf,
 {
 	const struct r5424_elem *e;
 	struct r5424_msg cm, *c = &cm;
+	char ts[R5424_TS_LEN];
 	unsigned i, n = 0;
+	int64_t us;
+	int off;
 
 	e = r5424_find_elem(m, sd_id);
 	if (e == NULL)
@@ -158,6 +161,13 @@ int chain_canonical(const struct r5424_msg *m, const char *sd_id, char *buf,
 	memset(c, 0, sizeof(*c));
 	c->pri = m->pri;
 	c->timestamp = m->timestamp;
+	/* the instant, not its spelling: a relay may write "+00:00" for our
+	 * "Z" (syslog-ng does); 6 fraction digits, as we emit */
+	if (m->timestamp != NULL &&
+	    r5424_timestamp_parse(m->timestamp, strlen(m->timestamp), &us,
+				  &off) == 0 &&
+	    r5424_timestamp(us, off, ts) == 0)
+		c->timestamp = ts;
 	c->hostname = m->hostname;
 	c->app = m->app;
 	c->procid = m->procid;

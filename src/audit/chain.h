@@ -10,7 +10,9 @@
  * canonical_n is the record re-serialised by r5424_format with only the
  * conduitd@PEN element, without its chain parameter (other elements, such
  * as timeQuality or what a relay adds, are not covered; neither is the
- * framing). Because it is computed from parsed fields, a collector that
+ * framing); its timestamp is re-spelt from the instant it names (6
+ * fraction digits, "Z" for UTC), so a relay writing "+00:00" for "Z" still
+ * verifies. Because it is computed from parsed fields, a collector that
  * re-serialises the header byte for byte equal (rsyslog's
  * RSYSLOG_SyslogProtocol23Format does) still verifies. The first record
  * ever has chain_0 = 32 zero bytes.
