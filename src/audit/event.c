@@ -95,6 +95,16 @@ static size_t utf8_cut(const char *s, size_t n)
 	return n - lead >= need ? n : lead;
 }
 
+/* Control characters (C0, DEL) become '?': collectors rewrite them (rsyslog
+ * writes LF as "#012"), which would break the chain at the collector, and a
+ * record must stay one line in a file. */
+static void no_controls(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
 void audit_event_add(struct audit_event *ev, const char *name,
 		     const char *value)
 {
@@ -123,6 +133,7 @@ void audit_event_add(struct audit_event *ev, const char *name,
 	ev->used += nl + 1;
 	ev->value_off[ev->nparams] = ev->used;
 	memcpy(ev->buf + ev->used, value, vl);
+	no_controls(ev->buf + ev->used, vl);
 	ev->buf[ev->used + vl] = '\0';
 	ev->used += vl + 1;
 	ev->nparams++;
@@ -168,6 +179,7 @@ void audit_event_msgf(struct audit_event *ev, const char *fmt, ...)
 		ev->msg[utf8_cut(ev->msg, sizeof(ev->msg) - 1)] = '\0';
 		ev->truncated++;
 	}
+	no_controls(ev->msg, strlen(ev->msg));
 }
 
 const char *audit_event_name(const struct audit_event *ev, unsigned i)
