@@ -32,6 +32,7 @@
 #define AUDIT_ACK_STALL_MS 30000 /* no TCP progress: give up the link */
 #define AUDIT_BATCH_MIN 512	 /* records per batch (more with backlog) */
 #define AUDIT_BATCH_MAX 65536
+#define AUDIT_CKPTS 64 /* batches written, not yet proven delivered */
 #define AUDIT_BATCH_BYTES (256u << 10)
 #define AUDIT_BATCH_BYTES_MAX (16u << 20)
 
@@ -46,6 +47,17 @@ struct audit_sender {
 	bool running;
 	uint64_t rng;
 	char buf[SPOOL_RECORD_MAX];
+	/* delivery proof (sender thread only): pending batches, oldest at
+	 * ck0; the last seq written and the last one TCP-acknowledged on
+	 * this connection */
+	struct audit_ckpt {
+		uint64_t seq, n, at;
+	} ck[AUDIT_CKPTS];
+	unsigned ck0, nck;
+	uint64_t written, tcp_acked;
+	uint64_t progress; /* when the send queue last moved */
+	size_t unacked;
+	unsigned settle; /* ms */
 	/* under a->mu */
 	struct audit_collector_stats st;
 };
@@ -877,41 +889,64 @@ static void sender_event(struct audit_sender *s, enum audit_type type,
 }
 
 /*
- * Waits until the batch written up to seq is proven delivered: the send
- * queue drained, the connection healthy and settle_ms since the last
- * write. Returns 0, 1 when told to stop first, or a negative errno.
+ * Delivery proof, pipelined: every batch written is a pending checkpoint
+ * (its last seq, its records, when it was written). The kernel's send
+ * queue empty (SIOCOUTQ 0) means the collector's TCP acknowledged every
+ * byte written so far; a checkpoint whose bytes were acknowledged, written
+ * settle_ms ago, on a connection still healthy now, is proven: the reader
+ * is acked up to it. Writing goes on meanwhile. block: the checkpoint ring
+ * is full, wait until the oldest is proven. Returns 0, or a negative errno
+ * (link failed, or no TCP progress for AUDIT_ACK_STALL_MS), or 1 when told
+ * to stop while blocked.
  */
-static int prove(struct audit_sender *s, uint64_t last_write)
+static int settle(struct audit_sender *s, bool block)
 {
-	unsigned settle = s->o.settle_ms ? s->o.settle_ms : 1000;
-	size_t unacked, prev = (size_t)-1;
-	uint64_t progress = mono_ms(), now;
+	struct audit *a = s->a;
+	uint64_t now, ack = 0, delivered = 0;
+	size_t unacked = 0;
 	int rc;
 
-	rc = transport_flush(s->t);
-	if (rc < 0)
-		return rc;
-	if (s->o.t.proto == TRANSPORT_UDP)
-		return 0;
 	for (;;) {
-		rc = transport_check(s->t, &unacked);
-		if (rc < 0)
-			return rc;
-		now = mono_ms();
-		if (unacked != prev) {
-			prev = unacked;
-			progress = now;
+		if (s->o.t.proto != TRANSPORT_UDP) {
+			rc = transport_check(s->t, &unacked);
+			if (rc < 0)
+				return rc;
 		}
-		if (unacked == 0 && now >= last_write + settle)
-			return 0;
-		if (unacked > 0 && now - progress >= AUDIT_ACK_STALL_MS)
+		now = mono_ms();
+		if (unacked != s->unacked || unacked == 0)
+			s->progress = now;
+		s->unacked = unacked;
+		if (unacked == 0)
+			s->tcp_acked = s->written;
+		else if (now - s->progress >= AUDIT_ACK_STALL_MS)
 			return -ETIMEDOUT;
-		now = unacked ? now + 5 : last_write + settle;
-		if (now > mono_ms() + 50)
-			now = mono_ms() + 50;
-		if (sender_sleep(s, now))
+		while (s->nck > 0) {
+			const struct audit_ckpt *k = &s->ck[s->ck0];
+
+			if (s->o.t.proto != TRANSPORT_UDP &&
+			    (k->seq > s->tcp_acked || now < k->at + s->settle))
+				break;
+			ack = k->seq;
+			delivered += k->n;
+			s->ck0 = (s->ck0 + 1) % AUDIT_CKPTS;
+			s->nck--;
+		}
+		if (!block || s->nck < AUDIT_CKPTS)
+			break;
+		if (sender_sleep(s, now + (unacked ? 5 : 20)))
 			return 1;
 	}
+	if (ack) {
+		rc = spool_reader_ack(s->r, ack);
+		if (rc < 0)
+			log_warnx("audit: collector %s: cursor of seq %" PRIu64
+				  " in %s: %s",
+				  s->o.name, ack, a->spool_dir, strerror(-rc));
+		pthread_mutex_lock(&a->mu);
+		s->st.delivered += delivered;
+		pthread_mutex_unlock(&a->mu);
+	}
+	return 0;
 }
 
 static void sender_fail(struct audit_sender *s, const char *why, bool *was_up,
@@ -924,6 +959,9 @@ static void sender_fail(struct audit_sender *s, const char *why, bool *was_up,
 
 	transport_close(s->t);
 	spool_reader_rewind(s->r);
+	/* nothing pending is proven: all of it is resent */
+	s->nck = 0;
+	s->written = s->tcp_acked = 0;
 	pthread_mutex_lock(&a->mu);
 	s->st.up = false;
 	s->st.failures++;
@@ -1033,41 +1071,27 @@ static void *sender_main(void *arg)
 			log_warnx("audit: collector %s: spool read: %s",
 				  s->o.name, strerror(-rc));
 			spool_reader_rewind(s->r);
+			s->nck = 0;
 			if (sender_sleep(s, mono_ms() + AUDIT_RETRY_MS))
 				break;
 			continue;
 		}
-		if (rc < 0) {
-			snprintf(why, sizeof(why), "%s",
-				 transport_error(s->t)[0] ?
-					 transport_error(s->t) :
-					 strerror(-rc));
-			sender_fail(s, why, &was_up, &last_down);
-			continue;
-		}
-		if (n == 0) {
-			/* idle: notice a collector that went away */
-			rc = transport_check(s->t, NULL);
-			if (rc < 0) {
-				snprintf(why, sizeof(why), "%s",
-					 transport_error(s->t)[0] ?
-						 transport_error(s->t) :
-						 strerror(-rc));
-				sender_fail(s, why, &was_up, &last_down);
-				continue;
+		if (rc >= 0 && n > 0) {
+			rc = transport_flush(s->t);
+			if (rc >= 0) {
+				/* pending until proven; writing goes on */
+				struct audit_ckpt *k =
+					&s->ck[(s->ck0 + s->nck) % AUDIT_CKPTS];
+
+				k->seq = last_seq;
+				k->n = n;
+				k->at = last_write;
+				s->nck++;
+				s->written = last_seq;
 			}
-			pthread_mutex_lock(&a->mu);
-			if (a->gen == gen)
-				cond_wait_until(
-					&a->scond, &a->mu,
-					mono_ms() + (a->sstop ? 50 :
-								AUDIT_IDLE_MS));
-			pthread_mutex_unlock(&a->mu);
-			continue;
 		}
-		rc = prove(s, last_write);
-		if (rc == 1)
-			break; /* stopping: not proven, resent next time */
+		if (rc >= 0 && (s->nck > 0 || n == 0))
+			rc = settle(s, s->nck == AUDIT_CKPTS);
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "%s",
 				 transport_error(s->t)[0] ?
@@ -1076,14 +1100,29 @@ static void *sender_main(void *arg)
 			sender_fail(s, why, &was_up, &last_down);
 			continue;
 		}
-		rc = spool_reader_ack(s->r, last_seq);
-		if (rc < 0)
-			log_warnx("audit: collector %s: cursor of seq %" PRIu64
-				  " in %s: %s",
-				  s->o.name, last_seq, a->spool_dir,
-				  strerror(-rc));
+		if (n > 0)
+			continue;
+		/* nothing new to write: wait for new records, or until the
+		 * oldest pending batch is due */
 		pthread_mutex_lock(&a->mu);
-		s->st.delivered += n;
+		if (a->gen == gen) {
+			uint64_t until =
+				mono_ms() + (a->sstop ? 50 : AUDIT_IDLE_MS);
+
+			if (s->nck > 0) {
+				uint64_t due = s->ck[s->ck0].at + s->settle;
+
+				if (s->unacked || due < mono_ms() + 5)
+					due = mono_ms() + 5;
+				if (due < until)
+					until = due;
+			}
+			if (a->sstop && sender_done(s) && s->nck == 0) {
+				pthread_mutex_unlock(&a->mu);
+				break;
+			}
+			cond_wait_until(&a->scond, &a->mu, until);
+		}
 		pthread_mutex_unlock(&a->mu);
 	}
 	transport_close(s->t);
@@ -1262,6 +1301,7 @@ int audit_open(const struct audit_opts *o, struct audit **out, char *err,
 
 		s->a = a;
 		s->o = o->collectors[i];
+		s->settle = s->o.settle_ms ? s->o.settle_ms : 1000;
 		s->rng = (uint64_t)real_us() ^
 			 ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull;
 		if (s->rng == 0)
