@@ -75,6 +75,8 @@ struct audit {
 	pthread_mutex_t mu;
 	pthread_cond_t wcond; /* writer: events queued, stop */
 	pthread_cond_t scond; /* senders: records appended, stop */
+	bool wwaiting;	      /* the writer sleeps on wcond */
+	unsigned swaiting;    /* senders idle on scond for new records */
 
 	/* queue (under mu) */
 	struct audit_event *ring;
@@ -142,14 +144,23 @@ static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
+/* The kernel's NTP state, asked at most once a second per thread (a
+ * syscall per record was a visible share of the writer's time). */
 static bool clock_synced(void)
 {
+	static __thread uint64_t checked;
+	static __thread bool synced;
 	struct timex tx;
+	uint64_t now = mono_ms();
 	int st;
 
+	if (checked != 0 && now - checked < 1000)
+		return synced;
 	memset(&tx, 0, sizeof(tx));
 	st = ntp_adjtime(&tx);
-	return st != -1 && st != TIME_ERROR && !(tx.status & STA_UNSYNC);
+	synced = st != -1 && st != TIME_ERROR && !(tx.status & STA_UNSYNC);
+	checked = now ? now : 1;
+	return synced;
 }
 
 /* --- formatting ---------------------------------------------------------- */
@@ -455,7 +466,9 @@ void audit_emit(struct audit *a, const struct audit_event *ev)
 	}
 	if (queue_put(a, ev)) {
 		a->emitted++;
-		pthread_cond_signal(&a->wcond);
+		/* a futex wake per event only when the writer sleeps */
+		if (a->wwaiting)
+			pthread_cond_signal(&a->wcond);
 	} else {
 		if (a->qdrop_pending == 0)
 			a->qdrop_at = a->enq;
@@ -498,7 +511,8 @@ static int write_one(struct audit *a, const struct audit_event *ev)
 	a->written++;
 	a->last_seq = a->seq;
 	a->gen++;
-	pthread_cond_broadcast(&a->scond);
+	if (a->swaiting)
+		pthread_cond_broadcast(&a->scond);
 	pthread_mutex_unlock(&a->mu);
 	return 0;
 }
@@ -781,9 +795,12 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&a->mu);
 			if (a->wstop && a->qcount == 0 && !a->qdrop_pending)
 				break;
-			if (a->qcount == 0 && a->qdrop_pending == 0)
+			if (a->qcount == 0 && a->qdrop_pending == 0) {
+				a->wwaiting = true;
 				cond_wait_until(&a->wcond, &a->mu,
 						writer_deadline(a, mono_ms()));
+				a->wwaiting = false;
+			}
 			continue;
 		}
 		pthread_mutex_unlock(&a->mu);
@@ -1121,7 +1138,9 @@ static void *sender_main(void *arg)
 				pthread_mutex_unlock(&a->mu);
 				break;
 			}
+			a->swaiting++;
 			cond_wait_until(&a->scond, &a->mu, until);
+			a->swaiting--;
 		}
 		pthread_mutex_unlock(&a->mu);
 	}

@@ -35,6 +35,7 @@
 #define TRANSPORT_UDP_MAX 65507	    /* IPv4: 65535 - IP and UDP headers */
 #define TRANSPORT_CLOSE_WAIT_MS 200 /* wait for the collector's FIN */
 #define TRANSPORT_FRAME_HDR 24	    /* "18446744073709551615 " */
+#define TRANSPORT_COALESCE 16000 /* pending bytes per write: one TLS record */
 
 /* TLS 1.2: forward secret AEAD only (RFC 9662 mandates
  * TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, included); TLS 1.3 defaults. */
@@ -52,8 +53,10 @@ struct transport {
 	bool ssl_broken; /* fatal TLS error: no close_notify any more */
 	int fd;
 	bool up;
-	char *wbuf; /* one frame, so one TLS record per message */
+	char *wbuf; /* frames not yet written: up to TRANSPORT_COALESCE
+		       bytes go out in one TLS record / one send */
 	size_t wcap;
+	size_t wlen;
 	char peer[320]; /* "tls 127.0.0.1:6514" for error texts */
 	char err[512];
 };
@@ -671,14 +674,16 @@ static int fail(struct transport *t, int rc, const char *what)
 	return rc;
 }
 
-static int frame(struct transport *t, const void *msg, size_t len,
-		 const char **out, size_t *outlen)
+/* Appends the frame "LEN SP MSG" to the pending buffer. */
+static int frame(struct transport *t, const void *msg, size_t len)
 {
 	char hdr[TRANSPORT_FRAME_HDR];
 	int h = snprintf(hdr, sizeof(hdr), "%zu ", len);
+	size_t need = t->wlen + (size_t)h + len;
 
-	if (t->wcap < (size_t)h + len) {
-		size_t cap = (size_t)h + len;
+	if (t->wcap < need) {
+		size_t cap = need < TRANSPORT_COALESCE ? TRANSPORT_COALESCE :
+							 need;
 		char *p = realloc(t->wbuf, cap);
 
 		if (!p)
@@ -686,10 +691,9 @@ static int frame(struct transport *t, const void *msg, size_t len,
 		t->wbuf = p;
 		t->wcap = cap;
 	}
-	memcpy(t->wbuf, hdr, (size_t)h);
-	memcpy(t->wbuf + h, msg, len);
-	*out = t->wbuf;
-	*outlen = (size_t)h + len;
+	memcpy(t->wbuf + t->wlen, hdr, (size_t)h);
+	memcpy(t->wbuf + t->wlen + h, msg, len);
+	t->wlen = need;
 	return 0;
 }
 
@@ -752,37 +756,60 @@ static int tls_write(struct transport *t, const char *p, size_t len,
 	}
 }
 
+/* Writes the pending frames (TCP, TLS); on error the link is dropped. */
+static int write_pending(struct transport *t)
+{
+	int64_t deadline = now_ms() + t->io_timeout_ms;
+	size_t n = t->wlen;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	t->wlen = 0;
+	if (t->proto == TRANSPORT_TLS) {
+		rc = tls_write(t, t->wbuf, n, deadline);
+		if (rc == -EPROTO)
+			return rc; /* text set, dropped */
+	} else {
+		rc = plain_write(t, t->wbuf, n, deadline);
+	}
+	if (rc < 0)
+		return fail(t, rc, "write");
+	return 0;
+}
+
 int transport_write(struct transport *t, const void *msg, size_t len)
 {
 	int64_t deadline = now_ms() + t->io_timeout_ms;
-	const char *p = msg;
-	size_t plen = len;
 	int rc;
 
 	if (!t->up) {
 		set_err(t, "%s: not connected", t->peer);
 		return -ENOTCONN;
 	}
-	if (t->proto == TRANSPORT_UDP && len > TRANSPORT_UDP_MAX) {
-		set_err(t, "%s: message of %zu bytes exceeds a datagram (%d)",
-			t->peer, len, TRANSPORT_UDP_MAX);
-		drop(t);
-		return -EMSGSIZE;
+	if (t->proto == TRANSPORT_UDP) {
+		if (len > TRANSPORT_UDP_MAX) {
+			set_err(t,
+				"%s: message of %zu bytes exceeds a datagram "
+				"(%d)",
+				t->peer, len, TRANSPORT_UDP_MAX);
+			drop(t);
+			return -EMSGSIZE;
+		}
+		rc = plain_write(t, msg, len, deadline);
+		return rc < 0 ? fail(t, rc, "write") : 0;
 	}
-	if (t->proto != TRANSPORT_UDP) {
-		rc = frame(t, msg, len, &p, &plen);
-		if (rc < 0)
-			return fail(t, rc, "write");
-	}
-	if (t->proto == TRANSPORT_TLS) {
-		rc = tls_write(t, p, plen, deadline);
-		if (rc == -EPROTO)
-			return rc; /* text set, dropped */
-	} else {
-		rc = plain_write(t, p, plen, deadline);
-	}
+	/* coalesce: frames wait until TRANSPORT_COALESCE bytes are pending
+	 * or the caller flushes (transport_flush, _check, _close) */
+	if (t->wlen > 0 &&
+	    t->wlen + TRANSPORT_FRAME_HDR + len > TRANSPORT_COALESCE &&
+	    (rc = write_pending(t)) < 0)
+		return rc;
+	rc = frame(t, msg, len);
 	if (rc < 0)
 		return fail(t, rc, "write");
+	if (t->wlen >= TRANSPORT_COALESCE)
+		return write_pending(t);
 	return 0;
 }
 
@@ -793,8 +820,8 @@ int transport_flush(struct transport *t)
 		return -ENOTCONN;
 	}
 	/* our BIO does not buffer: every TLS record is on the socket once
-   * SSL_write returned */
-	return 0;
+	 * SSL_write returned */
+	return write_pending(t);
 }
 
 static int plain_check(struct transport *t)
@@ -881,6 +908,12 @@ int transport_check(struct transport *t, size_t *unacked)
 		set_err(t, "%s: not connected", t->peer);
 		return -ENOTCONN;
 	}
+	/* pending frames first: what was written is what is checked */
+	if (t->wlen > 0) {
+		rc = write_pending(t);
+		if (rc < 0)
+			return rc == -EPROTO ? rc : -EPIPE;
+	}
 	if (t->proto == TRANSPORT_UDP) {
 		/* a connected UDP socket reports ICMP port unreachable */
 		int e = 0;
@@ -908,6 +941,10 @@ int transport_check(struct transport *t, size_t *unacked)
 
 void transport_close(struct transport *t)
 {
+	/* an orderly close delivers what is pending first */
+	if (t->up && !t->ssl_broken && t->wlen > 0)
+		(void)write_pending(t);
+	t->wlen = 0;
 	if (t->ssl) {
 		if (t->up && !t->ssl_broken) {
 			int64_t deadline = now_ms() + TRANSPORT_CLOSE_WAIT_MS;

@@ -75,6 +75,9 @@ bool transport_is_up(const struct transport *t);
  * Writes one message (framed as the protocol says); all or nothing from the
  * caller's view: on error the connection is closed and the caller must
  * treat everything since its last proven delivery as not delivered.
+ * TCP/TLS frames are coalesced (up to about 16 KB, one TLS record) and go
+ * out when that fills, or at transport_flush, transport_check or
+ * transport_close; a write error may therefore surface there.
  * Returns 0 or a negative errno (-EPIPE, -ECONNRESET, -ETIMEDOUT, -EPROTO,
  * -EMSGSIZE for UDP datagrams above 65507 bytes).
  */

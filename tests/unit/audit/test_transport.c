@@ -278,6 +278,8 @@ Test(transport, tcp_octet_counted_lands)
 	big[sizeof(big) - 1] = '\0';
 	cr_assert_eq(transport_write(t, big, strlen(big)), 0, "%s",
 		     transport_error(t));
+	/* frames are coalesced until a flush */
+	cr_assert_eq(transport_flush(t), 0, "%s", transport_error(t));
 	big[len + 100] = '\0';
 	{
 		char line[sizeof(big) + 8];
