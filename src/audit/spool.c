@@ -31,7 +31,9 @@
 
 /* --- CRC32C (Castagnoli, reflected 0x82f63b78) --------------------------- */
 
-static uint32_t crc_table[256];
+/* slicing-by-8: crc_table[k][b] is the CRC of byte b followed by k zero
+ * bytes; eight input bytes per step instead of one */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -42,8 +44,13 @@ static void crc_init(void)
 		c = i;
 		for (j = 0; j < 8; j++)
 			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
-		crc_table[i] = c;
+		crc_table[0][i] = c;
 	}
+	for (i = 0; i < 256; i++)
+		for (j = 1; j < 8; j++)
+			crc_table[j][i] =
+				(crc_table[j - 1][i] >> 8) ^
+				crc_table[0][crc_table[j - 1][i] & 0xff];
 }
 
 static uint32_t crc32c(uint32_t crc, const void *data, size_t len)
@@ -52,8 +59,20 @@ static uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 
 	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
+	while (len >= 8) {
+		uint32_t lo = crc ^
+			      ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+			       (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][p[4]] ^ crc_table[2][p[5]] ^
+		      crc_table[1][p[6]] ^ crc_table[0][p[7]];
+		p += 8;
+		len -= 8;
+	}
 	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
 

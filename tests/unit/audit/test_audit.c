@@ -714,6 +714,54 @@ Test(audit_event, control_characters_are_replaced)
 	cr_assert_eq(ev.truncated, 0);
 }
 
+/* CR 3.9: the record (canonical bytes with the chain spliced in) is exactly
+ * what the formatter makes of its parsed fields, for plain, escaped, empty
+ * and near-limit events */
+Test(audit_format, spliced_record_equals_the_formatter)
+{
+	static struct audit_event ev;
+	static char buf[R5424_MAX_LEN], again[R5424_MAX_LEN];
+	static char scratch[R5424_MAX_LEN * 2], big[2900];
+	struct audit_opts o;
+	struct r5424_msg m;
+	struct chain c;
+	uint8_t cv[32];
+	size_t len, len2;
+
+	base_opts(&o, "/nonexistent");
+	chain_init(&c, NULL, NULL, 0);
+	for (int k = 0; k < 4; k++) {
+		audit_event_init(&ev, AUDIT_POLICY_APPLY);
+		if (k == 1) {
+			audit_event_add(&ev, "v", "q\" b\\ ] [x] \\\"");
+			audit_event_msgf(&ev, "text ] with \" and \\");
+		} else if (k == 2) {
+			audit_event_add(&ev, "empty", "");
+		} else if (k == 3) {
+			memset(big, ']', sizeof(big) - 1);
+			big[sizeof(big) - 1] = '\0';
+			audit_event_add(&ev, "big",
+					big); /* escapes double it */
+			audit_event_msgf(&ev, "%s", "long one");
+		} else {
+			audit_event_add(&ev, "name", "plant.yaml");
+			audit_event_msgf(&ev, "policy applied");
+		}
+		ev.time_us = 1764590433123456ll + k;
+		cr_assert_eq(audit_format_record(&o, "gw", 7, (uint64_t)k + 1,
+						 &c, &ev, buf, sizeof(buf),
+						 &len, cv),
+			     0, "event %d", k);
+		cr_assert_eq(r5424_parse(buf, len, &m, scratch, sizeof(scratch),
+					 NULL),
+			     0, "event %d: %.*s", k, (int)len, buf);
+		cr_assert_eq(r5424_format(&m, again, sizeof(again), &len2), 0);
+		cr_assert_eq(len2, len, "event %d", k);
+		cr_assert(memcmp(again, buf, len) == 0, "event %d:\n%s\n%s", k,
+			  buf, again);
+	}
+}
+
 /* CR 2.8 */
 Test(audit_format, record_with_every_special_character)
 {
