@@ -25,7 +25,8 @@
 # of new flows), time until all are at the collector, conduitd's CPU from
 # /proc/PID/stat per 10 000 events.
 #
-# Environment: N (events per measurement, default 20000), NREC (events of
+# Environment: N (events per measurement, default 100000: long enough that
+# connect and drain are a small part of the time, i.e. a sustained rate), NREC (events of
 # the fsync-per-record run, default 2000: fdatasync costs ms on a VM disk),
 # DAEMON_N (10000),
 # DAEMON_RATE (1600), SPOOL_BASE (directory for the spools, default
@@ -36,7 +37,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-3}
-N=${N:-20000}
+N=${N:-100000}
 NREC=${NREC:-2000}
 DAEMON_N=${DAEMON_N:-10000}
 DAEMON_RATE=${DAEMON_RATE:-1600}
