@@ -1,0 +1,2 @@
+/* rbac: being written */
+#include "mgmt/rbac.h"

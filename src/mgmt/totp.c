@@ -1,0 +1,2 @@
+/* totp: being written */
+#include "mgmt/totp.h"
