@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 			msg, sizeof(msg),
 			"<180>1 2026-01-02T03:04:05.678901Z gw01.test conduitd "
 			"4242 FLOW_DENIED [conduitd@32473 seq=\"%ld\" "
-			"req=\"CR 5.2\" run=\"%s\" reason=\"no-conduit\" "
+			"req=\"NDR 5.2\" run=\"%s\" reason=\"no-conduit\" "
 			"conduit=\"-\" zone_from=\"enterprise\" "
 			"zone_to=\"control\" proto=\"udp\" src=\"198.18.10.2\" "
 			"sport=\"40000\" dst=\"198.18.30.10\" dport=\"30000\" "

@@ -36,9 +36,9 @@ enum audit_sev {
 	  "policy applied (sha256, change summary)")                          \
 	X(POLICY_REJECT, "POLICY_REJECT", WARNING, "CR 3.5",                  \
 	  "policy refused (file:line:col of the first error)")               \
-	X(ISLAND_ON, "ISLAND_ON", WARNING, "CR 5.2", "island mode on")         \
-	X(ISLAND_OFF, "ISLAND_OFF", NOTICE, "CR 5.2", "island mode off")       \
-	X(FLOW_DENIED, "FLOW_DENIED", WARNING, "CR 5.2",                      \
+	X(ISLAND_ON, "ISLAND_ON", WARNING, "NDR 5.2 RE(2)", "island mode on")  \
+	X(ISLAND_OFF, "ISLAND_OFF", NOTICE, "NDR 5.2 RE(2)", "island mode off") \
+	X(FLOW_DENIED, "FLOW_DENIED", WARNING, "NDR 5.2",                     \
 	  "denied packets of a flow, aggregated per interval")               \
 	X(PROTO_VIOLATION, "PROTO_VIOLATION", WARNING, "NDR 5.2",             \
 	  "protocol rule violation, aggregated per flow and interval")       \

@@ -205,16 +205,16 @@ flow_has() {
 	echo "no FLOW_DENIED record with all of: $*"
 	return 1
 }
-# tags: CR 2.8, CR 5.2
-TAGS="CR 2.8, CR 5.2"
+# tags: CR 2.8, NDR 5.2
+TAGS="CR 2.8, NDR 5.2"
 check "FLOW_DENIED tcp enterprise -> PLC:502 with the 5-tuple and zones" \
 	flow_has "$C/received.log" '"198.18.10.2' '198.18.30.10' '502"' '"tcp"' '"enterprise"' '"control"'
-# tags: CR 2.8, CR 5.2
-TAGS="CR 2.8, CR 5.2"
+# tags: CR 2.8, NDR 5.2
+TAGS="CR 2.8, NDR 5.2"
 check "FLOW_DENIED tcp v6 enterprise -> PLC:502" \
 	flow_has "$C/received.log" '2001:db8:10::2' '2001:db8:30::10' '502"' '"tcp"'
-# tags: CR 2.8, CR 5.2
-TAGS="CR 2.8, CR 5.2"
+# tags: CR 2.8, NDR 5.2
+TAGS="CR 2.8, NDR 5.2"
 check "FLOW_DENIED names the conduit ops-to-historian for tcp 22 to the historian" \
 	flow_has "$C/received.log" '"ops-to-historian"' '198.18.20.5' '22"'
 
@@ -258,7 +258,7 @@ tamper() {
 	line=$(grep -nF "[$SDID " "$C/received.log" | grep ' FLOW_DENIED ' | sed -n '5000p' | cut -d: -f1)
 	[ -n "$line" ] || { echo "no 5000th FLOW_DENIED record"; return 1; }
 	seq=$(sed -n "${line}p" "$C/received.log" | sed -nE 's/.* seq="([0-9]+)".*/\1/p')
-	sed -E "${line}s/req=\"CR 5\.2\"/req=\"CR 5.3\"/" "$C/received.log" >"$IT_TMP/tampered.log"
+	sed -E "${line}s/req=\"NDR 5\.2\"/req=\"NDR 5.3\"/" "$C/received.log" >"$IT_TMP/tampered.log"
 	cmp -s "$C/received.log" "$IT_TMP/tampered.log" && { echo "could not change line $line"; return 1; }
 	out=$(verify_out "$IT_TMP/tampered.log")
 	rc=$?
@@ -289,8 +289,8 @@ TAGS="CR 2.11"
 check "records carry a timeQuality element" grep -qE 'FLOW_DENIED \[[^]]*\]\[timeQuality tzKnown="1" isSynced="[01]"\]' "$C/received.log"
 # tags: CR 2.8
 TAGS="CR 2.8"
-check "every record names its requirement (req=\"CR 5.2\" on FLOW_DENIED)" \
-	grep -qE "FLOW_DENIED \[$SDID [^]]*req=\"CR 5.2\"" "$C/received.log"
+check "every record names its requirement (req=\"NDR 5.2\" on FLOW_DENIED)" \
+	grep -qE "FLOW_DENIED \[$SDID [^]]*req=\"NDR 5.2\"" "$C/received.log"
 
 # --- CR 6.2: health ------------------------------------------------------------------
 # tags: CR 6.2
