@@ -1002,7 +1002,7 @@ int spool_reader_open(struct spool *sp, const char *name,
 		      struct spool_reader **out)
 {
 	struct spool_reader *r;
-	uint64_t seq;
+	uint64_t seq = 0;
 	unsigned i;
 	int rc = 0;
 
