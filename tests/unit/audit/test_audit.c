@@ -433,7 +433,7 @@ static void add_coll(struct audit_opts *o, struct coll *c)
 	co->t.connect_timeout_ms = 1000;
 	co->backoff_min_ms = 20;
 	co->backoff_max_ms = 200;
-	co->settle_ms = 20;
+	co->settle_ms = 200;
 }
 
 static void emit_cmd(struct audit *a, unsigned i)
