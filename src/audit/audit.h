@@ -50,8 +50,8 @@ struct audit_opts {
 	unsigned warn_pct;	 /* SPOOL_THRESHOLD at this fill; 80 */
 	const void *hmac_key;	 /* NULL: plain SHA-256 chain */
 	size_t hmac_key_len;
-	const char *jsonl_path;	 /* NULL: none; one JSON object per record */
-	unsigned queue_len;	 /* 0 = AUDIT_QUEUE_DEFAULT */
+	const char *jsonl_path; /* NULL: none; one JSON object per record */
+	unsigned queue_len;	/* 0 = AUDIT_QUEUE_DEFAULT */
 	unsigned ncollectors;
 	struct audit_collector_opts collectors[AUDIT_COLLECTORS_MAX];
 };
@@ -60,7 +60,7 @@ struct audit_collector_stats {
 	char name[SPOOL_NAME_MAX + 1];
 	bool up;
 	uint64_t sent, delivered, resent, connects, failures;
-	uint64_t backlog;   /* records not yet proven delivered */
+	uint64_t backlog; /* records not yet proven delivered */
 	char last_error[160];
 };
 

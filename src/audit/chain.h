@@ -40,8 +40,8 @@ struct chain {
 };
 
 /* prev NULL = zeros (first record ever); key NULL/0 = no HMAC. */
-void chain_init(struct chain *c, const uint8_t prev[CHAIN_LEN],
-		const void *key, size_t key_len);
+void chain_init(struct chain *c, const uint8_t prev[CHAIN_LEN], const void *key,
+		size_t key_len);
 /* out = chain value of the record whose canonical bytes these are; prev
  * becomes out. */
 void chain_next(struct chain *c, const void *canon, size_t len,
@@ -61,11 +61,11 @@ int chain_canonical(const struct r5424_msg *m, const char *sd_id, char *buf,
 /* --- verification ------------------------------------------------------- */
 
 enum chain_result {
-	CHAIN_OK = 0,	  /* the record extends the chain */
-	CHAIN_DUPLICATE,  /* same seq and chain as a record already seen */
-	CHAIN_START,	  /* first record seen: accepted as the anchor */
-	CHAIN_BROKEN,	  /* see reason: the first broken link */
-	CHAIN_NOT_OURS,	  /* no conduitd@PEN element: skipped */
+	CHAIN_OK = 0,	 /* the record extends the chain */
+	CHAIN_DUPLICATE, /* same seq and chain as a record already seen */
+	CHAIN_START,	 /* first record seen: accepted as the anchor */
+	CHAIN_BROKEN,	 /* see reason: the first broken link */
+	CHAIN_NOT_OURS,	 /* no conduitd@PEN element: skipped */
 };
 
 struct chain_verify_report {
@@ -74,9 +74,9 @@ struct chain_verify_report {
 	uint64_t skipped;    /* CHAIN_NOT_OURS */
 	uint64_t first_seq, last_seq;
 	bool broken;
-	uint64_t broken_seq;	/* seq of the first broken record (0: none) */
-	uint64_t broken_index;	/* 1-based position in the input */
-	char reason[160];	/* "chain value differs", "seq 17 missing
+	uint64_t broken_seq;   /* seq of the first broken record (0: none) */
+	uint64_t broken_index; /* 1-based position in the input */
+	char reason[160];      /* "chain value differs", "seq 17 missing
 				   (got 19)", "seq 5 twice with different
 				   content", "no chain parameter", ... */
 };
@@ -90,8 +90,8 @@ struct chain_verifier;
  * (zeros for a complete history). Returns NULL on ENOMEM.
  */
 struct chain_verifier *chain_verify_new(const char *sd_id,
-					const uint8_t *anchor,
-					const void *key, size_t key_len);
+					const uint8_t *anchor, const void *key,
+					size_t key_len);
 /*
  * Feeds the next record (one RFC 5424 message, no framing). After the first
  * CHAIN_BROKEN the verifier keeps the report as it is and returns

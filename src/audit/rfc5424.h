@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define R5424_MAX_LEN 8192 /* whole message, what we ever emit or parse */
-#define R5424_MAX_ELEMS 8  /* SD elements per message */
+#define R5424_MAX_LEN 8192  /* whole message, what we ever emit or parse */
+#define R5424_MAX_ELEMS 8   /* SD elements per message */
 #define R5424_MAX_PARAMS 64 /* SD parameters per message, all elements */
 #define R5424_HOSTNAME_MAX 255
 #define R5424_APPNAME_MAX 48
@@ -36,9 +36,9 @@ struct r5424_param {
 };
 
 struct r5424_elem {
-	const char *id;	   /* SD-ID, e.g. "conduitd@32473", "timeQuality" */
-	unsigned first;	   /* index of its first parameter in params[] */
-	unsigned nparams;  /* parameters of this element */
+	const char *id;	  /* SD-ID, e.g. "conduitd@32473", "timeQuality" */
+	unsigned first;	  /* index of its first parameter in params[] */
+	unsigned nparams; /* parameters of this element */
 };
 
 struct r5424_msg {
@@ -69,8 +69,7 @@ struct r5424_msg {
  * would exceed cap - 1; header and SD are never cut: -ENOSPC if they alone
  * do not fit. Returns 0.
  */
-int r5424_format(const struct r5424_msg *m, char *buf, size_t cap,
-		 size_t *len);
+int r5424_format(const struct r5424_msg *m, char *buf, size_t cap, size_t *len);
 
 /*
  * RFC 3339 timestamp of us (microseconds since the epoch) with the given

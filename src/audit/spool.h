@@ -53,24 +53,24 @@ struct spool_opts {
 };
 
 struct spool_open_report {
-	unsigned segments;	   /* segments found and kept */
-	uint64_t records;	   /* records found in them */
-	uint64_t truncated_bytes;  /* torn tail cut from the newest segment */
-	unsigned quarantined;	   /* segments renamed *.corrupt */
-	char quarantine_first[96]; /* file name of the first, "" if none */
-	char quarantine_reason[96];/* "bad crc at offset 123", ... */
+	unsigned segments;	    /* segments found and kept */
+	uint64_t records;	    /* records found in them */
+	uint64_t truncated_bytes;   /* torn tail cut from the newest segment */
+	unsigned quarantined;	    /* segments renamed *.corrupt */
+	char quarantine_first[96];  /* file name of the first, "" if none */
+	char quarantine_reason[96]; /* "bad crc at offset 123", ... */
 	uint64_t quarantined_records; /* good records lost with them (est.) */
 };
 
 struct spool_stats {
 	uint64_t bytes, capacity;
-	uint64_t records;	  /* in the spool now */
+	uint64_t records; /* in the spool now */
 	unsigned segments;
 	uint64_t first_seq, last_seq; /* 0, 0 when empty */
 	uint64_t appends, syncs;
-	uint64_t dropped_new;	  /* refused by DROP_NEW since open */
-	uint64_t overwritten;	  /* records deleted undelivered since open */
-	unsigned fill_pct;	  /* bytes * 100 / capacity */
+	uint64_t dropped_new; /* refused by DROP_NEW since open */
+	uint64_t overwritten; /* records deleted undelivered since open */
+	unsigned fill_pct;    /* bytes * 100 / capacity */
 };
 
 struct spool;

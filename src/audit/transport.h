@@ -35,13 +35,13 @@ struct transport_opts {
 	const char *host; /* name or address literal */
 	const char *port; /* number or service */
 	/* TLS only */
-	const char *ca_file;	 /* required */
-	const char *cert_file;	 /* client certificate (PEM, chain ok) */
-	const char *key_file;	 /* its key; both NULL: no client cert */
-	const char *server_name; /* NULL: host */
+	const char *ca_file;	     /* required */
+	const char *cert_file;	     /* client certificate (PEM, chain ok) */
+	const char *key_file;	     /* its key; both NULL: no client cert */
+	const char *server_name;     /* NULL: host */
 	unsigned connect_timeout_ms; /* connect + handshake; 0 = 5000 */
 	unsigned io_timeout_ms;	     /* one write; 0 = 5000 */
-	unsigned probe_ms; /* post-handshake alert wait; 0 = 200 */
+	unsigned probe_ms;	     /* post-handshake alert wait; 0 = 200 */
 };
 
 struct transport;

@@ -42,7 +42,7 @@ struct queue_conf {
 	/* do not hand settled flows back to the kernel (ct mark): every
 	 * packet of an inspected flow stays queued (benchmarks, tests) */
 	bool no_handback;
-	size_t event_ring;   /* events buffered per worker; 0: 1024 */
+	size_t event_ring; /* events buffered per worker; 0: 1024 */
 	/* per worker (hook_user_size: set; max_flows 0: 16384) */
 	struct engine_conf engine;
 	struct verdict_conf verdict; /* per worker */

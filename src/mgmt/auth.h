@@ -67,8 +67,8 @@ struct auth_user {
 	char name[AUTH_NAME_MAX + 1];
 	enum auth_role role;
 	enum auth_state state;
-	char unix_user[AUTH_NAME_MAX + 1]; /* "" = none */
-	char hash[AUTH_HASH_MAX + 1];	   /* "!" = no password */
+	char unix_user[AUTH_NAME_MAX + 1];   /* "" = none */
+	char hash[AUTH_HASH_MAX + 1];	     /* "!" = no password */
 	char totp[AUTH_TOTP_SECRET_MAX + 1]; /* "" = none */
 	unsigned nhistory;
 	char history[AUTH_HISTORY_MAX][AUTH_HASH_MAX + 1];

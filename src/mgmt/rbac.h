@@ -42,7 +42,7 @@ const char *rbac_roles_str(const char *command, char *buf, size_t len);
 #define RBAC_PENDING_TTL_DEFAULT 3600 /* s */
 
 struct rbac_pending {
-	uint32_t id;	 /* 1.., never reused within a daemon's life */
+	uint32_t id; /* 1.., never reused within a daemon's life */
 	char author[AUTH_NAME_MAX + 1];
 	int64_t created, expires;
 	char sha256[65]; /* of the policy content awaiting approval */

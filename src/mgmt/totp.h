@@ -49,9 +49,9 @@ struct lockout_policy {
 };
 
 struct lockout_state {
-	uint32_t failures;	 /* in the current window */
-	int64_t window_start;	 /* time of the first of them */
-	int64_t locked_until;	 /* 0: not locked; INT64_MAX: until an admin */
+	uint32_t failures;    /* in the current window */
+	int64_t window_start; /* time of the first of them */
+	int64_t locked_until; /* 0: not locked; INT64_MAX: until an admin */
 };
 
 enum lockout_result {
