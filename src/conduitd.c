@@ -13,6 +13,8 @@
  */
 #include "config.h"
 
+#include "common/clock.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -330,14 +332,6 @@ static time_t mono_now(void)
 	return ts.tv_sec;
 }
 
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void notify_status(const struct cmd_daemon *d)
 {
 	if (d->island)
@@ -441,14 +435,6 @@ static void chown_spool_files(const char *dir, uid_t uid, gid_t gid)
 	closedir(dp);
 }
 
-static int64_t real_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Clock steps: a CLOCK_REALTIME timer far in the future, armed with
  * TFD_TIMER_CANCEL_ON_SET, reads ECANCELED once the clock was set. The
  * step is measured against CLOCK_MONOTONIC from the last arming. */
@@ -462,8 +448,8 @@ static int clockwatch_arm(struct clockwatch *w)
 {
 	struct itimerspec it = { 0 };
 
-	w->real0 = real_usec();
-	w->mono0 = (int64_t)mono_usec();
+	w->real0 = clock_real_us();
+	w->mono0 = (int64_t)clock_mono_us();
 	it.it_value.tv_sec = (time_t)(w->real0 / 1000000) + 10 * 365 * 86400;
 	return timerfd_settime(
 		w->fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &it, NULL);
@@ -479,7 +465,8 @@ static void clockwatch_read(struct clockwatch *w, struct audit *a)
 			(void)clockwatch_arm(w); /* expired: re-arm */
 		return;
 	}
-	step = (real_usec() - w->real0) - ((int64_t)mono_usec() - w->mono0);
+	step = (clock_real_us() - w->real0) -
+	       ((int64_t)clock_mono_us() - w->mono0);
 	log_warnx("the system clock was set: step %+.6f s", (double)step / 1e6);
 	if (a != NULL) {
 		struct audit_event ev;
@@ -1059,7 +1046,7 @@ static int run(const struct opts *o, struct conf *c)
 				bool healthy =
 					d.queues == NULL ||
 					queue_healthy(
-						d.queues, mono_usec(),
+						d.queues, clock_mono_us(),
 						(uint64_t)c->watchdog_stall_ms *
 							1000);
 
@@ -1085,10 +1072,10 @@ static int run(const struct opts *o, struct conf *c)
 				/* Ping when the next tick would be later than
 				 * half the watchdog period. */
 				if (wd_usec && healthy &&
-				    mono_usec() - wd_last + 1000000 >
+				    clock_mono_us() - wd_last + 1000000 >
 					    wd_usec / 2) {
 					daemon_notify("WATCHDOG=1");
-					wd_last = mono_usec();
+					wd_last = clock_mono_us();
 				}
 			}
 		}

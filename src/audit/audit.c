@@ -9,6 +9,7 @@
  * disk full, I/O errors) become records of their own (CR 2.10) as soon as
  * the spool accepts records again.
  */
+#include "common/clock.h"
 #include "audit/audit.h"
 
 #include <errno.h>
@@ -117,22 +118,6 @@ struct audit {
 
 /* --- time ---------------------------------------------------------------- */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t real_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Waits on cv (CLOCK_MONOTONIC) until the absolute monotonic ms. */
 static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 			    uint64_t until_ms)
@@ -151,7 +136,7 @@ static bool clock_synced(void)
 	static __thread uint64_t checked;
 	static __thread bool synced;
 	struct timex tx;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	int st;
 
 	if (checked != 0 && now - checked < 1000)
@@ -243,7 +228,7 @@ int audit_format_record(const struct audit_opts *o, const char *hostname,
 	struct chain next;
 	size_t clen;
 	unsigned n = 0, k;
-	int64_t t = ev->time_us ? ev->time_us : real_us();
+	int64_t t = ev->time_us ? ev->time_us : clock_real_us();
 	int rc;
 
 	if (ti == NULL || (unsigned)ev->severity > AUDIT_SEV_DEBUG)
@@ -506,7 +491,7 @@ static bool queue_put(struct audit *a, const struct audit_event *ev)
 	slot = &a->ring[(a->qhead + a->qcount) % a->qlen];
 	*slot = *ev;
 	if (slot->time_us == 0)
-		slot->time_us = real_us();
+		slot->time_us = clock_real_us();
 	a->qcount++;
 	a->enq++;
 	return true;
@@ -585,13 +570,13 @@ static void note_failure(struct audit *a, int rc)
 			  a->spool_dir, a->seq + 1, strerror(-rc),
 			  AUDIT_RETRY_MAX);
 		a->failing = true;
-		a->fail_since_us = real_us();
+		a->fail_since_us = clock_real_us();
 		a->fail_count = 0;
 		a->fail_lost = 0;
 	}
 	a->fail_err = rc;
 	a->fail_count++;
-	a->last_retry = mono_ms();
+	a->last_retry = clock_mono_ms();
 }
 
 static void loss_event(struct audit_event *ev, uint64_t count,
@@ -608,7 +593,7 @@ static void loss_event(struct audit_event *ev, uint64_t count,
  */
 static int write_internal(struct audit *a, struct audit_event *ev)
 {
-	ev->time_us = real_us();
+	ev->time_us = clock_real_us();
 	return write_one(a, ev);
 }
 
@@ -655,7 +640,7 @@ static int recover(struct audit *a)
 	char since[R5424_TS_LEN];
 	int rc;
 
-	a->last_retry = mono_ms();
+	a->last_retry = clock_mono_ms();
 	if (a->fail_count) {
 		audit_event_init(&a->aux, AUDIT_SPOOL_FAILURE);
 		audit_event_add(&a->aux, "error", strerror(-a->fail_err));
@@ -747,7 +732,7 @@ static void process(struct audit *a, const struct audit_event *ev)
 
 	if (a->failing) {
 		/* keep order: kept events go first, retried at a slow pace */
-		if (mono_ms() - a->last_retry < AUDIT_RETRY_MS ||
+		if (clock_mono_ms() - a->last_retry < AUDIT_RETRY_MS ||
 		    recover(a) < 0) {
 			keep_for_retry(a, ev);
 			return;
@@ -846,7 +831,7 @@ static void *writer_main(void *arg)
 			have = true;
 		}
 		if (!have && drops == 0) {
-			now = mono_ms();
+			now = clock_mono_ms();
 			pthread_mutex_unlock(&a->mu);
 			writer_timers(a, now);
 			pthread_mutex_lock(&a->mu);
@@ -854,8 +839,9 @@ static void *writer_main(void *arg)
 				break;
 			if (a->qcount == 0 && a->qdrop_pending == 0) {
 				a->wwaiting = true;
-				cond_wait_until(&a->wcond, &a->mu,
-						writer_deadline(a, mono_ms()));
+				cond_wait_until(
+					&a->wcond, &a->mu,
+					writer_deadline(a, clock_mono_ms()));
 				a->wwaiting = false;
 			}
 			continue;
@@ -868,10 +854,10 @@ static void *writer_main(void *arg)
 					 "%" PRIu64 " audit events dropped: "
 					 "queue full",
 					 drops);
-			a->cur.time_us = real_us();
+			a->cur.time_us = clock_real_us();
 		}
 		process(a, &a->cur);
-		writer_timers(a, mono_ms());
+		writer_timers(a, clock_mono_ms());
 		pthread_mutex_lock(&a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -911,7 +897,8 @@ static bool sender_done(struct audit_sender *s)
 
 	if (!a->sstop)
 		return false;
-	return mono_ms() >= a->sdeadline || spool_reader_backlog(s->r) == 0;
+	return clock_mono_ms() >= a->sdeadline ||
+	       spool_reader_backlog(s->r) == 0;
 }
 
 /*
@@ -930,7 +917,7 @@ static bool sender_sleep(struct audit_sender *s, uint64_t until)
 			stop = true;
 			break;
 		}
-		if (mono_ms() >= until)
+		if (clock_mono_ms() >= until)
 			break;
 		wake = until;
 		if (a->sstop && a->sdeadline < wake)
@@ -986,7 +973,7 @@ static int settle(struct audit_sender *s, bool block)
 			if (rc < 0)
 				return rc;
 		}
-		now = mono_ms();
+		now = clock_mono_ms();
 		if (unacked != s->unacked || unacked == 0)
 			s->progress = now;
 		s->unacked = unacked;
@@ -1028,7 +1015,7 @@ static void sender_fail(struct audit_sender *s, const char *why, bool *was_up,
 {
 	struct audit *a = s->a;
 	unsigned bmax = s->o.backoff_max_ms ? s->o.backoff_max_ms : 30000;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	bool report;
 
 	transport_close(s->t);
@@ -1085,7 +1072,7 @@ static void *sender_main(void *arg)
 				/* equal jitter: backoff/2 .. backoff */
 				wait = backoff / 2 +
 				       rng_next(&s->rng) % (backoff / 2 + 1);
-				if (sender_sleep(s, mono_ms() + wait))
+				if (sender_sleep(s, clock_mono_ms() + wait))
 					break;
 				backoff = backoff * 2 > bmax ? bmax :
 							       backoff * 2;
@@ -1128,7 +1115,7 @@ static void *sender_main(void *arg)
 				link_err = true;
 				break;
 			}
-			last_write = mono_ms();
+			last_write = clock_mono_ms();
 			n++;
 			bytes += len;
 			last_seq = seq;
@@ -1146,7 +1133,7 @@ static void *sender_main(void *arg)
 				  s->o.name, strerror(-rc));
 			spool_reader_rewind(s->r);
 			s->nck = 0;
-			if (sender_sleep(s, mono_ms() + AUDIT_RETRY_MS))
+			if (sender_sleep(s, clock_mono_ms() + AUDIT_RETRY_MS))
 				break;
 			continue;
 		}
@@ -1180,14 +1167,14 @@ static void *sender_main(void *arg)
 		 * oldest pending batch is due */
 		pthread_mutex_lock(&a->mu);
 		if (a->gen == gen) {
-			uint64_t until =
-				mono_ms() + (a->sstop ? 50 : AUDIT_IDLE_MS);
+			uint64_t until = clock_mono_ms() +
+					 (a->sstop ? 50 : AUDIT_IDLE_MS);
 
 			if (s->nck > 0) {
 				uint64_t due = s->ck[s->ck0].at + s->settle;
 
-				if (s->unacked || due < mono_ms() + 5)
-					due = mono_ms() + 5;
+				if (s->unacked || due < clock_mono_ms() + 5)
+					due = clock_mono_ms() + 5;
 				if (due < until)
 					until = due;
 			}
@@ -1378,7 +1365,7 @@ int audit_open(const struct audit_opts *o, struct audit **out, char *err,
 		s->a = a;
 		s->o = o->collectors[i];
 		s->settle = s->o.settle_ms ? s->o.settle_ms : 1000;
-		s->rng = (uint64_t)real_us() ^
+		s->rng = (uint64_t)clock_real_us() ^
 			 ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull;
 		if (s->rng == 0)
 			s->rng = 1;
@@ -1417,7 +1404,7 @@ int audit_start(struct audit *a)
 		return -EALREADY;
 	/* after daemon_detach's fork: the records name the daemon's pid */
 	a->pid = (int)getpid();
-	a->last_sync = mono_ms();
+	a->last_sync = clock_mono_ms();
 	rc = pthread_create(&a->writer, NULL, writer_main, a);
 	if (rc) {
 		log_warnx("audit: writer thread: %s", strerror(rc));
@@ -1452,7 +1439,7 @@ void audit_close(struct audit *a, unsigned drain_ms)
 
 	pthread_mutex_lock(&a->mu);
 	a->sstop = true;
-	a->sdeadline = mono_ms() + drain_ms;
+	a->sdeadline = clock_mono_ms() + drain_ms;
 	pthread_cond_broadcast(&a->scond);
 	pthread_mutex_unlock(&a->mu);
 	for (unsigned i = 0; i < a->nsenders; i++)

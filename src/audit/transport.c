@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/clock.h"
 #include "audit/transport.h"
 
 #define TRANSPORT_TIMEOUT_DEFAULT 5000
@@ -129,21 +130,13 @@ static bool alert_is_cert(const char *r)
 		strstr(r, "access denied"));
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on fd until deadline: 1 ready, 0 timed out, -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - (int64_t)clock_mono_ms();
 		int n;
 
 		if (left < 0)
@@ -539,7 +532,7 @@ static int handshake_error(struct transport *t, int sslerr)
  */
 static int tls_probe(struct transport *t)
 {
-	int64_t deadline = now_ms() + t->probe_ms;
+	int64_t deadline = (int64_t)clock_mono_ms() + t->probe_ms;
 	char buf[512], why[256];
 
 	for (;;) {
@@ -644,7 +637,7 @@ static int tls_connect(struct transport *t, int64_t deadline)
 
 int transport_connect(struct transport *t)
 {
-	int64_t deadline = now_ms() + t->connect_timeout_ms;
+	int64_t deadline = (int64_t)clock_mono_ms() + t->connect_timeout_ms;
 	int rc;
 
 	transport_close(t);
@@ -759,7 +752,7 @@ static int tls_write(struct transport *t, const char *p, size_t len,
 /* Writes the pending frames (TCP, TLS); on error the link is dropped. */
 static int write_pending(struct transport *t)
 {
-	int64_t deadline = now_ms() + t->io_timeout_ms;
+	int64_t deadline = (int64_t)clock_mono_ms() + t->io_timeout_ms;
 	size_t n = t->wlen;
 	int rc;
 
@@ -780,7 +773,7 @@ static int write_pending(struct transport *t)
 
 int transport_write(struct transport *t, const void *msg, size_t len)
 {
-	int64_t deadline = now_ms() + t->io_timeout_ms;
+	int64_t deadline = (int64_t)clock_mono_ms() + t->io_timeout_ms;
 	int rc;
 
 	if (!t->up) {
@@ -947,7 +940,8 @@ void transport_close(struct transport *t)
 	t->wlen = 0;
 	if (t->ssl) {
 		if (t->up && !t->ssl_broken) {
-			int64_t deadline = now_ms() + TRANSPORT_CLOSE_WAIT_MS;
+			int64_t deadline = (int64_t)clock_mono_ms() +
+					   TRANSPORT_CLOSE_WAIT_MS;
 
 			/* send close_notify; do not wait for the peer's */
 			for (;;) {
@@ -970,7 +964,8 @@ void transport_close(struct transport *t)
 	}
 	if (t->fd >= 0) {
 		if (t->proto != TRANSPORT_UDP && t->up) {
-			int64_t deadline = now_ms() + TRANSPORT_CLOSE_WAIT_MS;
+			int64_t deadline = (int64_t)clock_mono_ms() +
+					   TRANSPORT_CLOSE_WAIT_MS;
 			char buf[512];
 
 			/*

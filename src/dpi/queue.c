@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include "common/clock.h"
+
 #include "dpi/queue.h"
 
 #include <arpa/inet.h>
@@ -125,14 +127,6 @@ struct queue_set {
 	_Atomic uint64_t gen;
 };
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Single writer: a relaxed load + store is enough and costs no lock. */
 static inline void cnt_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -248,7 +242,7 @@ static int cfg_send(struct queue_worker *w, struct nlmsghdr *nlh)
 {
 	char buf[QUEUE_CFG_BUF];
 	int fd = mnl_socket_get_fd(w->nl);
-	uint64_t deadline = mono_us() + QUEUE_CFG_TIMEOUT_MS * 1000u;
+	uint64_t deadline = clock_mono_us() + QUEUE_CFG_TIMEOUT_MS * 1000u;
 
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = ++w->seq;
@@ -256,7 +250,7 @@ static int cfg_send(struct queue_worker *w, struct nlmsghdr *nlh)
 		return -errno;
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		uint64_t now = mono_us();
+		uint64_t now = clock_mono_us();
 		struct nlmsghdr *m;
 		ssize_t len;
 		int n;
@@ -661,10 +655,10 @@ static void *worker_run(void *arg)
 			    errno != ENOBUFS)
 				cnt_add(&w->c.recv_errors, 1);
 			if (n > 0)
-				do_batch(w, n, mono_us());
+				do_batch(w, n, clock_mono_us());
 		}
 		/* a batch, or an idle timeout: progress for the watchdog */
-		now = mono_us();
+		now = clock_mono_us();
 		if (n <= 0)
 			verdict_tick(w->v, now);
 		atomic_store_explicit(&w->c.last_progress_us, now,
@@ -713,7 +707,7 @@ static int worker_init(struct queue_set *q, struct queue_worker *w, size_t i,
 	w->pol = p;
 	atomic_init(&w->ack_gen, 1);
 	atomic_init(&w->c.policy_gen, 1);
-	atomic_init(&w->c.last_progress_us, mono_us());
+	atomic_init(&w->c.last_progress_us, clock_mono_us());
 	return worker_bind(w, c);
 }
 
@@ -860,7 +854,8 @@ void queue_stop(struct queue_set *q)
 static int publish(struct queue_set *q, const struct pol_policy *p,
 		   const struct pol_policy *back, uint64_t *gen_out)
 {
-	uint64_t gen, deadline = mono_us() + QUEUE_SWAP_TIMEOUT_MS * 1000u;
+	uint64_t gen,
+		deadline = clock_mono_us() + QUEUE_SWAP_TIMEOUT_MS * 1000u;
 	bool who[QUEUE_MAX_WORKERS];
 	int err = 0;
 
@@ -880,7 +875,7 @@ static int publish(struct queue_set *q, const struct pol_policy *p,
 		while (atomic_load(&w->ack_gen) < gen) {
 			struct timespec ts = { .tv_nsec = 1000000 };
 
-			if (mono_us() >= deadline)
+			if (clock_mono_us() >= deadline)
 				return -ETIMEDOUT;
 			nanosleep(&ts, NULL);
 		}

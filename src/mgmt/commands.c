@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include "common/clock.h"
+
 #include "mgmt/commands.h"
 
 #include <errno.h>
@@ -970,20 +972,12 @@ static json_t *cmd_policy_summary(const struct cmd_daemon *d)
 
 /* --- inspection counters (stats, status, policy.show) ------------------- */
 
-static uint64_t cmd_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 int cmd_stats_read(const struct cmd_daemon *d, struct cmd_stats_snap *s)
 {
 	size_t nc = d->policy ? d->policy->n_conduits : 0;
 
 	memset(s, 0, sizeof(*s));
-	s->now_us = cmd_mono_us();
+	s->now_us = clock_mono_us();
 	if (d->policy != NULL) {
 		s->conduits = calloc(nc + 1, sizeof(*s->conduits));
 		if (s->conduits == NULL)
