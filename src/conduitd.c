@@ -345,7 +345,7 @@ static void notify_status(const struct cmd_daemon *d)
 			(unsigned long long)d->generation);
 }
 
-static json_t *on_request(const json_t *req, const struct srv_peer *peer,
+static json_t *on_request(const json_t *req, struct srv_peer *peer,
 			  void *arg)
 {
 	struct cmd_daemon *d = arg;

@@ -26,6 +26,8 @@
 #include "common/log.h"
 #include "mgmt/control.h"
 
+json_t srv_deferred_marker;
+
 #define SRV_READ_CHUNK 65536
 #define SRV_ACCEPT_BURST 8
 

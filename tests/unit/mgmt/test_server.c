@@ -40,7 +40,7 @@ static void teardown(void)
 /* Echoes the command name; counts calls. */
 static int calls;
 
-static json_t *echo(const json_t *req, const struct srv_peer *peer, void *arg)
+static json_t *echo(const json_t *req, struct srv_peer *peer, void *arg)
 {
 	const json_t *args;
 	const char *cmd, *why;

@@ -1,0 +1,6 @@
+#include <criterion/criterion.h>
+
+Test(stub, pending)
+{
+	cr_assert(1);
+}
