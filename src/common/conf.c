@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -33,6 +35,8 @@ enum conf_type {
 	CONF_T_FACILITY,  /* name or 0..23 */
 	CONF_T_HOST,	  /* printable ASCII without blanks */
 	CONF_T_COLLECTOR, /* audit-collector line (may repeat) */
+	CONF_T_BOOL,	  /* yes | no */
+	CONF_T_LISTEN,	  /* management-listen: an IP literal (may repeat) */
 };
 
 struct conf_key {
@@ -79,6 +83,37 @@ static const struct conf_key conf_keys[] = {
 	{ "audit-health-interval", CONF_T_U32, OFF(audit_health_interval), 0,
 	  86400 },
 	{ "audit-collector", CONF_T_COLLECTOR, 0, 0, 0 },
+	{ "users-file", CONF_T_PATH, OFF(users_file), 0, 0 },
+	{ "password-cost", CONF_T_U32, OFF(password_cost), 1, 11 },
+	{ "password-min-length", CONF_T_U32, OFF(password_min_length), 8, 256 },
+	{ "password-min-classes", CONF_T_U32, OFF(password_min_classes), 1, 4 },
+	{ "password-history", CONF_T_U32, OFF(password_history), 0, 24 },
+	{ "password-common-file", CONF_T_PATH, OFF(password_common_file), 0,
+	  0 },
+	{ "lockout-failures", CONF_T_U32, OFF(lockout_failures), 1, 1000 },
+	{ "lockout-window", CONF_T_U32, OFF(lockout_window), 1, 86400 },
+	{ "lockout-time", CONF_T_U32, OFF(lockout_time), 0, 604800 },
+	{ "banner-file", CONF_T_PATH, OFF(banner_file), 0, 0 },
+	{ "session-idle-lock", CONF_T_U32, OFF(session_idle_lock), 0, 86400 },
+	{ "session-max", CONF_T_U32, OFF(session_max), 1, 1024 },
+	{ "session-max-per-user", CONF_T_U32, OFF(session_max_per_user), 1,
+	  1024 },
+	{ "approval-required", CONF_T_BOOL, OFF(approval_required), 0, 0 },
+	{ "approval-ttl", CONF_T_U32, OFF(approval_ttl), 60, 604800 },
+	{ "management-listen", CONF_T_LISTEN, 0, 0, 0 },
+	{ "management-tls-cert", CONF_T_PATH, OFF(mgmt_tls_cert), 0, 0 },
+	{ "management-tls-key", CONF_T_PATH, OFF(mgmt_tls_key), 0, 0 },
+	{ "management-tls-client-ca", CONF_T_PATH, OFF(mgmt_tls_client_ca), 0,
+	  0 },
+	{ "management-max-clients", CONF_T_U32, OFF(mgmt_max_clients), 1,
+	  4096 },
+	{ "management-max-unauth", CONF_T_U32, OFF(mgmt_max_unauth), 1, 4096 },
+	{ "management-max-per-source", CONF_T_U32, OFF(mgmt_max_per_source), 1,
+	  4096 },
+	{ "management-handshake-timeout", CONF_T_U32,
+	  OFF(mgmt_handshake_timeout), 1, 300 },
+	{ "management-login-timeout", CONF_T_U32, OFF(mgmt_login_timeout), 1,
+	  3600 },
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -108,8 +143,9 @@ int conf_init(struct conf *c)
 	c->audit_pen = CONF_AUDIT_PEN_DEFAULT;
 	c->audit_facility = CONF_AUDIT_FACILITY_DEFAULT;
 	c->audit_health_interval = CONF_AUDIT_HEALTH_DEFAULT;
-	if (!c->policy || !c->control_socket || !c->control_group ||
-	    !c->state_dir || !c->pidfile || !c->user) {
+	c->users_file = strdup(CONF_USERS_FILE_DEFAULT);
+	if (!c->users_file || !c->policy || !c->control_socket ||
+	    !c->control_group || !c->state_dir || !c->pidfile || !c->user) {
 		conf_free(c);
 		return -ENOMEM;
 	}
@@ -133,6 +169,14 @@ void conf_free(struct conf *c)
 	free(c->file);
 	free(c->policy);
 	free(c->management_zone);
+	free(c->users_file);
+	free(c->password_common_file);
+	free(c->banner_file);
+	for (unsigned i = 0; i < c->n_mgmt_listen; i++)
+		free(c->mgmt_listen[i]);
+	free(c->mgmt_tls_cert);
+	free(c->mgmt_tls_key);
+	free(c->mgmt_tls_client_ca);
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->state_dir);
@@ -693,6 +737,38 @@ static int conf_apply(struct conf *c, const struct conf_key *k, char *v,
 		return 0;
 	case CONF_T_COLLECTOR:
 		return conf_collector(c, v, file, line, col, d);
+	case CONF_T_BOOL:
+		if (strcmp(v, "yes") && strcmp(v, "no")) {
+			diag_add(d, file, line, col,
+				 "%s: expected yes or no, got \"%s\"", k->name,
+				 v);
+			return -EINVAL;
+		}
+		*(bool *)((char *)c + k->off) = strcmp(v, "yes") == 0;
+		return 0;
+	case CONF_T_LISTEN: {
+		unsigned char a[16];
+
+		if (inet_pton(AF_INET, v, a) != 1 &&
+		    inet_pton(AF_INET6, v, a) != 1) {
+			diag_add(
+				d, file, line, col,
+				"%s: expected an IPv4 or IPv6 address (the port is management-port), got \"%s\"",
+				k->name, v);
+			return -EINVAL;
+		}
+		if (c->n_mgmt_listen == CONF_MGMT_LISTEN_MAX) {
+			diag_add(d, file, line, col, "%s: at most %d addresses",
+				 k->name, CONF_MGMT_LISTEN_MAX);
+			return -EINVAL;
+		}
+		s = strdup(v);
+		if (s == NULL)
+			return -ENOMEM;
+		c->mgmt_listen_line[c->n_mgmt_listen] = line;
+		c->mgmt_listen[c->n_mgmt_listen++] = s;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -738,7 +814,8 @@ static int conf_line(struct conf *c, char *p, const char *file, int line,
 		diag_add(d, file, line, kcol, "%s: missing value", key);
 		return -EINVAL;
 	}
-	if (k->type != CONF_T_COLLECTOR && seen[k - conf_keys]) {
+	if (k->type != CONF_T_COLLECTOR && k->type != CONF_T_LISTEN &&
+	    seen[k - conf_keys]) {
 		diag_add(d, file, line, kcol,
 			 "%s: duplicate key (first set on line %d)", key,
 			 seen[k - conf_keys]);
@@ -748,6 +825,10 @@ static int conf_line(struct conf *c, char *p, const char *file, int line,
 	rc = conf_apply(c, k, val, file, line, vcol, d);
 	if (rc == 0 && k->off == OFF(management_zone))
 		c->management_zone_line = line;
+	if (rc == 0 && k->off == OFF(lockout_time))
+		c->lockout_time_set = true;
+	if (rc == 0 && k->off == OFF(session_idle_lock))
+		c->session_idle_lock_set = true;
 	return rc;
 }
 
@@ -810,6 +891,22 @@ int conf_load(struct conf *c, const char *path, struct diag_list *d)
 			(unsigned long long)c->audit_capacity,
 			(unsigned long long)c->audit_segment_size);
 		rc = rc == 0 ? -EINVAL : rc;
+	}
+	if (c->n_mgmt_listen > 0) {
+		int l = c->mgmt_listen_line[0];
+
+		if (c->management_port == 0) {
+			diag_add(
+				d, path, l, 0,
+				"management-listen needs management-port (the port the kernel ruleset opens from the management zone)");
+			rc = rc == 0 ? -EINVAL : rc;
+		}
+		if (c->mgmt_tls_cert == NULL || c->mgmt_tls_key == NULL) {
+			diag_add(
+				d, path, l, 0,
+				"management-listen needs management-tls-cert and management-tls-key");
+			rc = rc == 0 ? -EINVAL : rc;
+		}
 	}
 	if (ferror(f) && rc == 0) {
 		rc = errno ? -errno : -EIO;

@@ -39,6 +39,10 @@ struct diag_list;
 #define CONF_INSPECT_FLOWS_DEFAULT 65536 /* per worker */
 #define CONF_WATCHDOG_STALL_DEFAULT 2000 /* ms */
 
+/* management (FR1, FR2) */
+#define CONF_USERS_FILE_DEFAULT SYSCONFDIR "/conduitd/users"
+#define CONF_MGMT_LISTEN_MAX 4
+
 #define CONF_LINE_MAX 4096 /* longer lines are an error, not truncated */
 
 /* audit (FR6) */
@@ -118,6 +122,36 @@ struct conf {
 	uint32_t audit_health_interval; /* s; 0 = off */
 	unsigned n_collectors;
 	struct conf_collector collectors[CONF_AUDIT_COLLECTORS_MAX];
+
+	/* management (FR1, FR2): 0 means the module's default */
+	char *users_file;
+	uint32_t password_cost;
+	uint32_t password_min_length;
+	uint32_t password_min_classes;
+	uint32_t password_history;
+	char *password_common_file; /* NULL: built-in list */
+	uint32_t lockout_failures;
+	uint32_t lockout_window;
+	uint32_t lockout_time; /* 0: until an admin unlocks */
+	bool lockout_time_set;
+	char *banner_file;	    /* NULL: built-in notice */
+	uint32_t session_idle_lock; /* s; 0: off */
+	bool session_idle_lock_set;
+	uint32_t session_max;
+	uint32_t session_max_per_user;
+	bool approval_required;
+	uint32_t approval_ttl;
+	unsigned n_mgmt_listen;
+	char *mgmt_listen[CONF_MGMT_LISTEN_MAX]; /* IP literals */
+	int mgmt_listen_line[CONF_MGMT_LISTEN_MAX];
+	char *mgmt_tls_cert;
+	char *mgmt_tls_key;
+	char *mgmt_tls_client_ca; /* NULL: no client certificates */
+	uint32_t mgmt_max_clients;
+	uint32_t mgmt_max_unauth;
+	uint32_t mgmt_max_per_source;
+	uint32_t mgmt_handshake_timeout;
+	uint32_t mgmt_login_timeout;
 };
 
 /* Fills c with the defaults; strings are owned by c. Returns 0 or -ENOMEM. */
