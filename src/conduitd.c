@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -39,6 +41,7 @@
 #include "dpi/queue.h"
 #include "dpi/reset.h"
 #include "mgmt/commands.h"
+#include "mgmt/mgmt.h"
 #include "mgmt/server.h"
 #include "nft/nflog.h"
 #include "nft/nft.h"
@@ -345,14 +348,102 @@ static void notify_status(const struct cmd_daemon *d)
 			(unsigned long long)d->generation);
 }
 
-static json_t *on_request(const json_t *req, struct srv_peer *peer,
-			  void *arg)
+static json_t *on_request(const json_t *req, struct srv_peer *peer, void *arg)
 {
 	struct cmd_daemon *d = arg;
-	json_t *r = cmd_dispatch(d, req, peer);
+	json_t *r = mgmt_request(d->mgmt, d, req, peer);
 
 	notify_status(d);
 	return r;
+}
+
+static void on_close(struct srv_peer *peer, enum srv_close_reason why,
+		     const char *error, void *arg)
+{
+	struct cmd_daemon *d = arg;
+
+	mgmt_on_close(d->mgmt, peer, why, error);
+}
+
+/* management-listen addresses must belong to the management zone: inside
+ * one of its networks (when it has any) and configured on one of its
+ * interfaces (when it has any). 0, or -EINVAL with the reason in err. */
+static int check_listen(const struct conf *c, const struct pol_policy *p,
+			char *err, size_t len)
+{
+	const struct pol_zone *z = p ? policy_management_zone(p) : NULL;
+	struct ifaddrs *ifa = NULL;
+	int rc = 0;
+
+	if (c->n_mgmt_listen == 0)
+		return 0;
+	if (z == NULL) {
+		snprintf(
+			err, len,
+			"%s:%d: management-listen: the policy has no management zone",
+			c->file ? c->file : "-", c->mgmt_listen_line[0]);
+		return -EINVAL;
+	}
+	if (z->n_ifaces && getifaddrs(&ifa) < 0) {
+		snprintf(err, len, "getifaddrs: %s", strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < c->n_mgmt_listen && rc == 0; i++) {
+		uint8_t a[16];
+		int fam = strchr(c->mgmt_listen[i], ':') ? AF_INET6 : AF_INET;
+		bool in_net = z->n_nets == 0, on_if = z->n_ifaces == 0;
+
+		if (inet_pton(fam, c->mgmt_listen[i], a) != 1)
+			continue; /* conf_load checked it */
+		for (size_t k = 0; k < z->n_nets && !in_net; k++) {
+			const struct pol_prefix *n = &z->nets[k];
+			unsigned bits = n->len, full = bits / 8;
+
+			if (n->family != fam || memcmp(a, n->addr, full))
+				continue;
+			in_net = bits % 8 == 0 ||
+				 ((a[full] ^ n->addr[full]) &
+				  (uint8_t)(0xff << (8 - bits % 8))) == 0;
+		}
+		for (struct ifaddrs *f = ifa; f && !on_if; f = f->ifa_next) {
+			const void *fa;
+
+			if (f->ifa_addr == NULL ||
+			    f->ifa_addr->sa_family != fam)
+				continue;
+			fa = fam == AF_INET ?
+				     (const void *)&(
+					     (struct sockaddr_in *)f->ifa_addr)
+					     ->sin_addr :
+				     (const void *)&(
+					     (struct sockaddr_in6 *)f->ifa_addr)
+					     ->sin6_addr;
+			if (memcmp(fa, a, fam == AF_INET ? 4 : 16))
+				continue;
+			for (size_t k = 0; k < z->n_ifaces && !on_if; k++)
+				on_if = z->ifaces[k].wildcard ?
+						strncmp(f->ifa_name,
+							z->ifaces[k].name,
+							strlen(z->ifaces[k]
+								       .name)) ==
+							0 :
+						strcmp(f->ifa_name,
+						       z->ifaces[k].name) == 0;
+		}
+		if (!in_net || !on_if) {
+			snprintf(
+				err, len,
+				"%s:%d: management-listen %s is not an address of the management zone %s (%s)",
+				c->file ? c->file : "-", c->mgmt_listen_line[i],
+				c->mgmt_listen[i], z->name,
+				!in_net ?
+					"outside its networks" :
+					"not configured on one of its interfaces");
+			rc = -EINVAL;
+		}
+	}
+	freeifaddrs(ifa);
+	return rc;
 }
 
 static void on_sighup(struct cmd_daemon *d)
@@ -371,6 +462,14 @@ static void on_sighup(struct cmd_daemon *d)
 				  diag_format(&dl.v[i], buf, sizeof(buf)));
 	}
 	json_decref(summary);
+	diag_list_free(&dl);
+	diag_list_init(&dl);
+	if (mgmt_reload_users(d->mgmt, &dl) < 0) {
+		for (size_t i = 0; i < dl.n; i++)
+			log_warnx("%s",
+				  diag_format(&dl.v[i], buf, sizeof(buf)));
+		log_warnx("SIGHUP: the user store stays as it was");
+	}
 	diag_list_free(&dl);
 	daemon_notify("READY=1");
 	notify_status(d);
@@ -758,6 +857,32 @@ static int run(const struct opts *o, struct conf *c)
 	if (rc < 0)
 		fatalx("audit: %s; the kernel ruleset is unchanged", err);
 	audit_setup_wipe(as);
+
+	/* The user store is read as root now and rewritten by the daemon's
+	 * user later (it must own the file and its directory then). */
+	{
+		struct mgmt_opts mo;
+		char *banner = NULL;
+
+		diag_list_init(&dl);
+		rc = mgmt_opts_from_conf(c, &mo, &banner, &dl);
+		if (rc == 0) {
+			mo.users_owner = drop ? uid : 0;
+			d.mgmt = mgmt_new(&mo, &dl);
+			if (d.mgmt == NULL)
+				rc = -errno;
+		}
+		free(banner);
+		if (rc < 0) {
+			for (size_t i = 0; i < dl.n; i++)
+				log_warnx("%s", diag_format(&dl.v[i], buf,
+							    sizeof(buf)));
+			fatalx("management: the user store %s cannot be used; the kernel ruleset is unchanged",
+			       c->users_file);
+		}
+		diag_list_free(&dl);
+		mgmt_set_audit(d.mgmt, d.audit);
+	}
 	if (drop)
 		chown_spool_files(as->dir, uid, gid);
 	log_info("audit: spool %s, %u collector%s", as->dir, as->o.ncollectors,
@@ -884,6 +1009,39 @@ static int run(const struct opts *o, struct conf *c)
 		srv = srv_open(&so, on_request, &d);
 		if (srv == NULL)
 			fatal("control socket %s", c->control_socket);
+		srv_set_close_fn(srv, on_close);
+		mgmt_set_server(d.mgmt, srv);
+	}
+	if (c->n_mgmt_listen > 0) {
+		struct srv_tls_opts to = {
+			.port = c->management_port,
+			.cert = c->mgmt_tls_cert,
+			.key = c->mgmt_tls_key,
+			.client_ca = c->mgmt_tls_client_ca,
+			.max_clients = c->mgmt_max_clients,
+			.max_unauth = c->mgmt_max_unauth,
+			.max_per_source = c->mgmt_max_per_source,
+			.handshake_timeout = c->mgmt_handshake_timeout,
+		};
+
+		if (check_listen(c, d.policy, err, sizeof(err)) < 0)
+			fatalx("%s", err);
+		for (unsigned i = 0; i < c->n_mgmt_listen; i++)
+			to.listen[i] = c->mgmt_listen[i];
+		rc = srv_add_tls(srv, &to);
+		if (rc < 0) {
+			errno = -rc;
+			fatal("management endpoint");
+		}
+		for (unsigned i = 0; i < c->n_mgmt_listen; i++)
+			log_info("management endpoint: TLS on %s%s%s:%u%s",
+				 strchr(c->mgmt_listen[i], ':') ? "[" : "",
+				 c->mgmt_listen[i],
+				 strchr(c->mgmt_listen[i], ':') ? "]" : "",
+				 c->management_port,
+				 c->mgmt_tls_client_ca ?
+					 " (client certificates accepted)" :
+					 "");
 	}
 
 	/* the raw sockets of reject's TCP resets need CAP_NET_RAW, which the
@@ -979,7 +1137,7 @@ static int run(const struct opts *o, struct conf *c)
 		log_warn("timerfd (clock changes): TIME_CHANGE not recorded");
 	if (c->audit_health_interval)
 		health_due = (uint64_t)mono_now() + c->audit_health_interval;
-	npfd = 5 + srv_pollfd_max(srv);
+	npfd = 6 + srv_pollfd_max(srv);
 	pfd = calloc(npfd, sizeof(*pfd));
 	if (pfd == NULL)
 		fatal("calloc");
@@ -1004,8 +1162,10 @@ static int run(const struct opts *o, struct conf *c)
 			.events = POLLIN
 		};
 		pfd[4] = (struct pollfd){ .fd = cw.fd, .events = POLLIN };
-		ns = srv_pollfds(srv, pfd + 5, npfd - 5);
-		n = poll(pfd, 5 + ns, -1);
+		pfd[5] = (struct pollfd){ .fd = mgmt_event_fd(d.mgmt),
+					  .events = POLLIN };
+		ns = srv_pollfds(srv, pfd + 6, npfd - 6);
+		n = poll(pfd, 6 + ns, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1040,6 +1200,7 @@ static int run(const struct opts *o, struct conf *c)
 					nflog_tick(d.nflog, mono_now(),
 						   cmd_nflog_event, &d);
 				srv_tick(srv, mono_now());
+				mgmt_tick(d.mgmt, mono_now());
 				/* A stalled worker stops the pings: the
 				 * service manager restarts us, the queued
 				 * traffic stays blocked meanwhile. */
@@ -1097,8 +1258,10 @@ static int run(const struct opts *o, struct conf *c)
 		}
 		if (cw.fd >= 0 && (pfd[4].revents & POLLIN))
 			clockwatch_read(&cw, d.audit);
+		if (pfd[5].revents & POLLIN)
+			mgmt_on_event(d.mgmt, &d);
 		if (!stop)
-			srv_dispatch(srv, pfd + 5, ns, mono_now());
+			srv_dispatch(srv, pfd + 6, ns, mono_now());
 	}
 
 	daemon_notify("STOPPING=1");
@@ -1113,6 +1276,8 @@ static int run(const struct opts *o, struct conf *c)
 		nflog_close(d.nflog);
 	}
 	srv_close(srv, true);
+	mgmt_free(d.mgmt);
+	d.mgmt = NULL;
 	log_info(
 		"table inet %s stays in the kernel and keeps enforcing (fail close); `conduitd --flush` removes it",
 		NFT_TABLE_NAME);

@@ -73,6 +73,14 @@ enum audit_sev {
 	  "account locked after failed logins")                               \
 	X(MGMT_COMMAND, "MGMT_COMMAND", NOTICE, "CR 2.8",                     \
 	  "a management command and its outcome")                             \
+	X(MGMT_DENIED, "MGMT_DENIED", WARNING, "CR 2.1",                      \
+	  "a management command refused (role, session state)")               \
+	X(MGMT_SESSION, "MGMT_SESSION", NOTICE, "CR 2.5",                     \
+	  "a management session locked, unlocked, killed or timed out")       \
+	X(MGMT_USER, "MGMT_USER", NOTICE, "CR 1.3",                           \
+	  "a user added, deleted, changed, locked or unlocked")               \
+	X(MGMT_APPROVAL, "MGMT_APPROVAL", NOTICE, "CR 2.1 RE(4)",             \
+	  "a policy change submitted, approved, withdrawn or expired")        \
 	X(TIME_CHANGE, "TIME_CHANGE", WARNING, "CR 2.11",                     \
 	  "the system clock was set (step detected)")                         \
 	X(HEALTH, "HEALTH", INFO, "CR 6.2",                                   \

@@ -362,7 +362,8 @@ static int auth_field_col(const char *buf, int i)
 }
 
 /* Owner root or the daemon's own user; no group or other bits. */
-static int auth_check_file(int fd, const char *path, struct diag_list *dl)
+static int auth_check_file(int fd, const char *path, uid_t owner,
+			   struct diag_list *dl)
 {
 	struct stat st;
 
@@ -376,11 +377,11 @@ static int auth_check_file(int fd, const char *path, struct diag_list *dl)
 		diag_add(dl, path, 0, 0, "users: not a regular file");
 		return -EPERM;
 	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+	if (st.st_uid != 0 && st.st_uid != owner) {
 		diag_add(dl, path, 0, 0,
 			 "users: owned by uid %u: must be owned by root or "
 			 "uid %u",
-			 (unsigned)st.st_uid, (unsigned)geteuid());
+			 (unsigned)st.st_uid, (unsigned)owner);
 		return -EPERM;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -395,6 +396,12 @@ static int auth_check_file(int fd, const char *path, struct diag_list *dl)
 
 int auth_store_load(const char *path, struct auth_store *out,
 		    struct diag_list *dl)
+{
+	return auth_store_load_owner(path, geteuid(), out, dl);
+}
+
+int auth_store_load_owner(const char *path, uid_t owner, struct auth_store *out,
+			  struct diag_list *dl)
 {
 	struct auth_store s = { 0 };
 	struct auth_user u;
@@ -415,7 +422,7 @@ int auth_store_load(const char *path, struct auth_store *out,
 			 strerror(-rc));
 		return rc;
 	}
-	rc = auth_check_file(fd, path, dl);
+	rc = auth_check_file(fd, path, owner, dl);
 	if (rc < 0) {
 		close(fd);
 		return rc;

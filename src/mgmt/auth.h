@@ -88,6 +88,10 @@ struct auth_store {
  */
 int auth_store_load(const char *path, struct auth_store *out,
 		    struct diag_list *dl);
+/* The same with the second allowed owner given (the daemon loads as root
+ * the file its own user will rewrite). */
+int auth_store_load_owner(const char *path, uid_t owner, struct auth_store *out,
+			  struct diag_list *dl);
 /* Writes the store atomically (tmp file 0600, fsync, rename). */
 int auth_store_save(const char *path, const struct auth_store *s);
 void auth_store_free(struct auth_store *s);

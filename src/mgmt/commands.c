@@ -31,6 +31,7 @@
 #include "dpi/pkt.h"
 #include "dpi/queue.h"
 #include "mgmt/control.h"
+#include "mgmt/mgmt.h"
 #include "mgmt/server.h"
 #include "nft/nflog.h"
 #include "policy/diff.h"
@@ -42,8 +43,6 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args,
 			  uint64_t id);
 static json_t *cmd_policy_diff(struct cmd_daemon *d, const json_t *args,
 			       uint64_t id);
-static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
-				uint64_t id);
 static json_t *cmd_policy_show(struct cmd_daemon *d, const json_t *args,
 			       uint64_t id);
 static json_t *cmd_reload_h(struct cmd_daemon *d, const json_t *args,
@@ -82,6 +81,72 @@ const struct cmd_def cmd_table[] = {
 	  cmd_stats_h,
 	  { { 0 } },
 	  "inspection counters per worker and conduit, last violations" },
+	{ "auth.login",
+	  mgmt_cmd_auth_login,
+	  { { "user", CMD_ARG_STRING, true, 64 },
+	    { "password", CMD_ARG_STRING, true, 1024 },
+	    { "totp", CMD_ARG_STRING, false, 16 } },
+	  "authenticate a remote session" },
+	{ "auth.unlock",
+	  mgmt_cmd_auth_unlock,
+	  { { "password", CMD_ARG_STRING, true, 1024 },
+	    { "totp", CMD_ARG_STRING, false, 16 } },
+	  "re-authenticate a session locked after idle time" },
+	{ "auth.logout", mgmt_cmd_auth_logout, { { 0 } }, "end the session" },
+	{ "auth.passwd",
+	  mgmt_cmd_auth_passwd,
+	  { { "old", CMD_ARG_STRING, true, 1024 },
+	    { "new", CMD_ARG_STRING, true, 1024 } },
+	  "change one's own password" },
+	{ "user.add",
+	  mgmt_cmd_user_add,
+	  { { "name", CMD_ARG_STRING, true, 64 },
+	    { "role", CMD_ARG_STRING, true, 16 },
+	    { "unix", CMD_ARG_STRING, false, 64 },
+	    { "password", CMD_ARG_STRING, false, 1024 } },
+	  "create a user" },
+	{ "user.del",
+	  mgmt_cmd_user_del,
+	  { { "name", CMD_ARG_STRING, true, 64 } },
+	  "delete a user" },
+	{ "user.passwd",
+	  mgmt_cmd_user_passwd,
+	  { { "name", CMD_ARG_STRING, true, 64 },
+	    { "password", CMD_ARG_STRING, true, 1024 } },
+	  "set a user's password" },
+	{ "user.lock",
+	  mgmt_cmd_user_lock,
+	  { { "name", CMD_ARG_STRING, true, 64 } },
+	  "disable a user and end its sessions" },
+	{ "user.unlock",
+	  mgmt_cmd_user_unlock,
+	  { { "name", CMD_ARG_STRING, true, 64 } },
+	  "enable a user and clear its failed-login lockout" },
+	{ "user.list", mgmt_cmd_user_list, { { 0 } }, "the users" },
+	{ "user.totp-enroll",
+	  mgmt_cmd_user_totp,
+	  { { "name", CMD_ARG_STRING, true, 64 } },
+	  "give a user a new TOTP secret" },
+	{ "session.list",
+	  mgmt_cmd_session_list,
+	  { { 0 } },
+	  "management sessions (non-admins: their own)" },
+	{ "session.kill",
+	  mgmt_cmd_session_kill,
+	  { { "id", CMD_ARG_INT, true, 0 } },
+	  "end a session" },
+	{ "policy.pending",
+	  mgmt_cmd_policy_pending,
+	  { { 0 } },
+	  "policy changes waiting for a second approval" },
+	{ "policy.approve",
+	  mgmt_cmd_policy_approve,
+	  { { "id", CMD_ARG_INT, true, 0 } },
+	  "approve and apply a pending policy change" },
+	{ "policy.withdraw",
+	  mgmt_cmd_policy_withdraw,
+	  { { "id", CMD_ARG_INT, true, 0 } },
+	  "withdraw a pending policy change" },
 	{ NULL, NULL, { { 0 } }, NULL },
 };
 
@@ -109,7 +174,9 @@ static json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
 
 static const char *cmd_type_name(enum cmd_arg_type t)
 {
-	return t == CMD_ARG_BOOL ? "a boolean" : "a string";
+	return t == CMD_ARG_BOOL ? "a boolean" :
+	       t == CMD_ARG_INT	 ? "an integer 0..4294967295" :
+				   "a string";
 }
 
 int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
@@ -148,7 +215,11 @@ int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
 				return -EINVAL;
 			}
 			if ((a->type == CMD_ARG_STRING && !json_is_string(v)) ||
-			    (a->type == CMD_ARG_BOOL && !json_is_boolean(v))) {
+			    (a->type == CMD_ARG_BOOL && !json_is_boolean(v)) ||
+			    (a->type == CMD_ARG_INT &&
+			     (!json_is_integer(v) ||
+			      json_integer_value(v) < 0 ||
+			      json_integer_value(v) > 4294967295LL))) {
 				*error = cmd_err(
 					*id, CTL_ERR_INVALID_ARGS,
 					"%s: argument \"%s\" must be %s",
@@ -183,6 +254,54 @@ static const char *cmd_jstr(const json_t *j)
 	const char *s = json_string_value(j);
 
 	return s ? s : "";
+}
+
+bool cmd_arg_secret(const char *name)
+{
+	static const char *const secret[] = { "password", "old", "new",
+					      "totp" };
+
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		if (strcmp(name, secret[i]) == 0)
+			return true;
+	return false;
+}
+
+void cmd_args_audit(const struct cmd_def *c, const json_t *args, char *buf,
+		    size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; c && i < CMD_MAX_ARGS && c->args[i].name; i++) {
+		const struct cmd_arg *a = &c->args[i];
+		const json_t *v = json_object_get(args, a->name);
+		int n;
+
+		if (v == NULL || cmd_arg_secret(a->name))
+			continue;
+		if (strcmp(a->name, "content") == 0)
+			n = snprintf(buf + off, len - off, "%s%s=(%zu bytes)",
+				     off ? " " : "", a->name,
+				     json_string_length(v));
+		else if (json_is_string(v))
+			n = snprintf(buf + off, len - off, "%s%s=%.64s",
+				     off ? " " : "", a->name,
+				     json_string_value(v));
+		else if (json_is_integer(v))
+			n = snprintf(buf + off, len - off, "%s%s=%lld",
+				     off ? " " : "", a->name,
+				     (long long)json_integer_value(v));
+		else
+			n = snprintf(buf + off, len - off, "%s%s=%s",
+				     off ? " " : "", a->name,
+				     json_is_true(v) ? "true" : "false");
+		if (n < 0 || (size_t)n >= len - off) {
+			buf[off] = '\0';
+			return;
+		}
+		off += (size_t)n;
+	}
 }
 
 json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,
@@ -938,14 +1057,17 @@ static json_t *cmd_hello(struct cmd_daemon *d, const json_t *args, uint64_t id)
 {
 	json_t *cmds = json_array();
 
-	(void)d;
+	json_t *r;
+
 	(void)args;
 	for (const struct cmd_def *c = cmd_table; c->name; c++)
 		json_array_append_new(cmds, json_string(c->name));
-	return ctl_response_ok(
-		id, json_pack("{s:i, s:s, s:s, s:o}", "protocol",
-			      CMD_PROTOCOL_VERSION, "server", "conduitd",
-			      "version", PACKAGE_VERSION, "commands", cmds));
+	r = json_pack("{s:i, s:s, s:s, s:o}", "protocol", CMD_PROTOCOL_VERSION,
+		      "server", "conduitd", "version", PACKAGE_VERSION,
+		      "commands", cmds);
+	if (r != NULL && d->mgmt != NULL)
+		json_object_update_new(r, mgmt_hello_json(d->mgmt));
+	return ctl_response_ok(id, r);
 }
 
 static json_t *cmd_features_json(const struct nft_features *f)
@@ -1431,8 +1553,7 @@ static json_t *cmd_install_result(const struct cmd_daemon *d, bool deferred,
 	return r;
 }
 
-static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
-				uint64_t id)
+json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args, uint64_t id)
 {
 	const json_t *c = json_object_get(args, "content");
 	struct pol_policy *p = NULL;
@@ -1451,6 +1572,33 @@ static json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args,
 		cmd_audit_policy_reject(d, name, CMD_SOURCE_APPLY, rc, &dl);
 		r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID,
 				   "policy rejected", rc, &dl);
+		goto out;
+	}
+	if (d->mgmt && mgmt_approval_required(d->mgmt) && !d->approved) {
+		/* dual approval (CR 2.1 RE(4)): a valid change waits for a
+		 * second engineer; an invalid one is rejected right away */
+		struct pol_diff df = { 0 };
+
+		rc = cmd_check_policy_conf(d->conf, p, &dl);
+		if (rc < 0) {
+			cmd_audit_policy_reject(d, name, CMD_SOURCE_APPLY, rc,
+						&dl);
+			r = cmd_diag_error(id, CTL_ERR_POLICY_INVALID,
+					   "policy rejected", rc, &dl);
+			goto out;
+		}
+		rc = policy_diff(d->policy, p, &df);
+		if (rc < 0) {
+			r = cmd_err(id, CTL_ERR_INTERNAL, "diff: %s",
+				    strerror(-rc));
+			goto out;
+		}
+		r = mgmt_policy_submit(d->mgmt, d, id, name,
+				       json_string_value(c),
+				       json_string_length(c),
+				       cmd_diff_json(&df));
+		policy_diff_free(&df);
+		policy_free(p);
 		goto out;
 	}
 	rc = cmd_install(d, p, name, CMD_SOURCE_APPLY, json_string_value(c),

@@ -26,6 +26,8 @@
 
 struct audit;
 struct diag_list;
+struct mgmt;
+struct sess;
 struct srv_peer;
 struct nflog_reader;
 
@@ -88,15 +90,23 @@ struct cmd_daemon {
 	struct cmd_violations violations;
 	/* the audit pipeline (borrowed; NULL: no audit records, tests) */
 	struct audit *audit;
-	/* who asks for the current action, for audit records: "uid 0 pid
-	 * 42" during a control command, "SIGHUP", "startup"; "" = unknown */
-	char actor[64];
+	/* who asks for the current action, for audit records: "user alice
+	 * (unix uid 0 pid 42)" during a control command, "SIGHUP",
+	 * "startup"; "" = unknown */
+	char actor[160];
+	/* the management core (NULL in tests: no authentication) and, while
+	 * a request is served, its session and connection */
+	struct mgmt *mgmt;
+	struct sess *sess;
+	struct srv_peer *peer;
+	bool approved; /* policy.approve runs policy.apply past the queue */
 };
 
 /* One argument of a command. */
 enum cmd_arg_type {
 	CMD_ARG_STRING,
 	CMD_ARG_BOOL,
+	CMD_ARG_INT, /* 0 .. 2^32-1 */
 };
 
 struct cmd_arg {
@@ -105,6 +115,9 @@ struct cmd_arg {
 	bool required;
 	size_t max_len; /* strings; 0 = no limit beyond the frame */
 };
+
+/* Arguments never logged or audited: password, old, new, totp. */
+bool cmd_arg_secret(const char *name);
 
 #define CMD_MAX_ARGS 4
 
@@ -129,6 +142,13 @@ const struct cmd_def *cmd_lookup(const char *name);
  */
 int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
 	      const json_t **args, json_t **error);
+
+/* policy.apply's handler (policy.approve calls it with d->approved). */
+json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args, uint64_t id);
+/* The arguments of a request as audit text: "name=x role=y", secret ones
+ * and policy content left out (content: its byte count). */
+void cmd_args_audit(const struct cmd_def *c, const json_t *args, char *buf,
+		    size_t len);
 
 /* Validates and runs one request; returns the response (new reference). */
 json_t *cmd_dispatch(struct cmd_daemon *d, const json_t *req,

@@ -67,6 +67,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -85,25 +86,26 @@ struct diag_list;
 #define CTL_ERR_SESSION_LOCKED "session-locked"
 #define CTL_ERR_APPROVAL "approval"
 
-#define MGMT_CONN_FAILURES_MAX 3    /* failed logins before a close */
+#define MGMT_CONN_FAILURES_MAX 3      /* failed logins before a close */
 #define MGMT_LOGIN_TIMEOUT_DEFAULT 30 /* s to authenticate after accept */
-#define MGMT_BANNER_DEFAULT                                                   \
-	"This is a restricted industrial control system device. Access is "  \
-	"limited to authorised personnel; every action is recorded and "      \
+#define MGMT_BANNER_DEFAULT                                                 \
+	"This is a restricted industrial control system device. Access is " \
+	"limited to authorised personnel; every action is recorded and "    \
 	"audited."
 #define MGMT_BANNER_MAX 4096
 
 struct mgmt_opts {
 	const char *users_file;
-	unsigned cost; /* yescrypt cost */
+	uid_t users_owner; /* may own the file besides root; 0 = euid */
+	unsigned cost;	   /* yescrypt cost */
 	struct auth_pw_policy pw;
-	struct lockout_policy lockout;	  /* per user */
+	struct lockout_policy lockout;	   /* per user */
 	struct lockout_policy src_lockout; /* per source address (spraying):
 					      default 20 failures / 15 min */
-	unsigned idle_lock_s;	/* SESS_IDLE_OFF = off */
-	unsigned max_sessions;	/* 0 = default */
-	unsigned max_per_user;	/* 0 = default */
-	unsigned login_timeout_s; /* 0 = default */
+	unsigned idle_lock_s;		   /* SESS_IDLE_OFF = off */
+	unsigned max_sessions;		   /* 0 = default */
+	unsigned max_per_user;		   /* 0 = default */
+	unsigned login_timeout_s;	   /* 0 = default */
 	bool approval_required;
 	unsigned approval_ttl_s;
 	const char *banner; /* NULL = MGMT_BANNER_DEFAULT */

@@ -24,6 +24,12 @@
  */
 const struct rbac_rule rbac_table[] = {
 	{ "hello", V | O | E | U | A },
+	/* the session's own authentication: any role (the session state
+	 * decides when each is possible) */
+	{ "auth.login", V | O | E | U | A },
+	{ "auth.unlock", V | O | E | U | A },
+	{ "auth.logout", V | O | E | U | A },
+	{ "auth.passwd", V | O | E | U | A },
 	{ "status", V | O | E | U | A },
 	{ "stats", V | O | E | A },
 	{ "policy.show", V | O | E | A },

@@ -199,7 +199,8 @@ Test(commands, hello_and_status, .init = daemon_setup, .fini = daemon_teardown)
 
 	cr_expect_eq(json_integer_value(json_object_get(r, "id")), 5);
 	cr_expect_eq(json_integer_value(json_object_get(res, "protocol")), 1);
-	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 8);
+	/* the 8 control commands and the 16 of the management issue */
+	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 24);
 	json_decref(r);
 
 	r = dispatch("{\"id\":6,\"cmd\":\"status\"}");
