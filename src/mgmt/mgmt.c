@@ -119,6 +119,7 @@ struct mgmt {
 	struct job *in_head, *in_tail;
 	struct job *done;
 	bool stop;
+	bool mu_init;
 	int efd;
 };
 
@@ -260,8 +261,20 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static void job_submit(struct mgmt *m, struct job *j)
+/* The thread starts with the first job: after the privilege drop and the
+ * daemon's signal mask, which it inherits. */
+static int job_submit(struct mgmt *m, struct job *j)
 {
+	if (!m->thr_started) {
+		int rc = pthread_create(&m->thr, NULL, hash_thread, m);
+
+		if (rc != 0) {
+			log_warnx("management: hashing thread: %s",
+				  strerror(rc));
+			return -rc;
+		}
+		m->thr_started = true;
+	}
 	pthread_mutex_lock(&m->mu);
 	j->next = NULL;
 	if (m->in_tail)
@@ -271,6 +284,7 @@ static void job_submit(struct mgmt *m, struct job *j)
 	m->in_tail = j;
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+	return 0;
 }
 
 int mgmt_event_fd(const struct mgmt *m)
@@ -340,12 +354,7 @@ struct mgmt *mgmt_new(const struct mgmt_opts *o, struct diag_list *dl)
 	}
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
-	rc = pthread_create(&m->thr, NULL, hash_thread, m);
-	if (rc != 0) {
-		rc = -rc;
-		goto fail;
-	}
-	m->thr_started = true;
+	m->mu_init = true;
 	log_info("management: %zu user%s in %s", m->store.n,
 		 m->store.n == 1 ? "" : "s", m->users_file);
 	return m;
@@ -367,6 +376,8 @@ void mgmt_free(struct mgmt *m)
 		pthread_cond_broadcast(&m->cv);
 		pthread_mutex_unlock(&m->mu);
 		pthread_join(m->thr, NULL);
+	}
+	if (m->mu_init) {
 		pthread_mutex_destroy(&m->mu);
 		pthread_cond_destroy(&m->cv);
 	}
@@ -1082,8 +1093,11 @@ static json_t *start_job(struct mgmt *m, struct cmd_daemon *d, uint64_t id,
 		snprintf(j->hash, sizeof(j->hash), "%s",
 			 auth_dummy_hash(m->o.cost));
 	}
+	if (job_submit(m, j) < 0) {
+		job_free(j);
+		return err(id, CTL_ERR_BUSY, "authentication unavailable");
+	}
 	sx_of(m, s)->busy = true;
-	job_submit(m, j);
 	return SRV_DEFERRED;
 }
 
@@ -1198,7 +1212,8 @@ static void job_done(struct mgmt *m, struct job *j)
 			json_decref(resp);
 		return;
 	}
-	lockout_reset(&us->lk);
+	if (us != NULL)
+		lockout_reset(&us->lk);
 	if (s == NULL)
 		return;
 	if (m->srv)
