@@ -1479,6 +1479,9 @@ static json_t *cmd_status(struct cmd_daemon *d, const json_t *args, uint64_t id)
 				    cmd_inspection_summary(d, &s));
 		cmd_stats_snap_free(&s);
 		json_object_set_new(r, "audit", cmd_audit_json(d->audit));
+		if (d->mgmt)
+			json_object_update_new(json_object_get(r, "management"),
+					       mgmt_status_json(d->mgmt));
 	}
 	return ctl_response_ok(id, r);
 }

@@ -1002,6 +1002,49 @@ json_t *mgmt_request(struct mgmt *m, struct cmd_daemon *d, const json_t *req,
 	return resp;
 }
 
+json_t *mgmt_status_json(struct mgmt *m)
+{
+	size_t n[3] = { 0 };
+	struct srv_stats st = { 0 };
+	json_t *r;
+
+	for (size_t i = 0; i < m->sessions.cap; i++)
+		if (m->sessions.v[i].in_use && m->sessions.v[i].state <= 2)
+			n[m->sessions.v[i].state]++;
+	if (m->srv)
+		srv_get_stats(m->srv, &st);
+	r = json_pack("{s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:b}",
+		      "users", (json_int_t)m->store.n, "bootstrap",
+		      !have_active_admin(m), "sessions", "total",
+		      (json_int_t)(n[0] + n[1] + n[2]), "unauthenticated",
+		      (json_int_t)n[SESS_UNAUTH], "active",
+		      (json_int_t)n[SESS_ACTIVE], "locked",
+		      (json_int_t)n[SESS_LOCKED], "max",
+		      (json_int_t)m->sessions.max_total, "pending_approvals",
+		      (json_int_t)m->approvals.n, "approval_required",
+		      m->o.approval_required);
+	if (r != NULL)
+		json_object_set_new(
+			r, "endpoint",
+			json_pack(
+				"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"unix_clients", (json_int_t)st.unix_clients,
+				"tls_clients", (json_int_t)st.tls_clients,
+				"tls_unauthenticated",
+				(json_int_t)st.tls_unauth, "tls_handshaking",
+				(json_int_t)st.tls_handshaking, "tls_accepted",
+				(json_int_t)st.tls_accepted, "tls_handshakes",
+				(json_int_t)st.tls_handshakes,
+				"tls_handshake_failed",
+				(json_int_t)st.tls_handshake_failed,
+				"tls_handshake_timeout",
+				(json_int_t)st.tls_handshake_timeout,
+				"refused_cap", (json_int_t)st.refused_cap,
+				"refused_source", (json_int_t)st.refused_source,
+				"evicted", (json_int_t)st.evicted));
+	return r;
+}
+
 json_t *mgmt_hello_json(struct mgmt *m)
 {
 	const struct sess *s = m->cur;

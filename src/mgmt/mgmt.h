@@ -181,6 +181,10 @@ json_t *mgmt_cmd_policy_approve(struct cmd_daemon *d, const json_t *a,
 json_t *mgmt_cmd_policy_withdraw(struct cmd_daemon *d, const json_t *a,
 				 uint64_t id);
 
+/* `status`'s management members: users, sessions (by state), pending
+ * approvals, and the endpoint counters (srv_get_stats) (new reference). */
+json_t *mgmt_status_json(struct mgmt *m);
+
 /* `hello`'s session and auth members for the request being served (new
  * reference; JSON null outside a request). */
 json_t *mgmt_hello_json(struct mgmt *m);
