@@ -1,11 +1,15 @@
 /*
- * conduitctl: the command line client of the control socket. `policy
- * check` runs locally without a daemon; every other command is one
- * request/response over the socket. Human output is tables and
- * "key: value" lines; --json prints the response's result (or error)
- * object with the field names documented in conduitctl(8).
+ * conduitctl: the command line client of conduitd's management endpoints,
+ * the local control socket or (--remote) the TLS endpoint, with one
+ * connection per run (ctl/client.h). `policy check`, `replay` and `audit`
+ * run locally without a daemon; `user ... --offline` edits the users
+ * file as root. Without COMMAND in remote mode it is a shell reading one
+ * command per line. Human output is tables and "key: value" lines;
+ * --json prints the response's result (or error) object with the field
+ * names documented in conduitctl(8).
  *
- * Exit: 0 success, 1 rejected or failed, 2 usage, 3 daemon unreachable.
+ * Exit: 0 success, 1 rejected or failed, 2 usage, 3 daemon unreachable,
+ * 4 authentication failed.
  */
 #include "config.h"
 
@@ -33,33 +37,53 @@
 #include "common/conf.h"
 #include "common/diag.h"
 #include "dpi/replay.h"
+#include "ctl/client.h"
+#include "ctl/manage.h"
+#include "ctl/prompt.h"
 #include "mgmt/control.h"
 #include "policy/diff.h"
 #include "policy/model.h"
 
-#define EXIT_REJECTED 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
-
-#define CTL_REPLY_TIMEOUT 300 /* s: an apply of a huge policy takes a while */
-
-static const char *prog = "conduitctl";
-static bool opt_json;
+#define EXIT_REJECTED CTL_EXIT_REJECTED
+#define EXIT_USAGE CTL_EXIT_USAGE
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: conduitctl [-s SOCKET] [--json] COMMAND\n"
+		"usage: conduitctl [-s SOCKET] [-c CONF] [--json]\n"
+		"         [--remote HOST:PORT --user NAME --ca FILE\n"
+		"          [--cert FILE --key FILE] [--server-name NAME]\n"
+		"          [--password-file FILE]] [COMMAND]\n"
 		"commands:\n"
 		"  status               daemon, policy and kernel state\n"
 		"  policy check FILE    validate FILE locally (no daemon needed)\n"
 		"  policy diff FILE     what applying FILE would change\n"
-		"  policy apply FILE    validate, commit and persist FILE\n"
+		"  policy apply FILE    validate, commit and persist FILE (or\n"
+		"                       queue it for approval)\n"
 		"  policy show          running policy with per-conduit counters\n"
+		"  policy pending       changes waiting for a second approver\n"
+		"  policy approve ID [--yes]\n"
+		"                       show and approve (apply) a pending change\n"
+		"  policy withdraw ID   drop a pending change\n"
 		"  stats                inspection counters per worker and\n"
 		"                       conduit, the last violations\n"
 		"  reload               re-read the daemon's configured policy\n"
 		"  island on|off        isolate every zone / restore the policy\n"
+		"  user list            users, roles, states, lockouts\n"
+		"  user add NAME --role ROLE [--unix UNIXUSER] [--no-password]\n"
+		"                       [--password-file FILE]\n"
+		"  user del NAME | user lock NAME | user unlock NAME\n"
+		"  user passwd NAME [--password-file FILE]\n"
+		"  user totp-enroll NAME\n"
+		"                       a new TOTP secret, its otpauth:// URI and\n"
+		"                       a QR code (with qrencode)\n"
+		"  user add|del|passwd|lock|unlock|list ... --offline\n"
+		"                       edit the users file directly (root, no\n"
+		"                       daemon needed: the first admin)\n"
+		"  passwd [--password-file FILE]\n"
+		"                       change the own password (FILE: old, new)\n"
+		"  session list         management sessions (* = this one)\n"
+		"  session kill ID      end a session\n"
 		"  replay [--policy FILE] [--classify port|ndpi] [--events]\n"
 		"         [--strict-stream] CAPTURE...\n"
 		"                       decode and decide captures offline\n"
@@ -67,247 +91,31 @@ static void usage(FILE *out)
 		"                       check the hash chain of audit records\n"
 		"  audit tail [-n N] [-f] [--spool DIR]\n"
 		"                       the last audit records of the spool\n"
+		"  (remote, no COMMAND) a shell: one command per line from stdin,\n"
+		"                       until EOF, exit or logout\n"
 		"options:\n"
 		"  -s SOCKET   control socket (default $CONDUITCTL_SOCKET or %s)\n"
-		"  -c CONF     conduitd.conf for audit-dir, audit-hmac-key and\n"
-		"              audit-pen (default %s when readable)\n"
-		"  --json      machine-readable output\n",
+		"  -c CONF     conduitd.conf for audit-dir, audit-hmac-key,\n"
+		"              audit-pen, users-file and the password policy\n"
+		"              (default %s when readable)\n"
+		"  --json      machine-readable output\n"
+		"  --remote HOST:PORT  the TLS endpoint (IPv6: [ADDR]:PORT)\n"
+		"  --user NAME         who logs in (remote)\n"
+		"  --ca FILE           CA of the endpoint's certificate (remote)\n"
+		"  --cert FILE --key FILE\n"
+		"                      client certificate (then no TOTP code)\n"
+		"  --server-name NAME  name or IP the certificate must carry\n"
+		"                      (default: HOST)\n"
+		"  --password-file FILE\n"
+		"                      line 1 the password, line 2 the TOTP code\n"
+		"                      (re-read at each re-authentication);\n"
+		"                      locally: the new password of user add/passwd\n"
+		"exit: 0 ok, 1 rejected, 2 usage, 3 unreachable, 4 authentication "
+		"failed\n",
 		CONF_CONTROL_SOCKET_DEFAULT, CONF_PATH_DEFAULT);
 }
 
-static void print_json(const json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-	if (s != NULL) {
-		printf("%s\n", s);
-		free(s);
-	}
-}
-
-static void print_diag_json(const json_t *diags, FILE *out)
-{
-	size_t i;
-	json_t *d;
-
-	json_array_foreach(diags, i, d)
-	{
-		const char *file =
-			json_string_value(json_object_get(d, "file"));
-		json_int_t line =
-			json_integer_value(json_object_get(d, "line"));
-		json_int_t col = json_integer_value(json_object_get(d, "col"));
-		const char *msg =
-			json_string_value(json_object_get(d, "message"));
-
-		fprintf(out, "%s", file ? file : "-");
-		if (line > 0)
-			fprintf(out, ":%lld", (long long)line);
-		if (line > 0 && col > 0)
-			fprintf(out, ":%lld", (long long)col);
-		fprintf(out, ": %s\n", msg ? msg : "");
-	}
-}
-
-/* --- transport ----------------------------------------------------------- */
-
-static int ctl_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = CTL_REPLY_TIMEOUT };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "%s: %s: socket path too long\n", prog, path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "%s: cannot reach conduitd at %s: %s\n", prog,
-			path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Sends one request and returns the response message (new reference) or
- * NULL after printing why (daemon unreachable). */
-static json_t *ctl_call(const char *sock, const char *cmd, json_t *args)
-{
-	static uint8_t buf[65536];
-	struct ctl_decoder dec;
-	struct ctl_frame f = { 0 };
-	json_t *req, *resp = NULL;
-	uint8_t *frame;
-	size_t flen;
-	int fd, rc;
-
-	req = ctl_request_new(1, cmd, args);
-	if (req == NULL) {
-		fprintf(stderr, "%s: out of memory\n", prog);
-		return NULL;
-	}
-	rc = ctl_encode(CTL_TYPE_REQUEST, req, &frame, &flen);
-	json_decref(req);
-	if (rc < 0) {
-		fprintf(stderr, "%s: cannot encode request: %s\n", prog,
-			strerror(-rc));
-		return NULL;
-	}
-	fd = ctl_connect(sock);
-	if (fd < 0) {
-		free(frame);
-		return NULL;
-	}
-	rc = write_all(fd, frame, flen);
-	free(frame);
-	if (rc < 0) {
-		fprintf(stderr, "%s: sending to %s: %s\n", prog, sock,
-			strerror(-rc));
-		close(fd);
-		return NULL;
-	}
-	ctl_decoder_init(&dec, 0);
-	while (resp == NULL) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		size_t off = 0, used;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog, sock,
-				n == 0 ? "connection closed before the reply" :
-					 strerror(errno));
-			break;
-		}
-		while (off < (size_t)n && resp == NULL) {
-			enum ctl_result r = ctl_decode(
-				&dec, buf + off, (size_t)n - off, &used, &f);
-
-			off += used;
-			if (r == CTL_FRAME) {
-				if (f.type != CTL_TYPE_RESPONSE) {
-					json_decref(f.msg);
-					fprintf(stderr,
-						"%s: unexpected frame type\n",
-						prog);
-					goto out;
-				}
-				resp = f.msg;
-			} else if (r == CTL_ERROR) {
-				fprintf(stderr, "%s: bad reply: %s\n", prog,
-					ctl_decoder_reason(&dec));
-				goto out;
-			}
-		}
-	}
-out:
-	ctl_decoder_free(&dec);
-	close(fd);
-	return resp;
-}
-
-/* Runs one command; prints errors; returns the result (borrowed from
- * *resp, which the caller frees) or NULL with *exit_code set. */
-static const json_t *ctl_run(const char *sock, const char *cmd, json_t *args,
-			     json_t **resp, int *exit_code)
-{
-	const json_t *result, *error;
-	const char *why;
-	uint64_t id;
-	bool ok;
-
-	*resp = ctl_call(sock, cmd, args);
-	if (*resp == NULL) {
-		*exit_code = EXIT_UNREACHABLE;
-		return NULL;
-	}
-	if (ctl_response_parse(*resp, &id, &ok, &result, &error, &why) < 0) {
-		fprintf(stderr, "%s: bad reply: %s\n", prog, why);
-		*exit_code = EXIT_UNREACHABLE;
-		return NULL;
-	}
-	if (!ok) {
-		if (opt_json) {
-			print_json(error);
-		} else {
-			fprintf(stderr, "%s: %s: %s\n", prog,
-				json_string_value(
-					json_object_get(error, "code")),
-				json_string_value(
-					json_object_get(error, "message")));
-			print_diag_json(json_object_get(error, "diagnostics"),
-					stderr);
-		}
-		*exit_code = EXIT_REJECTED;
-		return NULL;
-	}
-	*exit_code = 0;
-	return result;
-}
-
 /* --- human output --------------------------------------------------------- */
-
-static const char *jstr(const json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : dflt;
-}
-
-static long long jint(const json_t *o, const char *key)
-{
-	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-static const char *fmt_time(long long t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
-		snprintf(buf, len, "never");
-		return buf;
-	}
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
-static const char *fmt_duration(long long s, char *buf, size_t len)
-{
-	if (s >= 86400)
-		snprintf(buf, len, "%lldd %02lldh %02lldm %02llds", s / 86400,
-			 s % 86400 / 3600, s % 3600 / 60, s % 60);
-	else if (s >= 3600)
-		snprintf(buf, len, "%lldh %02lldm %02llds", s / 3600,
-			 s % 3600 / 60, s % 60);
-	else if (s >= 60)
-		snprintf(buf, len, "%lldm %02llds", s / 60, s % 60);
-	else
-		snprintf(buf, len, "%llds", s);
-	return buf;
-}
 
 /* Joins a JSON array of strings (or numbers) with sep; "-" when empty. */
 static const char *join(const json_t *a, const char *sep, char *buf, size_t len)
@@ -338,7 +146,7 @@ static const char *join(const json_t *a, const char *sep, char *buf, size_t len)
 
 static long long jint2(const json_t *o, const char *a, const char *b)
 {
-	return jint(json_object_get(o, a), b);
+	return ctl_jint(json_object_get(o, a), b);
 }
 
 static void print_inspection(const json_t *i)
@@ -351,14 +159,14 @@ static void print_inspection(const json_t *i)
 	}
 	printf("inspection:  %lld workers on queues %lld-%lld%s, %lld packets, "
 	       "%lld PDUs denied, %lld malformed, %lld queue drops\n",
-	       jint(i, "workers"), jint(i, "queue_first"),
-	       jint(i, "queue_first") + jint(i, "queue_n") - 1,
-	       jint(i, "stalled") ? " (stalled)" : "", jint(i, "packets"),
-	       jint(i, "pdus_denied"), jint(i, "malformed"),
-	       jint(i, "queue_drops"));
+	       ctl_jint(i, "workers"), ctl_jint(i, "queue_first"),
+	       ctl_jint(i, "queue_first") + ctl_jint(i, "queue_n") - 1,
+	       ctl_jint(i, "stalled") ? " (stalled)" : "",
+	       ctl_jint(i, "packets"), ctl_jint(i, "pdus_denied"),
+	       ctl_jint(i, "malformed"), ctl_jint(i, "queue_drops"));
 	printf("flows:       %lld of %lld, %lld violations\n",
-	       jint(i, "flows_active"), jint(i, "flows_max"),
-	       jint(i, "violations"));
+	       ctl_jint(i, "flows_active"), ctl_jint(i, "flows_max"),
+	       ctl_jint(i, "violations"));
 }
 
 static void print_audit(const json_t *a)
@@ -371,16 +179,17 @@ static void print_audit(const json_t *a)
 		return;
 	printf("audit:       spool %lld%% full (%lld records, %lld segments), "
 	       "last seq %lld, %lld queue drops\n",
-	       jint(sp, "fill_pct"), jint(sp, "records"), jint(sp, "segments"),
-	       jint(a, "last_seq"), jint(a, "queue_drops"));
+	       ctl_jint(sp, "fill_pct"), ctl_jint(sp, "records"),
+	       ctl_jint(sp, "segments"), ctl_jint(a, "last_seq"),
+	       ctl_jint(a, "queue_drops"));
 	json_array_foreach(json_object_get(a, "collectors"), i, c)
 	{
-		const char *e = jstr(c, "last_error", "");
+		const char *e = ctl_jstr(c, "last_error", "");
 
 		printf("collector:   %s %s, backlog %lld, delivered %lld%s%s\n",
-		       jstr(c, "name", "?"),
+		       ctl_jstr(c, "name", "?"),
 		       json_is_true(json_object_get(c, "up")) ? "up" : "down",
-		       jint(c, "backlog"), jint(c, "delivered"),
+		       ctl_jint(c, "backlog"), ctl_jint(c, "delivered"),
 		       e[0] ? ", last error: " : "", e);
 	}
 }
@@ -392,42 +201,42 @@ static void print_status(const json_t *r)
 	const json_t *m = json_object_get(r, "management");
 	char b[64];
 
-	printf("version:     %s (protocol %lld)\n", jstr(r, "version", "?"),
-	       jint(r, "protocol"));
-	printf("pid:         %lld\n", jint(r, "pid"));
+	printf("version:     %s (protocol %lld)\n", ctl_jstr(r, "version", "?"),
+	       ctl_jint(r, "protocol"));
+	printf("pid:         %lld\n", ctl_jint(r, "pid"));
 	printf("uptime:      %s\n",
-	       fmt_duration(jint(r, "uptime"), b, sizeof(b)));
-	printf("user:        %s%s\n", jstr(r, "user", "?"),
+	       ctl_fmt_duration(ctl_jint(r, "uptime"), b, sizeof(b)));
+	printf("user:        %s%s\n", ctl_jstr(r, "user", "?"),
 	       json_is_true(json_object_get(r, "privileged")) ?
 		       " (not dropped: development only)" :
 		       "");
 	if (json_is_object(p)) {
-		printf("policy:      %s (from %s)\n", jstr(p, "file", "-"),
-		       jstr(p, "source", "?"));
-		printf("sha256:      %s\n", jstr(p, "sha256", "-"));
-		printf("zones:       %lld\n", jint(p, "zones"));
-		printf("conduits:    %lld\n", jint(p, "conduits"));
+		printf("policy:      %s (from %s)\n", ctl_jstr(p, "file", "-"),
+		       ctl_jstr(p, "source", "?"));
+		printf("sha256:      %s\n", ctl_jstr(p, "sha256", "-"));
+		printf("zones:       %lld\n", ctl_jint(p, "zones"));
+		printf("conduits:    %lld\n", ctl_jint(p, "conduits"));
 	} else {
 		printf("policy:      none\n");
 	}
 	printf("island:      %s\n",
 	       json_is_true(json_object_get(r, "island")) ? "on" : "off");
-	printf("generation:  %lld\n", jint(r, "generation"));
+	printf("generation:  %lld\n", ctl_jint(r, "generation"));
 	printf("last apply:  %s\n",
-	       fmt_time(jint(r, "last_apply"), b, sizeof(b)));
-	printf("features:    %s\n", jstr(r, "features_text", "-"));
+	       ctl_fmt_time(ctl_jint(r, "last_apply"), b, sizeof(b)));
+	printf("features:    %s\n", ctl_jstr(r, "features_text", "-"));
 	if (json_is_object(m))
 		printf("management:  zone %s, port %lld\n",
-		       jstr(m, "zone", "-"), jint(m, "port"));
+		       ctl_jstr(m, "zone", "-"), ctl_jint(m, "port"));
 	print_inspection(json_object_get(r, "inspection"));
 	if (json_is_object(n)) {
 		if (json_is_true(json_object_get(n, "active")))
 			printf("nflog:       group %lld, %lld packets, %lld events, %lld lost\n",
-			       jint(n, "group"), jint(n, "packets"),
-			       jint(n, "events"), jint(n, "lost"));
+			       ctl_jint(n, "group"), ctl_jint(n, "packets"),
+			       ctl_jint(n, "events"), ctl_jint(n, "lost"));
 		else
 			printf("nflog:       group %lld, not active\n",
-			       jint(n, "group"));
+			       ctl_jint(n, "group"));
 	}
 	print_audit(json_object_get(r, "audit"));
 }
@@ -438,7 +247,7 @@ static void fmt_service(const json_t *s, char *buf, size_t len)
 	size_t off;
 	const json_t *v;
 
-	off = (size_t)snprintf(buf, len, "%s", jstr(s, "proto", "?"));
+	off = (size_t)snprintf(buf, len, "%s", ctl_jstr(s, "proto", "?"));
 	v = json_object_get(s, "ports");
 	if (json_array_size(v) > 0)
 		off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
@@ -467,8 +276,8 @@ static void fmt_service(const json_t *s, char *buf, size_t len)
 					" rate %s", json_string_value(v));
 	else if (json_is_object(v))
 		off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
-					" rate %lld/%s", jint(v, "count"),
-					jstr(v, "unit", "?"));
+					" rate %lld/%s", ctl_jint(v, "count"),
+					ctl_jstr(v, "unit", "?"));
 }
 
 static void print_policy_show(const json_t *r)
@@ -482,16 +291,16 @@ static void print_policy_show(const json_t *r)
 
 	json_array_foreach(zones, i, z)
 	{
-		int l = (int)strlen(jstr(z, "name", ""));
+		int l = (int)strlen(ctl_jstr(z, "name", ""));
 
 		if (l > wz)
 			wz = l;
 	}
 	json_array_foreach(conduits, i, c)
 	{
-		int l = (int)strlen(jstr(c, "name", ""));
-		int ft = (int)(strlen(jstr(c, "from", "")) +
-			       strlen(jstr(c, "to", "")) + 4);
+		int l = (int)strlen(ctl_jstr(c, "name", ""));
+		int ft = (int)(strlen(ctl_jstr(c, "from", "")) +
+			       strlen(ctl_jstr(c, "to", "")) + 4);
 
 		if (l > wc)
 			wc = l;
@@ -499,19 +308,19 @@ static void print_policy_show(const json_t *r)
 			wft = ft;
 	}
 	printf("policy %s (from %s)  sha256 %.16s  generation %lld  island %s\n\n",
-	       jstr(r, "file", "-"), jstr(r, "source", "?"),
-	       jstr(r, "sha256", "-"), jint(r, "generation"),
+	       ctl_jstr(r, "file", "-"), ctl_jstr(r, "source", "?"),
+	       ctl_jstr(r, "sha256", "-"), ctl_jint(r, "generation"),
 	       json_is_true(json_object_get(r, "island")) ? "on" : "off");
 	printf("%-*s  %-2s  %-4s  %-20s  %s\n", wz, "ZONE", "SL", "MGMT",
 	       "INTERFACES", "NETWORKS");
 	json_array_foreach(zones, i, z)
 	{
-		long long sl = jint(z, "security_level");
+		long long sl = ctl_jint(z, "security_level");
 		char slb[8];
 
 		snprintf(slb, sizeof(slb), "%lld", sl);
 		printf("%-*s  %-2s  %-4s  %-20s  %s\n", wz,
-		       jstr(z, "name", "?"), sl > 0 ? slb : "-",
+		       ctl_jstr(z, "name", "?"), sl > 0 ? slb : "-",
 		       json_is_true(json_object_get(z, "management")) ? "yes" :
 									"-",
 		       join(json_object_get(z, "interfaces"), ",", a,
@@ -526,21 +335,21 @@ static void print_policy_show(const json_t *r)
 		const json_t *k = json_object_get(c, "counters");
 		char ft[128], acc[48], den[48];
 
-		snprintf(ft, sizeof(ft), "%s -> %s", jstr(c, "from", "?"),
-			 jstr(c, "to", "?"));
+		snprintf(ft, sizeof(ft), "%s -> %s", ctl_jstr(c, "from", "?"),
+			 ctl_jstr(c, "to", "?"));
 		if (json_is_object(k)) {
 			snprintf(acc, sizeof(acc), "%lld/%lld",
-				 jint(k, "accept_packets"),
-				 jint(k, "accept_bytes"));
+				 ctl_jint(k, "accept_packets"),
+				 ctl_jint(k, "accept_bytes"));
 			snprintf(den, sizeof(den), "%lld/%lld",
-				 jint(k, "deny_packets"),
-				 jint(k, "deny_bytes"));
+				 ctl_jint(k, "deny_packets"),
+				 ctl_jint(k, "deny_bytes"));
 		} else {
 			snprintf(acc, sizeof(acc), "-");
 			snprintf(den, sizeof(den), "-");
 		}
-		printf("%-*s  %-*s  %21s  %21s%s\n", wc, jstr(c, "name", "?"),
-		       wft, ft, acc, den,
+		printf("%-*s  %-*s  %21s  %21s%s\n", wc,
+		       ctl_jstr(c, "name", "?"), wft, ft, acc, den,
 		       json_is_true(json_object_get(c, "log")) ? "  (log)" :
 								 "");
 		k = json_object_get(c, "inspection");
@@ -553,7 +362,7 @@ static void print_policy_show(const json_t *r)
 			       jint2(k, "pdus", "allow"),
 			       jint2(k, "pdus", "deny"),
 			       jint2(k, "pdus", "reject"),
-			       jint(k, "malformed"));
+			       ctl_jint(k, "malformed"));
 		json_array_foreach(json_object_get(c, "allow"), j, s)
 		{
 			fmt_service(s, a, sizeof(a));
@@ -573,8 +382,9 @@ static void print_stats(const json_t *r)
 
 	if (json_is_true(json_object_get(in, "active")))
 		printf("inspection: %lld workers on queues %lld-%lld\n",
-		       jint(in, "workers"), jint(in, "queue_first"),
-		       jint(in, "queue_first") + jint(in, "queue_n") - 1);
+		       ctl_jint(in, "workers"), ctl_jint(in, "queue_first"),
+		       ctl_jint(in, "queue_first") + ctl_jint(in, "queue_n") -
+			       1);
 	else
 		printf("inspection: not running\n");
 	printf("\n%-6s %10s %10s %8s %8s %8s %9s %7s %9s %6s\n", "QUEUE",
@@ -587,22 +397,23 @@ static void print_stats(const json_t *r)
 					 json_object_get(w, "flows"), "fill")));
 		printf("%-6lld %10lld %10lld %8lld %8lld %8lld %9lld %7lld "
 		       "%9s %5lldms%s\n",
-		       jint(w, "queue"), jint(w, "packets"),
+		       ctl_jint(w, "queue"), ctl_jint(w, "packets"),
 		       jint2(w, "verdicts", "allow"),
 		       jint2(w, "verdicts", "deny") +
 			       jint2(w, "verdicts", "reject"),
 		       jint2(w, "pdus", "deny") + jint2(w, "pdus", "reject"),
-		       jint(w, "malformed"), jint(w, "queue_drops"),
-		       jint2(w, "flows", "active"), fill, jint(w, "idle_ms"),
+		       ctl_jint(w, "malformed"), ctl_jint(w, "queue_drops"),
+		       jint2(w, "flows", "active"), fill,
+		       ctl_jint(w, "idle_ms"),
 		       json_is_true(json_object_get(w, "stalled")) ?
 			       "  STALLED" :
 			       "");
 	}
 	printf("%-6s %10lld %10lld %8lld %8lld %8lld %9lld %7lld %9lld\n",
-	       "total", jint(t, "packets"), jint2(t, "verdicts", "allow"),
+	       "total", ctl_jint(t, "packets"), jint2(t, "verdicts", "allow"),
 	       jint2(t, "verdicts", "deny") + jint2(t, "verdicts", "reject"),
 	       jint2(t, "pdus", "deny") + jint2(t, "pdus", "reject"),
-	       jint(t, "malformed"), jint(t, "queue_drops"),
+	       ctl_jint(t, "malformed"), ctl_jint(t, "queue_drops"),
 	       jint2(t, "flows", "active"), jint2(t, "flows", "max"));
 	printf("\n%-24s %-24s %9s %9s %9s %9s %9s\n", "CONDUIT", "FROM -> TO",
 	       "FLOWS", "ALLOW", "DENY", "REJECT", "MALFORMED");
@@ -610,18 +421,19 @@ static void print_stats(const json_t *r)
 	{
 		char ft[128];
 
-		snprintf(ft, sizeof(ft), "%s -> %s", jstr(c, "from", "?"),
-			 jstr(c, "to", "?"));
+		snprintf(ft, sizeof(ft), "%s -> %s", ctl_jstr(c, "from", "?"),
+			 ctl_jstr(c, "to", "?"));
 		printf("%-24s %-24s %9lld %9lld %9lld %9lld %9lld%s\n",
-		       jstr(c, "name", "?"), ft, jint2(c, "flows", "admitted"),
-		       jint2(c, "pdus", "allow"), jint2(c, "pdus", "deny"),
-		       jint2(c, "pdus", "reject"), jint(c, "malformed"),
+		       ctl_jstr(c, "name", "?"), ft,
+		       jint2(c, "flows", "admitted"), jint2(c, "pdus", "allow"),
+		       jint2(c, "pdus", "deny"), jint2(c, "pdus", "reject"),
+		       ctl_jint(c, "malformed"),
 		       json_is_true(json_object_get(c, "inspected")) ?
 			       "" :
 			       "  (kernel only)");
 	}
-	printf("\nviolations: %lld (%lld records)\n", jint(v, "total"),
-	       jint(v, "records"));
+	printf("\nviolations: %lld (%lld records)\n", ctl_jint(v, "total"),
+	       ctl_jint(v, "records"));
 	json_array_foreach(json_object_get(v, "recent"), i, w)
 	{
 		const json_t *fn = json_object_get(w, "function");
@@ -632,30 +444,13 @@ static void print_stats(const json_t *r)
 				 (long long)json_integer_value(fn));
 		printf("  %s %s %s conduit %s %s -> %s %s function %s rule %s "
 		       "(line %lld) x%lld \"%s\"\n",
-		       fmt_time(jint(w, "time"), when, sizeof(when)),
-		       jstr(w, "kind", "?"), jstr(w, "action", "?"),
-		       jstr(w, "conduit", "-"), jstr(w, "src", "-"),
-		       jstr(w, "dst", "-"), jstr(w, "proto", "-"), fb,
-		       jstr(w, "rule", "-"), jint(w, "line"), jint(w, "count"),
-		       jstr(w, "detail", ""));
+		       ctl_fmt_time(ctl_jint(w, "time"), when, sizeof(when)),
+		       ctl_jstr(w, "kind", "?"), ctl_jstr(w, "action", "?"),
+		       ctl_jstr(w, "conduit", "-"), ctl_jstr(w, "src", "-"),
+		       ctl_jstr(w, "dst", "-"), ctl_jstr(w, "proto", "-"), fb,
+		       ctl_jstr(w, "rule", "-"), ctl_jint(w, "line"),
+		       ctl_jint(w, "count"), ctl_jstr(w, "detail", ""));
 	}
-}
-
-static void print_install(const char *what, const json_t *r)
-{
-	const json_t *diff = json_object_get(r, "diff");
-
-	if (json_is_true(json_object_get(r, "deferred")))
-		printf("%s: %s stored (generation %lld, %lld zones, %lld conduits): %s\n",
-		       what, jstr(r, "file", "-"), jint(r, "generation"),
-		       jint(r, "zones"), jint(r, "conduits"),
-		       jstr(r, "message", ""));
-	else
-		printf("%s: %s applied (generation %lld, %lld zones, %lld conduits)\n",
-		       what, jstr(r, "file", "-"), jint(r, "generation"),
-		       jint(r, "zones"), jint(r, "conduits"));
-	if (json_is_object(diff))
-		fputs(jstr(diff, "text", ""), stdout);
 }
 
 /* --- commands --------------------------------------------------------------- */
@@ -670,14 +465,15 @@ static char *read_file(const char *path, size_t *len)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size > POL_SIZE_MAX_DEFAULT) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path,
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
 			S_ISREG(st.st_mode) ?
 				"larger than the 32 MiB policy limit" :
 				"not a regular file");
@@ -714,7 +510,7 @@ static int cmd_check_local(const char *file)
 	rc = policy_load_file(file, 0, &p, &dl);
 	if (rc < 0 && dl.n == 0)
 		diag_add(&dl, file, 0, 0, "%s", strerror(-rc));
-	if (opt_json) {
+	if (ctl_json) {
 		json_t *o;
 
 		if (rc == 0) {
@@ -735,7 +531,7 @@ static int cmd_check_local(const char *file)
 						"diagnostics"));
 			json_decref(e);
 		}
-		print_json(o);
+		ctl_print_json(o);
 		json_decref(o);
 	} else if (rc == 0) {
 		printf("%s: policy OK (%zu zones, %zu conduits)\n", file,
@@ -750,7 +546,8 @@ static int cmd_check_local(const char *file)
 
 /* Sends FILE's content with cmd. A file that is not UTF-8 cannot travel
  * in JSON; the local check then reports where it breaks. */
-static int cmd_send_policy(const char *sock, const char *cmd, const char *file)
+static int cmd_send_policy(struct ctl_client *cl, const char *cmd,
+			   const char *file)
 {
 	const json_t *r;
 	json_t *args, *content, *resp = NULL;
@@ -767,30 +564,30 @@ static int cmd_send_policy(const char *sock, const char *cmd, const char *file)
 		return cmd_check_local(file) == 0 ? EXIT_REJECTED :
 						    EXIT_REJECTED;
 	args = json_pack("{s:s, s:o}", "name", file, "content", content);
-	r = ctl_run(sock, cmd, args, &resp, &ec);
+	r = ctl_run(cl, cmd, args, &resp, &ec);
 	if (r != NULL) {
-		if (opt_json)
-			print_json(r);
+		if (ctl_json)
+			ctl_print_json(r);
 		else if (strcmp(cmd, "policy.diff") == 0)
-			fputs(jstr(r, "text", ""), stdout);
+			fputs(ctl_jstr(r, "text", ""), stdout);
 		else
-			print_install("policy apply", r);
+			ctl_print_install("policy apply", r);
 	}
 	json_decref(resp);
 	return ec;
 }
 
-static int cmd_simple(const char *sock, const char *cmd, json_t *args,
+static int cmd_simple(struct ctl_client *cl, const char *cmd, json_t *args,
 		      void (*print)(const json_t *))
 {
 	json_t *resp = NULL;
 	const json_t *r;
 	int ec;
 
-	r = ctl_run(sock, cmd, args, &resp, &ec);
+	r = ctl_run(cl, cmd, args, &resp, &ec);
 	if (r != NULL) {
-		if (opt_json)
-			print_json(r);
+		if (ctl_json)
+			ctl_print_json(r);
 		else
 			print(r);
 	}
@@ -800,7 +597,7 @@ static int cmd_simple(const char *sock, const char *cmd, json_t *args,
 
 static void print_reload(const json_t *r)
 {
-	print_install("reload", r);
+	ctl_print_install("reload", r);
 }
 
 static void print_island(const json_t *r)
@@ -865,7 +662,7 @@ static int audit_cli_key(struct audit_cli *a)
 		return 0;
 	if (conf_read_hmac_key(a->key_path, a->key, &a->key_len, err,
 			       sizeof(err)) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		fprintf(stderr, "%s: %s\n", ctl_prog, err);
 		return -1;
 	}
 	return 0;
@@ -880,14 +677,15 @@ static uint8_t *slurp(const char *path, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
-		fprintf(stderr, "%s: %s: out of memory\n", prog, path);
+		fprintf(stderr, "%s: %s: out of memory\n", ctl_prog, path);
 		close(fd);
 		return NULL;
 	}
@@ -897,7 +695,7 @@ static uint8_t *slurp(const char *path, size_t *len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog, path,
+			fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
 				strerror(errno));
 			free(buf);
 			close(fd);
@@ -929,7 +727,7 @@ static int list_segments(const char *dir, char ***names)
 
 	*names = NULL;
 	if (dp == NULL) {
-		fprintf(stderr, "%s: spool %s: %s\n", prog, dir,
+		fprintf(stderr, "%s: spool %s: %s\n", ctl_prog, dir,
 			strerror(errno));
 		return -1;
 	}
@@ -1003,7 +801,7 @@ static int verify_feed(struct verify_state *st, const char *rec, size_t len)
 			record_seq(rec, len, st->a->sd_id) == 1 ? zeros : NULL,
 			st->a->key_len ? st->a->key : NULL, st->a->key_len);
 		if (st->v == NULL) {
-			fprintf(stderr, "%s: out of memory\n", prog);
+			fprintf(stderr, "%s: out of memory\n", ctl_prog);
 			return -1;
 		}
 	}
@@ -1039,7 +837,7 @@ static int verify_report(struct verify_state *st, const char *input,
 	if (r == NULL)
 		r = &none;
 	broken = r->broken || stop_error != NULL;
-	if (opt_json) {
+	if (ctl_json) {
 		json_t *o = json_pack(
 			"{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			"input", input, "intact", !broken, "records",
@@ -1062,7 +860,7 @@ static int verify_report(struct verify_state *st, const char *input,
 						  "reason", r->reason) :
 					json_pack("{s:s}", "reason",
 						  stop_error));
-		print_json(o);
+		ctl_print_json(o);
 		json_decref(o);
 	} else if (r->broken) {
 		if (st->broken_where[0])
@@ -1087,7 +885,7 @@ static int verify_report(struct verify_state *st, const char *input,
 			fprintf(stderr,
 				"%s: %llu lines skipped (not RFC 5424), %llu "
 				"records of other senders\n",
-				prog, (unsigned long long)skipped_lines,
+				ctl_prog, (unsigned long long)skipped_lines,
 				(unsigned long long)r->skipped);
 	}
 	return broken ? EXIT_REJECTED : 0;
@@ -1104,7 +902,8 @@ static int verify_file(struct audit_cli *a, const char *file)
 	int ec;
 
 	if (f == NULL) {
-		fprintf(stderr, "%s: %s: %s\n", prog, file, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, file,
+			strerror(errno));
 		return EXIT_USAGE;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
@@ -1128,7 +927,7 @@ static int verify_file(struct audit_cli *a, const char *file)
 	}
 	ec = ferror(f) ? EXIT_USAGE : 0;
 	if (ec)
-		fprintf(stderr, "%s: %s: read error\n", prog, file);
+		fprintf(stderr, "%s: %s: read error\n", ctl_prog, file);
 	free(line);
 	if (f != stdin)
 		fclose(f);
@@ -1177,7 +976,7 @@ static int verify_spool(struct audit_cli *a)
 			fprintf(stderr,
 				"%s: %s: %zu bytes after offset %ld ignored "
 				"(%s: torn or being written)\n",
-				prog, names[i], len - (size_t)end, end,
+				ctl_prog, names[i], len - (size_t)end, end,
 				why ? why : "incomplete record");
 	}
 	free_names(names, n);
@@ -1242,7 +1041,8 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 	}
 	if (optind != argc || (file != NULL) == spool) {
 		fprintf(stderr,
-			"%s: audit verify: give FILE or --spool [DIR]\n", prog);
+			"%s: audit verify: give FILE or --spool [DIR]\n",
+			ctl_prog);
 		return EXIT_USAGE;
 	}
 	if (audit_cli_init(&a, conf_path, dir, sizeof(dir), &c) < 0) {
@@ -1259,8 +1059,8 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 
 		if (*pen == '\0' || *end || v == 0 || v > 4294967294ul) {
 			fprintf(stderr,
-				"%s: --pen %s: expected 1..4294967294\n", prog,
-				pen);
+				"%s: --pen %s: expected 1..4294967294\n",
+				ctl_prog, pen);
 			conf_free(&c);
 			return EXIT_USAGE;
 		}
@@ -1328,13 +1128,12 @@ struct tail_state {
 
 static void tail_print(uint64_t seq, const char *rec, size_t len)
 {
-	if (opt_json) {
+	if (ctl_json) {
 		json_t *o = record_json(seq, rec, len);
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-		if (s != NULL)
-			printf("%s\n", s);
-		free(s);
+		/* json_dumpf: jansson's allocator is not malloc here */
+		if (o != NULL && json_dumpf(o, stdout, JSON_COMPACT) == 0)
+			putchar('\n');
 		json_decref(o);
 	} else {
 		printf("%.*s\n", (int)len, rec);
@@ -1425,7 +1224,7 @@ static int audit_tail_main(int argc, char **argv, const char *conf_path)
 			if (*optarg == '\0' || *end || n > 1000000) {
 				fprintf(stderr,
 					"%s: -n %s: expected 0..1000000\n",
-					prog, optarg);
+					ctl_prog, optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -1508,33 +1307,210 @@ static int audit_main(int nargs, char **a, const char *conf_path)
 	return EXIT_USAGE;
 }
 
+static bool in_shell;
+
+/* Runs one command (a[0..nargs)); returns its exit code. */
+static int run_command(struct ctl_client *cl, int nargs, char **a,
+		       const char *conf_path)
+{
+	int ec;
+
+	if (nargs >= 1 && strcmp(a[0], "replay") == 0)
+		return replay_main(nargs, a, ctl_json);
+	if (nargs >= 1 && strcmp(a[0], "audit") == 0)
+		return audit_main(nargs, a, conf_path);
+	if (nargs >= 1 && strcmp(a[0], "user") == 0)
+		return ctl_user_main(cl, nargs, a, conf_path);
+	if (nargs >= 1 && strcmp(a[0], "passwd") == 0)
+		return ctl_passwd_main(cl, nargs, a);
+	if (nargs >= 1 && strcmp(a[0], "session") == 0)
+		return ctl_session_main(cl, nargs, a);
+	if (nargs == 1 && strcmp(a[0], "status") == 0)
+		return cmd_simple(cl, "status", NULL, print_status);
+	if (nargs == 1 && strcmp(a[0], "stats") == 0)
+		return cmd_simple(cl, "stats", NULL, print_stats);
+	if (nargs == 1 && strcmp(a[0], "reload") == 0)
+		return cmd_simple(cl, "reload", NULL, print_reload);
+	if (nargs == 2 && strcmp(a[0], "island") == 0 &&
+	    (strcmp(a[1], "on") == 0 || strcmp(a[1], "off") == 0))
+		return cmd_simple(cl, "island",
+				  json_pack("{s:b}", "on",
+					    strcmp(a[1], "on") == 0),
+				  print_island);
+	if (nargs >= 2 && strcmp(a[0], "policy") == 0) {
+		if (nargs == 2 && strcmp(a[1], "show") == 0)
+			return cmd_simple(cl, "policy.show", NULL,
+					  print_policy_show);
+		if (nargs == 3 && strcmp(a[1], "check") == 0)
+			return cmd_check_local(a[2]);
+		if (nargs == 3 && strcmp(a[1], "diff") == 0)
+			return cmd_send_policy(cl, "policy.diff", a[2]);
+		if (nargs == 3 && strcmp(a[1], "apply") == 0)
+			return cmd_send_policy(cl, "policy.apply", a[2]);
+		ec = ctl_approval_main(cl, nargs, a);
+		if (ec >= 0)
+			return ec;
+	}
+	if (in_shell) {
+		fprintf(stderr,
+			"%s: %s: unknown command or arguments (help "
+			"lists them)\n",
+			ctl_prog, a[0]);
+		return EXIT_USAGE;
+	}
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+#define SHELL_WORDS_MAX 64
+
+/*
+ * Splits line into words in place: blanks separate, '...' and "..."
+ * quote, a backslash escapes the next character. Returns the count, or
+ * -1 with *why.
+ */
+static int shell_split(char *line, char **w, int max, const char **why)
+{
+	char *in = line, *out = line;
+	int n = 0;
+
+	for (;;) {
+		char q = 0;
+
+		while (*in == ' ' || *in == '\t' || *in == '\n' || *in == '\r')
+			in++;
+		if (*in == '\0' || *in == '#')
+			return n;
+		if (n == max) {
+			*why = "too many words";
+			return -1;
+		}
+		w[n++] = out;
+		while (*in != '\0') {
+			if (q == 0 && (*in == ' ' || *in == '\t' ||
+				       *in == '\n' || *in == '\r'))
+				break;
+			if (q == 0 && (*in == '\'' || *in == '"')) {
+				q = *in++;
+			} else if (q != 0 && *in == q) {
+				q = 0;
+				in++;
+			} else if (*in == '\\' && q != '\'' && in[1] != '\0') {
+				*out++ = in[1];
+				in += 2;
+			} else {
+				*out++ = *in++;
+			}
+		}
+		if (q != 0) {
+			*why = "unterminated quote";
+			return -1;
+		}
+		if (*in != '\0')
+			in++;
+		*out++ = '\0';
+	}
+}
+
+/*
+ * The remote shell: one command per line over the same session, output
+ * flushed after each, until EOF, `exit` or `logout`. Returns the exit
+ * code of the last command (or 3/4 when the session is gone).
+ */
+static int shell_main(struct ctl_client *cl, const char *conf_path)
+{
+	bool tty = isatty(STDIN_FILENO);
+	char *line = NULL, *w[SHELL_WORDS_MAX];
+	size_t cap = 0;
+	int ec;
+
+	ec = ctl_client_open(cl);
+	if (ec != 0)
+		return ec;
+	in_shell = true;
+	while (ec != CTL_EXIT_UNREACHABLE && ec != CTL_EXIT_AUTH) {
+		const char *why;
+		int n;
+
+		if (tty) {
+			fputs("conduitd> ", stdout);
+			fflush(stdout);
+		}
+		if (getline(&line, &cap, stdin) < 0)
+			break;
+		n = shell_split(line, w, SHELL_WORDS_MAX, &why);
+		if (n < 0) {
+			fprintf(stderr, "%s: %s\n", ctl_prog, why);
+			ec = EXIT_USAGE;
+			continue;
+		}
+		if (n == 0)
+			continue;
+		if (strcmp(w[0], "exit") == 0 || strcmp(w[0], "logout") == 0 ||
+		    strcmp(w[0], "quit") == 0)
+			break;
+		if (strcmp(w[0], "help") == 0) {
+			usage(stdout);
+			ec = 0;
+		} else {
+			ec = run_command(cl, n, w, conf_path);
+		}
+		fflush(stdout);
+		fflush(stderr);
+	}
+	if (tty && ec == 0)
+		fputs("\n", stdout);
+	free(line);
+	return ec;
+}
+
 int main(int argc, char **argv)
 {
+	enum {
+		OPT_REMOTE = 256,
+		OPT_USER,
+		OPT_CA,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_SERVER_NAME,
+		OPT_PASSWORD_FILE,
+	};
 	static const struct option lopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "conf", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = getenv("CONDUITCTL_SOCKET");
-	const char *conf_path = NULL;
-	int ch, nargs;
+	const char *conf_path = NULL, *remote = NULL, *why;
+	char host[CTL_HOST_MAX], port[CTL_PORT_MAX];
+	struct ctl_client cl;
+	int ch, nargs, ec;
 	char **a;
 
+	ctl_secure_json_alloc();
 	if (sock == NULL || *sock == '\0')
 		sock = CONF_CONTROL_SOCKET_DEFAULT;
+	ctl_client_init(&cl, sock);
 	while ((ch = getopt_long(argc, argv, "+s:c:jhV", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			sock = optarg;
+			cl.sock = optarg;
 			break;
 		case 'c':
 			conf_path = optarg;
 			break;
 		case 'j':
-			opt_json = true;
+			ctl_json = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1542,49 +1518,73 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("conduitctl %s\n", PACKAGE_VERSION);
 			return 0;
+		case OPT_REMOTE:
+			remote = optarg;
+			break;
+		case OPT_USER:
+			cl.user = optarg;
+			break;
+		case OPT_CA:
+			cl.ca = optarg;
+			break;
+		case OPT_CERT:
+			cl.cert = optarg;
+			break;
+		case OPT_KEY:
+			cl.key = optarg;
+			break;
+		case OPT_SERVER_NAME:
+			cl.server_name = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			cl.password_file = optarg;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
 		}
+	}
+	if (remote != NULL) {
+		if (ctl_parse_hostport(remote, host, sizeof(host), port,
+				       sizeof(port), &why) < 0) {
+			fprintf(stderr, "%s: --remote %s: %s\n", ctl_prog,
+				remote, why);
+			return EXIT_USAGE;
+		}
+		cl.host = host;
+		cl.port = port;
+		if (cl.user == NULL || cl.ca == NULL) {
+			fprintf(stderr, "%s: --remote needs --user and --ca\n",
+				ctl_prog);
+			return EXIT_USAGE;
+		}
+		if ((cl.cert == NULL) != (cl.key == NULL)) {
+			fprintf(stderr, "%s: --cert and --key go together\n",
+				ctl_prog);
+			return EXIT_USAGE;
+		}
+	} else if (cl.user || cl.ca || cl.cert || cl.key || cl.server_name) {
+		fprintf(stderr,
+			"%s: --user, --ca, --cert, --key and --server-name "
+			"need --remote\n",
+			ctl_prog);
+		return EXIT_USAGE;
 	}
 	a = argv + optind;
 	nargs = argc - optind;
 	/* Allow --json after the command too ("conduitctl status --json"). */
 	for (int i = 0; i < nargs; i++)
 		if (strcmp(a[i], "--json") == 0) {
-			opt_json = true;
+			ctl_json = true;
 			memmove(&a[i], &a[i + 1],
 				(size_t)(nargs - i - 1) * sizeof(*a));
 			nargs--;
 			i--;
 		}
-	if (nargs >= 1 && strcmp(a[0], "replay") == 0)
-		return replay_main(nargs, a, opt_json);
-	if (nargs >= 1 && strcmp(a[0], "audit") == 0)
-		return audit_main(nargs, a, conf_path);
-	if (nargs == 1 && strcmp(a[0], "status") == 0)
-		return cmd_simple(sock, "status", NULL, print_status);
-	if (nargs == 1 && strcmp(a[0], "stats") == 0)
-		return cmd_simple(sock, "stats", NULL, print_stats);
-	if (nargs == 1 && strcmp(a[0], "reload") == 0)
-		return cmd_simple(sock, "reload", NULL, print_reload);
-	if (nargs == 2 && strcmp(a[0], "island") == 0 &&
-	    (strcmp(a[1], "on") == 0 || strcmp(a[1], "off") == 0))
-		return cmd_simple(sock, "island",
-				  json_pack("{s:b}", "on",
-					    strcmp(a[1], "on") == 0),
-				  print_island);
-	if (nargs >= 2 && strcmp(a[0], "policy") == 0) {
-		if (nargs == 2 && strcmp(a[1], "show") == 0)
-			return cmd_simple(sock, "policy.show", NULL,
-					  print_policy_show);
-		if (nargs == 3 && strcmp(a[1], "check") == 0)
-			return cmd_check_local(a[2]);
-		if (nargs == 3 && strcmp(a[1], "diff") == 0)
-			return cmd_send_policy(sock, "policy.diff", a[2]);
-		if (nargs == 3 && strcmp(a[1], "apply") == 0)
-			return cmd_send_policy(sock, "policy.apply", a[2]);
-	}
-	usage(stderr);
-	return EXIT_USAGE;
+	if (nargs == 0 && remote != NULL)
+		ec = shell_main(&cl, conf_path);
+	else
+		ec = run_command(&cl, nargs, a, conf_path);
+	ctl_client_close(&cl);
+	return ec;
 }

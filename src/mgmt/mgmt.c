@@ -745,12 +745,31 @@ void mgmt_on_close(struct mgmt *m, struct srv_peer *peer,
 	const char *reason;
 	int64_t now = now_mono();
 
-	if (s == NULL) {
-		if (peer->channel == SRV_CH_TLS && error && *error)
-			audit_login_fail(m, peer->cert_cn, "tls", peer->addr,
-					 "certificate", error, 0);
+	/* the server calls us for a TLS handshake that failed on a client
+	 * certificate too: no session, no TLS version yet (CR 1.9) */
+	if (s == NULL && peer->channel == SRV_CH_TLS &&
+	    peer->tls_version[0] == '\0') {
+		audit_login_fail(m, peer->cert_cn, "tls", peer->addr,
+				 "certificate", error && *error ? error : "-",
+				 0);
 		return;
 	}
+	if (why == SRV_CLOSE_PROTOCOL && (s == NULL || s->state == SESS_UNAUTH)) {
+		/* a malformed frame before any session or login (CR 3.5) */
+		audit_event_init(&ev, AUDIT_MGMT_COMMAND);
+		audit_event_add(&ev, "user", s ? sess_user(s) : "-");
+		audit_event_add(&ev, "channel",
+				peer->channel == SRV_CH_TLS ? "tls" : "unix");
+		audit_event_add(&ev, "source", peer->addr);
+		audit_event_add(&ev, "outcome", "rejected");
+		audit_event_add(&ev, "error", error && *error ? error : "-");
+		audit_event_msgf(&ev, "malformed frame from %s %s: %s",
+				 peer->channel == SRV_CH_TLS ? "tls" : "unix",
+				 peer->addr, error && *error ? error : "-");
+		emit(m, &ev);
+	}
+	if (s == NULL)
+		return;
 	x = sx_of(m, s);
 	reason = x->end ? x->end : close_reason(why);
 	if (s->state != SESS_UNAUTH) {
