@@ -864,6 +864,25 @@ static int run(const struct opts *o, struct conf *c)
 		struct mgmt_opts mo;
 		char *banner = NULL;
 
+		/* its directory: created for the daemon's user when missing;
+		 * one that exists is left as it is (a warning when the daemon
+		 * will not be able to rewrite the store there) */
+		if (parent_dir(c->users_file, path, sizeof(path)) == 0) {
+			struct stat st;
+
+			rc = privdrop_prepare_dir(path, 0700, drop ? uid : 0,
+						  drop ? gid : 0, 0);
+			if (rc < 0)
+				log_warnx("users-file directory %s: %s", path,
+					  strerror(-rc));
+			else if (rc == 1)
+				log_info("created %s for the user store", path);
+			else if (stat(path, &st) == 0 && drop &&
+				 st.st_uid != uid)
+				log_warnx(
+					"users-file directory %s is not owned by %s: user changes through conduitd will fail (conduitd.conf(5))",
+					path, c->user);
+		}
 		diag_list_init(&dl);
 		rc = mgmt_opts_from_conf(c, &mo, &banner, &dl);
 		if (rc == 0) {

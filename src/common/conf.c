@@ -825,6 +825,8 @@ static int conf_line(struct conf *c, char *p, const char *file, int line,
 	rc = conf_apply(c, k, val, file, line, vcol, d);
 	if (rc == 0 && k->off == OFF(management_zone))
 		c->management_zone_line = line;
+	if (rc == 0 && k->off == OFF(password_history))
+		c->password_history_set = true;
 	if (rc == 0 && k->off == OFF(lockout_time))
 		c->lockout_time_set = true;
 	if (rc == 0 && k->off == OFF(session_idle_lock))

@@ -40,7 +40,11 @@ struct diag_list;
 #define CONF_WATCHDOG_STALL_DEFAULT 2000 /* ms */
 
 /* management (FR1, FR2) */
-#define CONF_USERS_FILE_DEFAULT SYSCONFDIR "/conduitd/users"
+/* A directory of its own: the daemon rewrites the store (tmp + rename)
+ * after dropping root, and ProtectSystem=strict leaves only listed
+ * directories writable. */
+#define CONF_USERS_DIR_DEFAULT SYSCONFDIR "/conduitd/auth"
+#define CONF_USERS_FILE_DEFAULT CONF_USERS_DIR_DEFAULT "/users"
 #define CONF_MGMT_LISTEN_MAX 4
 
 #define CONF_LINE_MAX 4096 /* longer lines are an error, not truncated */
@@ -129,6 +133,7 @@ struct conf {
 	uint32_t password_min_length;
 	uint32_t password_min_classes;
 	uint32_t password_history;
+	bool password_history_set;  /* 0 is a valid value */
 	char *password_common_file; /* NULL: built-in list */
 	uint32_t lockout_failures;
 	uint32_t lockout_window;

@@ -448,7 +448,7 @@ static int offline_open(struct offline *o, const char *conf_path)
 		o->pw.min_len = o->conf.password_min_length;
 	if (o->conf.password_min_classes)
 		o->pw.min_classes = o->conf.password_min_classes;
-	if (o->conf.password_history)
+	if (o->conf.password_history_set)
 		o->pw.history = o->conf.password_history;
 	o->pw.common_file = o->conf.password_common_file;
 	o->cost = o->conf.password_cost ? o->conf.password_cost :
@@ -460,9 +460,8 @@ static int offline_open(struct offline *o, const char *conf_path)
 	}
 	/* a file the daemon's user owns (so that it can rewrite it) is as
 	 * acceptable as one root owns */
-	rc = auth_store_load_owner(o->path,
-				   o->owner != (uid_t)-1 ? o->owner : 0,
-				   &o->st, &dl);
+	rc = auth_store_load_owner(
+		o->path, o->owner != (uid_t)-1 ? o->owner : 0, &o->st, &dl);
 	if (rc < 0) {
 		if (dl.n == 0)
 			fprintf(stderr, "%s: %s: %s\n", ctl_prog, o->path,

@@ -3,7 +3,7 @@
  * hashing and the password policy. Pure logic plus the store's file I/O;
  * no network, no global state.
  *
- * Store: /etc/conduitd/users (conduitd.conf `users-file`), one user per
+ * Store: /etc/conduitd/auth/users (conduitd.conf `users-file`), one user per
  * line, '#' comments, fields separated by ':' (none may contain ':'):
  *
  *   name:role:state:unix-user:hash:totp:history

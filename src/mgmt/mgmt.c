@@ -190,7 +190,7 @@ int mgmt_opts_from_conf(const struct conf *c, struct mgmt_opts *o,
 		o->pw.min_len = c->password_min_length;
 	if (c->password_min_classes)
 		o->pw.min_classes = c->password_min_classes;
-	if (c->password_history || c->password_common_file)
+	if (c->password_history_set)
 		o->pw.history = c->password_history;
 	o->pw.common_file = c->password_common_file;
 	if (c->lockout_failures)
@@ -754,7 +754,8 @@ void mgmt_on_close(struct mgmt *m, struct srv_peer *peer,
 				 0);
 		return;
 	}
-	if (why == SRV_CLOSE_PROTOCOL && (s == NULL || s->state == SESS_UNAUTH)) {
+	if (why == SRV_CLOSE_PROTOCOL &&
+	    (s == NULL || s->state == SESS_UNAUTH)) {
 		/* a malformed frame before any session or login (CR 3.5) */
 		audit_event_init(&ev, AUDIT_MGMT_COMMAND);
 		audit_event_add(&ev, "user", s ? sess_user(s) : "-");
