@@ -907,9 +907,18 @@ static json_t *gate(struct mgmt *m, struct sess *s, const char *cmd,
 			m->sessions.idle_lock_s);
 	}
 	if (s->method == SESS_M_BOOTSTRAP) {
+		/* only while no admin exists: the first one ends it */
 		if (is(cmd, "hello") || is(cmd, "status") ||
-		    is(cmd, "user.add") || is(cmd, "user.list"))
+		    (!have_active_admin(m) &&
+		     (is(cmd, "user.add") || is(cmd, "user.list"))))
 			return NULL;
+		if (have_active_admin(m)) {
+			audit_denied(m, s, cmd, "bootstrap over");
+			return err(
+				id, CTL_ERR_PERMISSION,
+				"an admin exists now: this bootstrap session may not run %s",
+				cmd);
+		}
 		audit_denied(m, s, cmd, "bootstrap session");
 		return err(
 			id, CTL_ERR_PERMISSION,
