@@ -144,6 +144,10 @@ struct srv_tls_opts {
  * reason logged (log_warnx) naming the file or address. */
 int srv_add_tls(struct srv *s, const struct srv_tls_opts *o);
 void srv_set_close_fn(struct srv *s, srv_close_fn fn);
+/* The port TLS listener i (in srv_tls_opts.listen order) is bound to:
+ * what the kernel chose when port 0 was asked for; 0 when there is no
+ * listener i. */
+uint16_t srv_tls_port(const struct srv *s, size_t i);
 /* The deferred answer to client's pending request (steals resp, which may
  * be NULL: the client is dropped). -ENOENT when the client is gone (resp
  * freed). */

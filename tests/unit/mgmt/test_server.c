@@ -1,8 +1,10 @@
 /*
  * The control socket server driven in-process: requests and pipelining,
  * malformed frames answered with an error and a close (CR 3.5), the
- * partial-frame timeout, the client cap, the peer credential check, and
- * the socket's creation rules (stale socket, live socket, mode, group).
+ * partial-frame timeout, the client cap, the peer credential check, the
+ * socket's creation rules (stale socket, live socket, mode, group), and
+ * what the management layer builds on: connection ids, deferred replies,
+ * srv_kill, close_after and the close fn.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -343,6 +345,7 @@ Test(server, peer_not_in_group_refused, .init = setup, .fini = teardown)
 		ssize_t n;
 		int fd;
 
+		srv_close(s, false); /* the parent's; the child is a client */
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
 		    setuid(65534) < 0)
 			_exit(10);
@@ -445,4 +448,143 @@ Test(server, refuses_to_replace_a_regular_file, .init = setup, .fini = teardown)
 	cr_expect_null(srv_open(&o, echo, NULL));
 	cr_expect_eq(errno, EEXIST);
 	cr_expect_eq(access(path, F_OK), 0, "file left alone");
+}
+
+/* --- connection identity, deferred replies, kill, close fn (unix) -------- */
+
+static struct srv *g_s;
+static uint64_t pending_client;
+static struct {
+	uint64_t client;
+	enum srv_close_reason why;
+} closes[8];
+static int n_closes;
+
+static json_t *peer_fn(const json_t *req, struct srv_peer *peer, void *arg)
+{
+	const json_t *args;
+	const char *cmd, *why;
+	uint64_t id;
+
+	(void)arg;
+	calls++;
+	if (ctl_request_parse(req, &id, &cmd, &args, &why) < 0)
+		return ctl_response_error(id, CTL_ERR_BAD_REQUEST, why, NULL);
+	if (strcmp(cmd, "defer") == 0) {
+		pending_client = peer->client;
+		return SRV_DEFERRED;
+	}
+	if (strcmp(cmd, "logout") == 0)
+		peer->close_after = true;
+	return ctl_response_ok(
+		id, json_pack("{s:s, s:I, s:s, s:i}", "echo", cmd, "client",
+			      (json_int_t)peer->client, "addr", peer->addr,
+			      "channel", (int)peer->channel));
+}
+
+static void record_close(struct srv_peer *peer, enum srv_close_reason why,
+			 const char *error, void *arg)
+{
+	(void)error;
+	(void)arg;
+	cr_assert_lt(n_closes, 8);
+	closes[n_closes].client = peer->client;
+	closes[n_closes].why = why;
+	n_closes++;
+}
+
+static struct srv *open_peer_srv(void)
+{
+	struct srv_opts o = { .path = path };
+
+	calls = 0;
+	n_closes = 0;
+	pending_client = 0;
+	g_s = srv_open(&o, peer_fn, NULL);
+	cr_assert_not_null(g_s, "srv_open: %s", strerror(errno));
+	srv_set_close_fn(g_s, record_close);
+	return g_s;
+}
+
+static uint64_t resp_client(const json_t *r)
+{
+	return (uint64_t)json_integer_value(
+		json_object_get(json_object_get(r, "result"), "client"));
+}
+
+Test(server, peer_identity_and_close_fn, .init = setup, .fini = teardown)
+{
+	struct srv *s = open_peer_srv();
+	json_t *r[1] = { 0 }, *q[1] = { 0 };
+	char want[64];
+	bool closed;
+	int a = client(), b = client();
+
+	pump(s, 2, 1);
+	send_req(a, 1, "peer");
+	cr_assert_eq(read_responses(s, a, r, 1, &closed, 1), 1);
+	send_req(b, 1, "peer");
+	cr_assert_eq(read_responses(s, b, q, 1, &closed, 1), 1);
+	cr_expect_neq(resp_client(r[0]), 0);
+	cr_expect_neq(resp_client(r[0]), resp_client(q[0]), "unique ids");
+	snprintf(want, sizeof(want), "uid %u pid %ld", (unsigned)getuid(),
+		 (long)getpid());
+	cr_expect_str_eq(json_string_value(json_object_get(
+				 json_object_get(r[0], "result"), "addr")),
+			 want);
+	cr_expect_eq(json_integer_value(json_object_get(
+			     json_object_get(r[0], "result"), "channel")),
+		     SRV_CH_UNIX);
+	cr_expect_eq(n_closes, 0);
+	close(a);
+	pump(s, 3, 1);
+	cr_assert_eq(n_closes, 1);
+	cr_expect_eq(closes[0].client, resp_client(r[0]));
+	cr_expect_eq(closes[0].why, SRV_CLOSE_PEER);
+	/* srv_kill outside srv_dispatch: the close fn runs at once */
+	cr_expect_eq(srv_kill(s, resp_client(q[0])), 0);
+	cr_assert_eq(n_closes, 2);
+	cr_expect_eq(closes[1].why, SRV_CLOSE_KILLED);
+	cr_expect_eq(srv_kill(s, resp_client(q[0])), -ENOENT);
+	cr_assert_eq(read_responses(s, b, q, 0, &closed, 1), 0);
+	cr_expect(closed, "the killed client sees the close");
+	json_decref(r[0]);
+	json_decref(q[0]);
+	close(b);
+	srv_close(s, true);
+	cr_expect_eq(n_closes, 2, "nobody left for the shutdown");
+}
+
+/* Requests pipelined behind a deferred one wait for srv_reply. */
+Test(server, deferred_reply_then_pipelined, .init = setup, .fini = teardown)
+{
+	struct srv *s = open_peer_srv();
+	json_t *r[3] = { 0 };
+	bool closed;
+	int fd = client();
+
+	pump(s, 2, 1);
+	send_req(fd, 1, "defer");
+	send_req(fd, 2, "status");
+	send_req(fd, 3, "logout");
+	pump(s, 5, 1);
+	cr_assert_neq(pending_client, 0);
+	cr_expect_eq(calls, 1, "nothing more read while deferred");
+	cr_expect_eq(srv_reply(s, pending_client,
+			       ctl_response_ok(1, json_pack("{s:s}", "echo",
+							    "late"))),
+		     0);
+	cr_assert_eq(read_responses(s, fd, r, 3, &closed, 1), 3);
+	cr_expect_eq(json_integer_value(json_object_get(r[0], "id")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(r[1], "id")), 2);
+	cr_expect_eq(json_integer_value(json_object_get(r[2], "id")), 3);
+	cr_expect(closed, "logout: closed after its response");
+	cr_assert_eq(n_closes, 1);
+	cr_expect_eq(closes[0].why, SRV_CLOSE_REQUEST);
+	cr_expect_eq(srv_reply(s, pending_client, ctl_response_ok(1, NULL)),
+		     -ENOENT, "gone");
+	for (int i = 0; i < 3; i++)
+		json_decref(r[i]);
+	close(fd);
+	srv_close(s, true);
 }
