@@ -1241,9 +1241,27 @@ static void job_done(struct mgmt *m, struct job *j)
 	if (reason == NULL && s != NULL) {
 		rc = sess_authenticate(&m->sessions, s, u->name, u->role,
 				       method, now);
-		if (rc < 0)
-			reason = rc == -EUSERS ? "per-user session cap" :
-						 "session of another user";
+		if (rc < 0) {
+			/* the credentials were right: no lockout count, and
+			 * the user may know (CR 2.7) */
+			audit_login_fail(m, j->given, "tls", j->source,
+					 sess_method_name(method),
+					 rc == -EUSERS ?
+						 "per-user session cap" :
+						 "session of another user",
+					 j->sess_id);
+			resp = err(
+				j->req_id, CTL_ERR_BUSY,
+				rc == -EUSERS ?
+					"%s has too many sessions (session-max-per-user %u)" :
+					"%s: this session belongs to another user",
+				u->name, m->sessions.max_per_user);
+			if (m->srv)
+				srv_reply(m->srv, j->client, resp);
+			else
+				json_decref(resp);
+			return;
+		}
 	}
 	if (reason != NULL) {
 		enum lockout_result r;

@@ -645,8 +645,10 @@ void srv_set_authenticated(struct srv *s, uint64_t client)
 	if (c == NULL || c->authenticated)
 		return;
 	c->authenticated = true;
-	if (c->peer.channel == SRV_CH_TLS)
+	if (c->peer.channel == SRV_CH_TLS) {
 		s->n_unauth--;
+		c->dec.max_payload = CTL_MAX_PAYLOAD;
+	}
 }
 
 int srv_kill(struct srv *s, uint64_t client)
@@ -1135,7 +1137,9 @@ static void srv_tls_accept(struct srv *s, struct srv_listener *l, time_t now)
 		c->hs = true;
 		c->hs_events = POLLIN;
 		c->accepted = c->last = now;
-		ctl_decoder_init(&c->dec, CTL_MAX_PAYLOAD);
+		/* small frames until the login: an unauthenticated peer must not
+		 * make the daemon buffer 40 MiB (CR 7.1) */
+		ctl_decoder_init(&c->dec, SRV_UNAUTH_MAX_PAYLOAD);
 		s->n_tls++;
 		s->n_unauth++;
 		log_debug("management: client %llu from %s on %s",

@@ -34,7 +34,11 @@
 #define SRV_TLS_MAX_CLIENTS_DEFAULT 64
 #define SRV_TLS_MAX_UNAUTH_DEFAULT 32
 #define SRV_TLS_MAX_PER_SOURCE_DEFAULT 8
-#define SRV_TLS_HANDSHAKE_TIMEOUT_DEFAULT 5 /* s from accept to handshake done */
+#define SRV_TLS_HANDSHAKE_TIMEOUT_DEFAULT \
+	5 /* s from accept to handshake done */
+/* Frame payload limit of a TLS client until srv_set_authenticated (the
+ * full CTL_MAX_PAYLOAD afterwards: policies are large). */
+#define SRV_UNAUTH_MAX_PAYLOAD (64u * 1024)
 
 enum srv_channel {
 	SRV_CH_UNIX,
@@ -65,8 +69,8 @@ struct srv_peer {
 	char host[48]; /* peer address without port: "198.18.1.2", "2001:db8::2" */
 	char addr[64]; /* with port: "198.18.1.2:40312", "[2001:db8::2]:40312";
 			  unix: "uid 0 pid 42" */
-	bool cert;	  /* a client certificate verified against the CA */
-	char cert_cn[65]; /* its subject CN ("" without) */
+	bool cert;     /* a client certificate verified against the CA */
+	char cert_cn[65];     /* its subject CN ("" without) */
 	char tls_version[16]; /* "TLSv1.3" */
 	/* request fn's per-connection state (the mgmt session); the server
 	 * never touches it except to pass it back */
@@ -124,11 +128,12 @@ const char *srv_made_dir(const struct srv *s);
 /* TLS listeners, added after srv_open and before the privilege drop
  * (binding a port below 1024 may need root). */
 struct srv_tls_opts {
-	const char *listen[SRV_TLS_LISTEN_MAX]; /* addresses (no port); NULL ends */
+	const char *
+		listen[SRV_TLS_LISTEN_MAX]; /* addresses (no port); NULL ends */
 	uint16_t port;
-	const char *cert; /* server certificate chain (PEM) */
-	const char *key;  /* its private key (PEM) */
-	const char *client_ca; /* NULL: no client certificate is requested;
+	const char *cert;	    /* server certificate chain (PEM) */
+	const char *key;	    /* its private key (PEM) */
+	const char *client_ca;	    /* NULL: no client certificate is requested;
 				  else one is requested (optional) and
 				  verified: a wrong one fails the handshake */
 	unsigned max_clients;	    /* 0 = default */
