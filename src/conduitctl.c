@@ -32,8 +32,8 @@
 #include <jansson.h>
 
 #include "audit/chain.h"
+#include "audit/reader.h"
 #include "audit/rfc5424.h"
-#include "audit/spool.h"
 #include "common/conf.h"
 #include "common/diag.h"
 #include "dpi/replay.h"
@@ -89,8 +89,12 @@ static void usage(FILE *out)
 		"                       decode and decide captures offline\n"
 		"  audit verify [FILE | --spool [DIR]] [--key FILE] [--pen N]\n"
 		"                       check the hash chain of audit records\n"
+		"                       (--remote without FILE: the daemon's\n"
+		"                       spool, with its key)\n"
 		"  audit tail [-n N] [-f] [--spool DIR]\n"
 		"                       the last audit records of the spool\n"
+		"                       (--remote: the daemon's, N <= 1000)\n"
+		"  conf show            the daemon's running configuration\n"
 		"  (remote, no COMMAND) a shell: one command per line from stdin,\n"
 		"                       until EOF, exit or logout\n"
 		"options:\n"
@@ -621,7 +625,6 @@ struct audit_cli {
 	unsigned pen;
 	uint8_t key[CONF_AUDIT_KEY_MAX];
 	size_t key_len;
-	char sd_id[64];
 };
 
 /* Defaults from -c CONF (or the default file when it exists). */
@@ -657,7 +660,6 @@ static int audit_cli_key(struct audit_cli *a)
 {
 	char err[512];
 
-	snprintf(a->sd_id, sizeof(a->sd_id), "conduitd@%u", a->pen);
 	if (a->key_path == NULL)
 		return 0;
 	if (conf_read_hmac_key(a->key_path, a->key, &a->key_len, err,
@@ -668,175 +670,14 @@ static int audit_cli_key(struct audit_cli *a)
 	return 0;
 }
 
-/* Reads a whole file (a spool segment); NULL after printing why. */
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		fprintf(stderr, "%s: %s: out of memory\n", ctl_prog, path);
-		close(fd);
-		return NULL;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "%s: %s: %s\n", ctl_prog, path,
-				strerror(errno));
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
-	return buf;
-}
-
-static int seg_name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The segment files of dir in order (seg-<16 hex>.cds sorts by seq).
- * Returns the count (>= 0) with *names (free each and the array), or -1
- * after printing why. */
-static int list_segments(const char *dir, char ***names)
-{
-	struct dirent *e;
-	char **v = NULL;
-	int n = 0, cap = 0;
-	DIR *dp = opendir(dir);
-
-	*names = NULL;
-	if (dp == NULL) {
-		fprintf(stderr, "%s: spool %s: %s\n", ctl_prog, dir,
-			strerror(errno));
-		return -1;
-	}
-	while ((e = readdir(dp)) != NULL) {
-		size_t l = strlen(e->d_name);
-
-		if (l != 24 || strncmp(e->d_name, "seg-", 4) ||
-		    strcmp(e->d_name + 20, ".cds"))
-			continue;
-		if (n == cap) {
-			char **nv;
-
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (nv == NULL)
-				break;
-			v = nv;
-		}
-		v[n] = strdup(e->d_name);
-		if (v[n] != NULL)
-			n++;
-	}
-	closedir(dp);
-	if (n > 0)
-		qsort(v, (size_t)n, sizeof(*v), seg_name_cmp);
-	*names = v;
-	return n;
-}
-
-static void free_names(char **v, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-struct verify_state {
-	struct audit_cli *a;
-	struct chain_verifier *v;
-	uint64_t line;	      /* input line or spool record */
-	uint64_t broken_line; /* where the first break was seen */
-	const char *where;    /* segment file name (spool) */
-	char broken_where[64];
-};
-
-/* The seq of a record, for the choice of the anchor: seq 1 is the first
- * record ever, so its predecessor must be zeros. */
-static uint64_t record_seq(const char *rec, size_t len, const char *sd_id)
-{
-	static char scratch[R5424_MAX_LEN + R5424_MAX_PARAMS * 2 + 16];
-	const struct r5424_elem *e;
-	struct r5424_msg m;
-	const char *s;
-
-	if (len > R5424_MAX_LEN ||
-	    r5424_parse(rec, len, &m, scratch, sizeof(scratch), NULL) < 0)
-		return 0;
-	e = r5424_find_elem(&m, sd_id);
-	s = e ? r5424_find_param(&m, e, "seq") : NULL;
-	return s ? strtoull(s, NULL, 10) : 0;
-}
-
-static int verify_feed(struct verify_state *st, const char *rec, size_t len)
-{
-	static const uint8_t zeros[CHAIN_LEN];
-	enum chain_result r;
-
-	if (st->v == NULL) {
-		st->v = chain_verify_new(
-			st->a->sd_id,
-			record_seq(rec, len, st->a->sd_id) == 1 ? zeros : NULL,
-			st->a->key_len ? st->a->key : NULL, st->a->key_len);
-		if (st->v == NULL) {
-			fprintf(stderr, "%s: out of memory\n", ctl_prog);
-			return -1;
-		}
-	}
-	r = chain_verify_feed(st->v, rec, len);
-	if (r == CHAIN_BROKEN && st->broken_line == 0) {
-		st->broken_line = st->line;
-		snprintf(st->broken_where, sizeof(st->broken_where), "%s",
-			 st->where ? st->where : "");
-	}
-	return 0;
-}
-
-static int verify_spool_rec(uint64_t seq, const uint8_t chain[32],
-			    const void *rec, size_t len, void *arg)
-{
-	struct verify_state *st = arg;
-
-	(void)seq;
-	(void)chain;
-	st->line++;
-	return verify_feed(st, rec, len) < 0 ? -1 : 0;
-}
-
 /* Prints the outcome; returns the exit code. */
-static int verify_report(struct verify_state *st, const char *input,
-			 uint64_t skipped_lines, const char *stop_error)
+static int verify_report(const struct reader_verify *rv, const char *input,
+			 uint64_t skipped_lines)
 {
-	const struct chain_verify_report *r =
-		st->v ? chain_verify_report(st->v) : NULL;
-	static const struct chain_verify_report none;
-	bool broken;
+	const struct chain_verify_report *r = reader_verify_report(rv);
+	const char *stop_error = rv->stop[0] ? rv->stop : NULL;
+	bool broken = !reader_verify_intact(rv);
 
-	if (r == NULL)
-		r = &none;
-	broken = r->broken || stop_error != NULL;
 	if (ctl_json) {
 		json_t *o = json_pack(
 			"{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
@@ -846,7 +687,7 @@ static int verify_report(struct verify_state *st, const char *input,
 			(json_int_t)r->last_seq, "duplicates",
 			(json_int_t)r->duplicates, "not_ours",
 			(json_int_t)r->skipped, "skipped_lines",
-			(json_int_t)skipped_lines, "hmac", st->a->key_len > 0);
+			(json_int_t)skipped_lines, "hmac", rv->key_len > 0);
 
 		if (o != NULL && broken)
 			json_object_set_new(
@@ -855,23 +696,23 @@ static int verify_report(struct verify_state *st, const char *input,
 					json_pack("{s:I, s:I, s:s, s:s}", "seq",
 						  (json_int_t)r->broken_seq,
 						  "line",
-						  (json_int_t)st->broken_line,
-						  "segment", st->broken_where,
+						  (json_int_t)rv->broken_pos,
+						  "segment", rv->broken_where,
 						  "reason", r->reason) :
 					json_pack("{s:s}", "reason",
 						  stop_error));
 		ctl_print_json(o);
 		json_decref(o);
 	} else if (r->broken) {
-		if (st->broken_where[0])
+		if (rv->broken_where[0])
 			printf("%s: seq %llu (%s, record %llu): %s\n", input,
 			       (unsigned long long)r->broken_seq,
-			       st->broken_where,
-			       (unsigned long long)st->broken_line, r->reason);
+			       rv->broken_where,
+			       (unsigned long long)rv->broken_pos, r->reason);
 		else
 			printf("%s: seq %llu (line %llu): %s\n", input,
 			       (unsigned long long)r->broken_seq,
-			       (unsigned long long)st->broken_line, r->reason);
+			       (unsigned long long)rv->broken_pos, r->reason);
 	} else if (stop_error != NULL) {
 		printf("%s: %s\n", input, stop_error);
 	} else {
@@ -891,9 +732,8 @@ static int verify_report(struct verify_state *st, const char *input,
 	return broken ? EXIT_REJECTED : 0;
 }
 
-static int verify_file(struct audit_cli *a, const char *file)
+static int verify_file(struct reader_verify *rv, const char *file)
 {
-	struct verify_state st = { .a = a };
 	uint64_t skipped = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -909,7 +749,7 @@ static int verify_file(struct audit_cli *a, const char *file)
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		size_t len = (size_t)n;
 
-		st.line++;
+		rv->pos++;
 		while (len > 0 &&
 		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			len--;
@@ -917,11 +757,11 @@ static int verify_file(struct audit_cli *a, const char *file)
 			skipped++;
 			continue;
 		}
-		if (verify_feed(&st, line, len) < 0) {
+		if (reader_verify_feed(rv, line, len) < 0) {
+			fprintf(stderr, "%s: out of memory\n", ctl_prog);
 			free(line);
 			if (f != stdin)
 				fclose(f);
-			chain_verify_free(st.v);
 			return EXIT_USAGE;
 		}
 	}
@@ -932,61 +772,109 @@ static int verify_file(struct audit_cli *a, const char *file)
 	if (f != stdin)
 		fclose(f);
 	if (ec == 0)
-		ec = verify_report(&st, file, skipped, NULL);
-	chain_verify_free(st.v);
+		ec = verify_report(rv, file, skipped);
 	return ec;
 }
 
-static int verify_spool(struct audit_cli *a)
+static int verify_spool(struct reader_verify *rv, const char *dir)
 {
-	struct verify_state st = { .a = a };
-	char path[PATH_MAX], stop[256] = "";
-	char **names;
-	int n, ec = 0;
+	char err[4200];
 
-	n = list_segments(a->spool, &names);
-	if (n < 0)
+	if (reader_verify_spool(rv, dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", ctl_prog, err);
 		return EXIT_USAGE;
-	for (int i = 0; i < n && !stop[0]; i++) {
-		const char *why = NULL;
-		size_t len = 0;
-		uint8_t *img;
-		long end;
-
-		snprintf(path, sizeof(path), "%s/%s", a->spool, names[i]);
-		img = slurp(path, &len);
-		if (img == NULL) {
-			ec = EXIT_USAGE;
-			break;
-		}
-		st.where = names[i];
-		st.line = 0;
-		end = spool_segment_scan(img, len, verify_spool_rec, &st, &why);
-		free(img);
-		if (end < 0)
-			snprintf(stop, sizeof(stop), "%s: bad segment header",
-				 names[i]);
-		else if ((size_t)end < len && i < n - 1)
-			snprintf(stop, sizeof(stop),
-				 "%s: stops at offset %ld of %zu: %s", names[i],
-				 end, len, why ? why : "bad record");
-		else if ((size_t)end < len)
-			/* the newest segment: a record being appended or the
-			 * torn tail the daemon cuts at its next start */
-			fprintf(stderr,
-				"%s: %s: %zu bytes after offset %ld ignored "
-				"(%s: torn or being written)\n",
-				ctl_prog, names[i], len - (size_t)end, end,
-				why ? why : "incomplete record");
 	}
-	free_names(names, n);
-	if (ec == 0)
-		ec = verify_report(&st, a->spool, 0, stop[0] ? stop : NULL);
-	chain_verify_free(st.v);
+	if (rv->torn_bytes)
+		/* the newest segment: a record being appended or the torn
+		 * tail the daemon cuts at its next start */
+		fprintf(stderr,
+			"%s: %s: %llu bytes after offset %ld ignored (%s: "
+			"torn or being written)\n",
+			ctl_prog, rv->torn_segment,
+			(unsigned long long)rv->torn_bytes, rv->torn_offset,
+			rv->torn_why);
+	return verify_report(rv, dir, 0);
+}
+
+/*
+ * audit.verify on the daemon's spool (remote): the same output as a local
+ * `audit verify --spool`. The daemon verifies a bounded batch per call;
+ * each next call continues the chain from the last one's end.
+ */
+static int verify_remote(struct ctl_client *cl)
+{
+	long long records = 0, dups = 0, not_ours = 0, first = 0;
+	json_t *resp = NULL, *args = NULL, *sum;
+	const json_t *r, *b;
+	const char *dir;
+	int ec;
+
+	for (;;) {
+		r = ctl_run(cl, "audit.verify", args, &resp, &ec);
+		if (r == NULL) {
+			json_decref(resp);
+			return ec;
+		}
+		if (records == 0)
+			first = ctl_jint(r, "first_seq");
+		records += ctl_jint(r, "records");
+		dups += ctl_jint(r, "duplicates");
+		not_ours += ctl_jint(r, "not_ours");
+		if (!json_is_true(json_object_get(r, "limited")) ||
+		    json_object_get(r, "broken") != NULL ||
+		    ctl_jint(r, "records") == 0 ||
+		    !json_is_string(json_object_get(r, "last_chain")))
+			break;
+		args = json_pack("{s:I, s:s}", "after_seq",
+				 (json_int_t)ctl_jint(r, "last_seq"), "anchor",
+				 ctl_jstr(r, "last_chain", ""));
+		json_decref(resp);
+		resp = NULL;
+		if (args == NULL) {
+			fprintf(stderr, "%s: out of memory\n", ctl_prog);
+			return EXIT_USAGE;
+		}
+	}
+	/* the whole run: the last answer with the sums */
+	sum = json_deep_copy(r);
+	if (sum != NULL) {
+		json_object_set_new(sum, "records", json_integer(records));
+		json_object_set_new(sum, "first_seq", json_integer(first));
+		json_object_set_new(sum, "duplicates", json_integer(dups));
+		json_object_set_new(sum, "not_ours", json_integer(not_ours));
+		json_object_del(sum, "last_chain");
+		r = sum;
+	}
+	b = json_object_get(r, "broken");
+	dir = ctl_jstr(r, "dir", "spool");
+	if (ctl_json) {
+		ctl_print_json(r);
+	} else if (json_is_integer(json_object_get(b, "seq"))) {
+		printf("%s: seq %lld (%s, record %lld): %s\n", dir,
+		       ctl_jint(b, "seq"), ctl_jstr(b, "segment", "?"),
+		       ctl_jint(b, "record"), ctl_jstr(b, "reason", "?"));
+	} else if (b != NULL) {
+		printf("%s: %s\n", dir, ctl_jstr(b, "reason", "?"));
+	} else {
+		if (ctl_jint(r, "torn_tail_bytes"))
+			fprintf(stderr,
+				"%s: %lld bytes at the end of the newest "
+				"segment ignored (torn or being written)\n",
+				ctl_prog, ctl_jint(r, "torn_tail_bytes"));
+		printf("%lld records, seq %lld..%lld, %lld duplicates: chain "
+		       "intact\n",
+		       records, first, ctl_jint(r, "last_seq"), dups);
+	}
+	ec = b != NULL || !json_is_true(json_object_get(r, "intact")) ?
+		     EXIT_REJECTED :
+		     0;
+	json_decref(sum);
+	json_decref(resp);
 	return ec;
 }
 
-static int audit_verify_main(int argc, char **argv, const char *conf_path)
+static int audit_verify_main(struct ctl_client *cl, int argc, char **argv,
+			     const char *conf_path)
 {
 	static const struct option lopts[] = {
 		{ "spool", no_argument, NULL, 'S' },
@@ -994,6 +882,7 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 		{ "pen", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct reader_verify rv;
 	struct audit_cli a;
 	struct conf c;
 	char dir[PATH_MAX];
@@ -1039,6 +928,18 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 		if (optind == o0)
 			break;
 	}
+	if (ctl_client_remote(cl) && optind == argc && file == NULL &&
+	    dir_arg == NULL) {
+		/* the daemon's spool, with the daemon's key */
+		if (key != NULL || pen != NULL) {
+			fprintf(stderr,
+				"%s: audit verify: --key and --pen are for "
+				"local files; the daemon uses its own\n",
+				ctl_prog);
+			return EXIT_USAGE;
+		}
+		return verify_remote(cl);
+	}
 	if (optind != argc || (file != NULL) == spool) {
 		fprintf(stderr,
 			"%s: audit verify: give FILE or --spool [DIR]\n",
@@ -1070,8 +971,10 @@ static int audit_verify_main(int argc, char **argv, const char *conf_path)
 		conf_free(&c);
 		return EXIT_USAGE;
 	}
-	ec = spool ? verify_spool(&a) : verify_file(&a, file);
+	reader_verify_init(&rv, a.pen, a.key, a.key_len);
 	explicit_bzero(a.key, sizeof(a.key));
+	ec = spool ? verify_spool(&rv, a.spool) : verify_file(&rv, file);
+	reader_verify_free(&rv);
 	conf_free(&c);
 	return ec;
 }
@@ -1114,20 +1017,9 @@ static json_t *record_json(uint64_t seq, const char *rec, size_t len)
 	return o;
 }
 
-struct tail_rec {
-	uint64_t seq;
-	size_t len;
-	char *rec;
-};
-
-struct tail_state {
-	struct tail_rec *ring; /* last n (n > 0), or NULL: print at once */
-	unsigned n, count, head;
-	uint64_t last_seq; /* printed up to */
-};
-
-static void tail_print(uint64_t seq, const char *rec, size_t len)
+static void tail_print(uint64_t seq, const char *rec, size_t len, void *arg)
 {
+	(void)arg;
 	if (ctl_json) {
 		json_t *o = record_json(seq, rec, len);
 
@@ -1140,72 +1032,52 @@ static void tail_print(uint64_t seq, const char *rec, size_t len)
 	}
 }
 
-static int tail_rec_cb(uint64_t seq, const uint8_t chain[32], const void *rec,
-		       size_t len, void *arg)
+/* Scans dir for what is new; returns 0 or -1 after printing why. */
+static int tail_scan(struct reader_tail *t, const char *dir)
 {
-	struct tail_state *t = arg;
-	struct tail_rec *r;
+	char err[4200];
 
-	(void)chain;
-	if (seq <= t->last_seq)
-		return 0;
-	t->last_seq = seq;
-	if (t->ring == NULL) {
-		tail_print(seq, rec, len);
-		return 0;
-	}
-	r = &t->ring[t->head];
-	free(r->rec);
-	r->rec = malloc(len);
-	if (r->rec == NULL)
+	if (reader_tail_scan(t, dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", ctl_prog, err);
 		return -1;
-	memcpy(r->rec, rec, len);
-	r->len = len;
-	r->seq = seq;
-	t->head = (t->head + 1) % t->n;
-	if (t->count < t->n)
-		t->count++;
-	return 0;
-}
-
-/* Scans the segments that may hold records after t->last_seq. */
-static int tail_scan(const char *dir, struct tail_state *t)
-{
-	char path[PATH_MAX];
-	char **names;
-	int n = list_segments(dir, &names);
-
-	if (n < 0)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		uint8_t *img;
-		size_t len;
-
-		/* a later segment starts at or before last_seq + 1: this
-		 * one holds nothing new */
-		if (i + 1 < n &&
-		    strtoull(names[i + 1] + 4, NULL, 16) <= t->last_seq + 1)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		img = slurp(path, &len);
-		if (img == NULL)
-			continue; /* deleted since the listing */
-		(void)spool_segment_scan(img, len, tail_rec_cb, t, NULL);
-		free(img);
 	}
-	free_names(names, n);
 	fflush(stdout);
 	return 0;
 }
 
-static int audit_tail_main(int argc, char **argv, const char *conf_path)
+/* audit.tail on the daemon's spool (remote), printed like a local tail. */
+static int tail_remote(struct ctl_client *cl, unsigned long n)
+{
+	const json_t *r, *rec;
+	json_t *resp = NULL;
+	size_t i;
+	int ec;
+
+	r = ctl_run(cl, "audit.tail",
+		    json_pack("{s:I}", "count", (json_int_t)n), &resp, &ec);
+	json_array_foreach(json_object_get(r, "records"), i, rec)
+	{
+		const json_t *text = json_object_get(rec, "text");
+
+		tail_print((uint64_t)ctl_jint(rec, "seq"),
+			   json_string_value(text) ? json_string_value(text) :
+						     "",
+			   json_string_length(text), NULL);
+	}
+	fflush(stdout);
+	json_decref(resp);
+	return ec;
+}
+
+static int audit_tail_main(struct ctl_client *cl, int argc, char **argv,
+			   const char *conf_path)
 {
 	static const struct option lopts[] = {
 		{ "spool", required_argument, NULL, 'S' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct tail_state t = { 0 };
+	struct reader_tail t;
 	struct audit_cli a;
 	struct conf c;
 	char dir[PATH_MAX];
@@ -1243,66 +1115,105 @@ static int audit_tail_main(int argc, char **argv, const char *conf_path)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (ctl_client_remote(cl) && dir_arg == NULL) {
+		if (follow) {
+			fprintf(stderr,
+				"%s: audit tail -f: only on the box (--spool "
+				"DIR or without --remote)\n",
+				ctl_prog);
+			return EXIT_USAGE;
+		}
+		return tail_remote(cl, n);
+	}
 	if (audit_cli_init(&a, conf_path, dir, sizeof(dir), &c) < 0) {
 		conf_free(&c);
 		return EXIT_USAGE;
 	}
 	if (dir_arg)
 		a.spool = dir_arg;
-	if (n > 0) {
-		t.n = (unsigned)n;
-		t.ring = calloc(t.n, sizeof(*t.ring));
-		if (t.ring == NULL) {
-			conf_free(&c);
-			return EXIT_USAGE;
-		}
-	} else {
-		t.n = 0;
-		t.ring = NULL;
+	/* n 0: nothing of the past, only last_seq (start after the newest) */
+	if (reader_tail_init(&t, (unsigned)n) < 0) {
+		fprintf(stderr, "%s: out of memory\n", ctl_prog);
+		conf_free(&c);
+		return EXIT_USAGE;
 	}
-	if (n == 0) {
-		/* nothing of the past: start after the newest record */
-		struct tail_rec one = { 0 };
+	if (tail_scan(&t, a.spool) < 0)
+		ec = EXIT_USAGE;
+	for (unsigned i = 0; i < t.count; i++) {
+		const struct reader_rec *r = reader_tail_at(&t, i);
 
-		t.ring = &one;
-		t.n = 1;
-		if (tail_scan(a.spool, &t) < 0)
-			ec = EXIT_USAGE;
-		free(one.rec);
-		t.ring = NULL;
-		t.n = 0;
-	} else {
-		if (tail_scan(a.spool, &t) < 0)
-			ec = EXIT_USAGE;
-		for (unsigned i = 0; i < t.count; i++) {
-			struct tail_rec *r =
-				&t.ring[(t.head + t.n - t.count + i) % t.n];
-
-			tail_print(r->seq, r->rec, r->len);
-		}
-		for (unsigned i = 0; i < t.n; i++)
-			free(t.ring[i].rec);
-		free(t.ring);
-		t.ring = NULL;
+		tail_print(r->seq, r->rec, r->len, NULL);
 	}
+	reader_tail_free(&t);
 	fflush(stdout);
+	t.fn = tail_print;
 	while (follow && ec == 0) {
 		struct timespec ts = { 0, 200 * 1000000L };
 
 		nanosleep(&ts, NULL);
-		if (tail_scan(a.spool, &t) < 0)
+		if (tail_scan(&t, a.spool) < 0)
 			ec = EXIT_USAGE;
 	}
 	conf_free(&c);
 	return ec;
 }
 
-static int audit_main(int nargs, char **a, const char *conf_path)
+/* conf.show: one "key value" line per key, as conduitd.conf spells it
+ * (lists: one line per element). */
+static void print_conf_show(const json_t *r)
+{
+	const char *key;
+	json_t *v;
+
+	printf("# %s\n", ctl_jstr(r, "file", "(defaults only)"));
+	json_object_foreach(json_object_get(r, "keys"), key, v)
+	{
+		size_t i;
+		json_t *e;
+
+		if (json_is_array(v)) {
+			json_array_foreach(v, i, e)
+			{
+				if (json_is_string(e)) {
+					printf("%s %s\n", key,
+					       json_string_value(e));
+					continue;
+				}
+				printf("%s %s %s %s %s", key,
+				       ctl_jstr(e, "name", "?"),
+				       ctl_jstr(e, "proto", "?"),
+				       ctl_jstr(e, "host", "?"),
+				       ctl_jstr(e, "port", "?"));
+				if (json_is_string(json_object_get(e, "ca")))
+					printf(" ca %s", ctl_jstr(e, "ca", ""));
+				if (json_is_string(json_object_get(e, "cert")))
+					printf(" cert %s",
+					       ctl_jstr(e, "cert", ""));
+				if (json_is_string(json_object_get(e, "key")))
+					printf(" key %s",
+					       ctl_jstr(e, "key", ""));
+				putchar('\n');
+			}
+		} else if (json_is_string(v)) {
+			printf("%s %s\n", key, json_string_value(v));
+		} else if (json_is_integer(v)) {
+			printf("%s %lld\n", key,
+			       (long long)json_integer_value(v));
+		} else if (json_is_boolean(v)) {
+			printf("%s %s\n", key, json_is_true(v) ? "yes" : "no");
+		} else {
+			printf("# %s (not set)\n", key);
+		}
+	}
+}
+
+static int audit_main(struct ctl_client *cl, int nargs, char **a,
+		      const char *conf_path)
 {
 	if (nargs >= 2 && strcmp(a[1], "verify") == 0)
-		return audit_verify_main(nargs - 1, a + 1, conf_path);
+		return audit_verify_main(cl, nargs - 1, a + 1, conf_path);
 	if (nargs >= 2 && strcmp(a[1], "tail") == 0)
-		return audit_tail_main(nargs - 1, a + 1, conf_path);
+		return audit_tail_main(cl, nargs - 1, a + 1, conf_path);
 	usage(stderr);
 	return EXIT_USAGE;
 }
@@ -1318,7 +1229,7 @@ static int run_command(struct ctl_client *cl, int nargs, char **a,
 	if (nargs >= 1 && strcmp(a[0], "replay") == 0)
 		return replay_main(nargs, a, ctl_json);
 	if (nargs >= 1 && strcmp(a[0], "audit") == 0)
-		return audit_main(nargs, a, conf_path);
+		return audit_main(cl, nargs, a, conf_path);
 	if (nargs >= 1 && strcmp(a[0], "user") == 0)
 		return ctl_user_main(cl, nargs, a, conf_path);
 	if (nargs >= 1 && strcmp(a[0], "passwd") == 0)
@@ -1329,6 +1240,9 @@ static int run_command(struct ctl_client *cl, int nargs, char **a,
 		return cmd_simple(cl, "status", NULL, print_status);
 	if (nargs == 1 && strcmp(a[0], "stats") == 0)
 		return cmd_simple(cl, "stats", NULL, print_stats);
+	if (nargs == 2 && strcmp(a[0], "conf") == 0 &&
+	    strcmp(a[1], "show") == 0)
+		return cmd_simple(cl, "conf.show", NULL, print_conf_show);
 	if (nargs == 1 && strcmp(a[0], "reload") == 0)
 		return cmd_simple(cl, "reload", NULL, print_reload);
 	if (nargs == 2 && strcmp(a[0], "island") == 0 &&

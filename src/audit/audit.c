@@ -199,6 +199,15 @@ static int splice_record(const char *canon, size_t clen, const char *hex,
 
 /* --- formatting ---------------------------------------------------------- */
 
+size_t audit_hmac_key(const struct audit *a, uint8_t *key, size_t cap)
+{
+	/* set once by audit_open, never written after: no lock */
+	if (a == NULL || a->chain.key_len == 0 || cap < a->chain.key_len)
+		return 0;
+	memcpy(key, a->chain.key, a->chain.key_len);
+	return a->chain.key_len;
+}
+
 const char *audit_sd_id(unsigned pen, char *buf, size_t len)
 {
 	snprintf(buf, len, "conduitd@%u", pen);

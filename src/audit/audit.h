@@ -98,6 +98,13 @@ void audit_emit(struct audit *a, const struct audit_event *ev);
 void audit_close(struct audit *a, unsigned drain_ms);
 void audit_get_stats(struct audit *a, struct audit_stats *st);
 
+/*
+ * Copies the chain's HMAC key into key (cap >= CHAIN_KEY_MAX) for a
+ * verifier in the daemon (audit.verify); the caller wipes its copy.
+ * Returns the key's length, 0 for a plain SHA-256 chain or a NULL a.
+ */
+size_t audit_hmac_key(const struct audit *a, uint8_t *key, size_t cap);
+
 /* "conduitd@32473" for pen (buf >= 32). */
 const char *audit_sd_id(unsigned pen, char *buf, size_t len);
 

@@ -30,6 +30,7 @@
 #include "dpi/event.h"
 #include "dpi/pkt.h"
 #include "dpi/queue.h"
+#include "mgmt/cmd_audit.h"
 #include "mgmt/control.h"
 #include "mgmt/mgmt.h"
 #include "mgmt/server.h"
@@ -147,6 +148,20 @@ const struct cmd_def cmd_table[] = {
 	  mgmt_cmd_policy_withdraw,
 	  { { "id", CMD_ARG_INT, true, 0 } },
 	  "withdraw a pending policy change" },
+	{ "audit.verify",
+	  cmd_audit_verify,
+	  { { "max_records", CMD_ARG_INT, false, 0 },
+	    { "after_seq", CMD_ARG_INT, false, 0 },
+	    { "anchor", CMD_ARG_STRING, false, 64 } },
+	  "verify the hash chain of the daemon's audit spool" },
+	{ "audit.tail",
+	  cmd_audit_tail,
+	  { { "count", CMD_ARG_INT, false, 0 } },
+	  "the last audit records of the spool" },
+	{ "conf.show",
+	  cmd_conf_show,
+	  { { 0 } },
+	  "the running configuration (no secrets)" },
 	{ NULL, NULL, { { 0 } }, NULL },
 };
 

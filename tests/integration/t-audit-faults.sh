@@ -191,7 +191,11 @@ spooled_all_delivered() {
 		last=$(audit_field last_seq)
 		n=$(seqs "$C/received.log" | sort -un | wc -l)
 		max=$(seqs "$C/received.log" | sort -n | tail -n 1)
-		[ -n "$last" ] && [ "$n" = "$last" ] && [ "$max" = "$last" ] && { echo "seq 1..$last all delivered"; return 0; }
+		# every status poll is itself audited (login, command, logout of
+		# its session) after it reads last_seq: the collector may be a
+		# few records ahead, never behind, and never with a gap
+		[ -n "$last" ] && [ -n "$max" ] && [ "$n" = "$max" ] && [ "$max" -ge "$last" ] &&
+			{ echo "seq 1..$max all delivered (daemon said $last)"; return 0; }
 		sleep 0.2
 	done
 	echo "daemon last_seq '$last', collector has $n distinct seq, max $max"

@@ -199,8 +199,9 @@ Test(commands, hello_and_status, .init = daemon_setup, .fini = daemon_teardown)
 
 	cr_expect_eq(json_integer_value(json_object_get(r, "id")), 5);
 	cr_expect_eq(json_integer_value(json_object_get(res, "protocol")), 1);
-	/* the 8 control commands and the 16 of the management issue */
-	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 24);
+	/* the 8 control commands, the 16 of the management issue and
+	 * audit.verify, audit.tail, conf.show */
+	cr_expect_eq(json_array_size(json_object_get(res, "commands")), 27);
 	json_decref(r);
 
 	r = dispatch("{\"id\":6,\"cmd\":\"status\"}");
@@ -615,4 +616,441 @@ Test(commands, stats_sum_workers_and_conduits, .init = inspect_setup,
 	cr_expect(json_is_true(at(j, "inspection", "active")),
 		  "workers in the snapshot: inspection runs");
 	json_decref(j);
+}
+
+/* --- audit.verify, audit.tail, conf.show (the auditor's remote tools) ---- */
+
+#include <dirent.h>
+
+#include "audit/audit.h"
+#include "audit/event.h"
+#include "audit/spool.h"
+#include "mgmt/cmd_audit.h"
+
+#define AUDIT_RECORDS 50
+static const char audit_key_hex[] =
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static char audit_dir[64];
+
+static void rm_tree(const char *d)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *dp = opendir(d);
+
+	while (dp != NULL && (e = readdir(dp)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d, e->d_name);
+		if (unlink(path) < 0)
+			rm_tree(path);
+	}
+	if (dp != NULL)
+		closedir(dp);
+	rmdir(d);
+}
+
+/* The daemon's set-up: a key file named by the conf, the real audit
+ * pipeline writing AUDIT_RECORDS records into the conf's spool. */
+static void audit_setup(void)
+{
+	uint8_t key[CONF_AUDIT_KEY_MAX];
+	struct audit_stats st;
+	struct audit_opts o;
+	char path[128], err[512];
+	size_t key_len;
+	FILE *f;
+
+	daemon_setup();
+	snprintf(audit_dir, sizeof(audit_dir), "/tmp/test_cmd_audit.XXXXXX");
+	cr_assert_not_null(mkdtemp(audit_dir));
+	snprintf(path, sizeof(path), "%s/hmac.key", audit_dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%s\n", audit_key_hex);
+	fclose(f);
+	conf.audit_hmac_key = strdup(path);
+	snprintf(path, sizeof(path), "%s/spool", audit_dir);
+	conf.audit_dir = strdup(path);
+	cr_assert_eq(conf_read_hmac_key(conf.audit_hmac_key, key, &key_len, err,
+					sizeof(err)),
+		     0, "%s", err);
+
+	memset(&o, 0, sizeof(o));
+	o.pen = conf.audit_pen;
+	o.facility = 13;
+	o.hostname = "gw1.test";
+	o.spool.dir = conf.audit_dir;
+	o.spool.capacity = 4u << 20;
+	o.spool.segment_size = 64u << 10;
+	o.spool.fsync_ms = 50;
+	o.warn_pct = 80;
+	o.hmac_key = key;
+	o.hmac_key_len = key_len;
+	cr_assert_eq(audit_open(&o, &daemon_state.audit, err, sizeof(err)), 0,
+		     "%s", err);
+	explicit_bzero(key, sizeof(key));
+	cr_assert_eq(audit_start(daemon_state.audit), 0);
+	for (unsigned i = 0; i < AUDIT_RECORDS; i++) {
+		struct audit_event ev;
+
+		audit_event_init(&ev, AUDIT_MGMT_COMMAND);
+		audit_event_add(&ev, "cmd", "status");
+		audit_event_add_u64(&ev, "i", i);
+		audit_event_msgf(&ev, "test command %u", i);
+		audit_emit(daemon_state.audit, &ev);
+	}
+	for (int i = 0; i < 1000; i++) {
+		audit_get_stats(daemon_state.audit, &st);
+		if (st.written >= AUDIT_RECORDS)
+			break;
+		usleep(10000);
+	}
+	cr_assert_geq(st.written, AUDIT_RECORDS);
+}
+
+static void audit_teardown(void)
+{
+	audit_close(daemon_state.audit, 0);
+	daemon_state.audit = NULL;
+	rm_tree(audit_dir);
+	daemon_teardown();
+}
+
+static const json_t *result_of(const json_t *resp)
+{
+	cr_assert(json_is_true(json_object_get(resp, "ok")), "error %s: %s",
+		  code_of(resp),
+		  json_string_value(json_object_get(
+			  json_object_get(resp, "error"), "message")));
+	return json_object_get(resp, "result");
+}
+
+static long long jnum(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* CR 6.1 */
+Test(commands, audit_verify_runs_on_the_daemons_spool_with_its_key,
+     .init = audit_setup, .fini = audit_teardown)
+{
+	struct audit *a = daemon_state.audit;
+	struct audit_stats st;
+	const json_t *res;
+	json_t *r;
+
+	/* each command is audited too: the spool may grow meanwhile */
+	audit_get_stats(a, &st);
+	r = dispatch("{\"id\":1,\"cmd\":\"audit.verify\"}");
+	res = result_of(r);
+	cr_expect(json_is_true(json_object_get(res, "intact")));
+	cr_expect(json_is_true(json_object_get(res, "hmac")));
+	cr_expect_geq(jnum(res, "records"), AUDIT_RECORDS);
+	cr_expect_eq(jnum(res, "first_seq"), 1);
+	cr_expect_geq(jnum(res, "last_seq"), (long long)st.last_seq);
+	cr_expect_eq(jnum(res, "torn_tail_bytes"), 0);
+	cr_expect_null(json_object_get(res, "broken"));
+	cr_expect_str_eq(json_string_value(json_object_get(res, "dir")),
+			 conf.audit_dir);
+	json_decref(r);
+
+	/* without the daemon's key the HMAC chain does not verify */
+	daemon_state.audit = NULL;
+	r = dispatch("{\"id\":2,\"cmd\":\"audit.verify\"}");
+	daemon_state.audit = a;
+	res = result_of(r);
+	cr_expect(json_is_false(json_object_get(res, "intact")));
+	cr_expect(json_is_false(json_object_get(res, "hmac")));
+	cr_expect_eq(jnum(json_object_get(res, "broken"), "seq"), 1);
+	json_decref(r);
+
+	/* the work is bounded; the next call continues the chain */
+	r = dispatch("{\"id\":3,\"cmd\":\"audit.verify\","
+		     "\"args\":{\"max_records\":10}}");
+	res = result_of(r);
+	cr_expect(json_is_true(json_object_get(res, "limited")));
+	cr_expect_eq(jnum(res, "records"), 10);
+	cr_expect_eq(jnum(res, "last_seq"), 10);
+	cr_expect(json_is_true(json_object_get(res, "intact")));
+	{
+		char req[256];
+		json_t *r2;
+
+		snprintf(req, sizeof(req),
+			 "{\"id\":4,\"cmd\":\"audit.verify\",\"args\":"
+			 "{\"after_seq\":10,\"anchor\":\"%s\"}}",
+			 json_string_value(json_object_get(res, "last_chain")));
+		r2 = dispatch(req);
+		cr_expect(
+			json_is_true(json_object_get(result_of(r2), "intact")));
+		cr_expect_eq(jnum(result_of(r2), "first_seq"), 11);
+		cr_expect_geq(jnum(result_of(r2), "last_seq"), AUDIT_RECORDS);
+		json_decref(r2);
+		/* a forged anchor does not verify */
+		r2 = dispatch("{\"id\":5,\"cmd\":\"audit.verify\",\"args\":"
+			      "{\"after_seq\":10,\"anchor\":\"000000000000"
+			      "0000000000000000000000000000000000000000000000"
+			      "000000\"}}");
+		cr_expect(json_is_false(
+			json_object_get(result_of(r2), "intact")));
+		cr_expect_eq(jnum(json_object_get(result_of(r2), "broken"),
+				  "seq"),
+			     11);
+		json_decref(r2);
+	}
+	json_decref(r);
+}
+
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+	}
+	return ~crc;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* CR 3.9 */
+Test(commands, audit_verify_detects_a_changed_byte, .init = audit_setup,
+     .fini = audit_teardown)
+{
+	char path[256];
+	uint8_t *img;
+	size_t len, off = SPOOL_HEADER_LEN;
+	struct stat sb;
+	const json_t *res, *b;
+	json_t *r;
+	int fd;
+
+	/* record seq 20: one digit of its message changed, the (unkeyed)
+	 * record CRC recomputed, as a tamperer who knows the format would */
+	snprintf(path, sizeof(path), "%s/seg-0000000000000001.cds",
+		 conf.audit_dir);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	len = (size_t)sb.st_size;
+	img = malloc(len);
+	cr_assert_eq(pread(fd, img, len, 0), (ssize_t)len);
+	for (;;) {
+		uint32_t rlen;
+
+		cr_assert_leq(off + SPOOL_REC_OVERHEAD, len,
+			      "seq 20 not found");
+		rlen = get_le32(img + off);
+		if (get_le32(img + off + 4) == 20) {
+			uint8_t *p = img + off + SPOOL_REC_OVERHEAD;
+
+			p[rlen - 1] = p[rlen - 1] == '7' ? '8' : '7';
+			{
+				uint32_t crc = crc32c_sw(
+					crc32c_sw(0, img + off, 44), p, rlen);
+
+				for (int i = 0; i < 4; i++)
+					img[off + 44 + (size_t)i] =
+						(uint8_t)(crc >> (8 * i));
+			}
+			cr_assert_eq(pwrite(fd, img + off,
+					    SPOOL_REC_OVERHEAD + rlen,
+					    (off_t)off),
+				     (ssize_t)(SPOOL_REC_OVERHEAD + rlen));
+			break;
+		}
+		off += SPOOL_REC_OVERHEAD + rlen;
+	}
+	close(fd);
+	free(img);
+
+	r = dispatch("{\"id\":4,\"cmd\":\"audit.verify\"}");
+	res = result_of(r);
+	b = json_object_get(res, "broken");
+	cr_expect(json_is_false(json_object_get(res, "intact")));
+	cr_assert_not_null(b);
+	cr_expect_eq(jnum(b, "seq"), 20);
+	cr_expect_eq(jnum(b, "record"), 20);
+	cr_expect_str_eq(json_string_value(json_object_get(b, "segment")),
+			 "seg-0000000000000001.cds");
+	cr_expect_str_eq(json_string_value(json_object_get(b, "reason")),
+			 "chain value differs");
+	json_decref(r);
+}
+
+/* CR 6.1 */
+Test(commands, audit_tail_returns_the_last_records, .init = audit_setup,
+     .fini = audit_teardown)
+{
+	struct audit_stats st;
+	const json_t *res, *recs, *rec;
+	long long first;
+	json_t *r;
+	size_t i;
+
+	/* each command is audited too: the spool may grow meanwhile */
+	audit_get_stats(daemon_state.audit, &st);
+	r = dispatch(
+		"{\"id\":5,\"cmd\":\"audit.tail\",\"args\":{\"count\":5}}");
+	res = result_of(r);
+	recs = json_object_get(res, "records");
+	cr_assert_eq(json_array_size(recs), 5);
+	first = jnum(json_array_get(recs, 0), "seq");
+	cr_expect_geq(first + 4, (long long)st.last_seq, "the newest ones");
+	json_array_foreach(recs, i, rec)
+	{
+		const char *text =
+			json_string_value(json_object_get(rec, "text"));
+		char want[64];
+
+		cr_expect_eq(jnum(rec, "seq"), first + (long long)i);
+		cr_expect_str_eq(
+			json_string_value(json_object_get(rec, "msgid")),
+			"MGMT_COMMAND");
+		cr_expect(
+			strncmp(json_string_value(json_object_get(rec, "time")),
+				"20", 2) == 0);
+		cr_assert_not_null(text);
+		cr_expect_eq(text[0], '<');
+		snprintf(want, sizeof(want), " seq=\"%lld\"",
+			 first + (long long)i);
+		cr_expect(strstr(text, want) != NULL, "%s", text);
+	}
+	json_decref(r);
+
+	audit_get_stats(daemon_state.audit, &st);
+	r = dispatch("{\"id\":6,\"cmd\":\"audit.tail\"}");
+	recs = json_object_get(result_of(r), "records");
+	cr_expect_eq(json_array_size(recs), CMD_AUDIT_TAIL_DEFAULT);
+	cr_expect_geq(jnum(json_array_get(recs, CMD_AUDIT_TAIL_DEFAULT - 1),
+			   "seq"),
+		      (long long)st.last_seq);
+	json_decref(r);
+}
+
+/* CR 3.5 */
+Test(commands, audit_tail_count_validated, .init = audit_setup,
+     .fini = audit_teardown)
+{
+	json_t *r = dispatch(
+		"{\"id\":7,\"cmd\":\"audit.tail\",\"args\":{\"count\":1001}}");
+
+	cr_expect_str_eq(code_of(r), CTL_ERR_INVALID_ARGS);
+	cr_expect(strstr(json_string_value(json_object_get(
+				 json_object_get(r, "error"), "message")),
+			 "1001") != NULL);
+	json_decref(r);
+	r = dispatch(
+		"{\"id\":8,\"cmd\":\"audit.tail\",\"args\":{\"count\":\"9\"}}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_INVALID_ARGS);
+	json_decref(r);
+	r = dispatch("{\"id\":9,\"cmd\":\"audit.verify\","
+		     "\"args\":{\"max_records\":-1}}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_INVALID_ARGS);
+	json_decref(r);
+	r = dispatch("{\"id\":9,\"cmd\":\"audit.verify\","
+		     "\"args\":{\"after_seq\":3}}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_INVALID_ARGS, "without anchor");
+	json_decref(r);
+	r = dispatch("{\"id\":9,\"cmd\":\"audit.verify\","
+		     "\"args\":{\"after_seq\":3,\"anchor\":\"xyz\"}}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_INVALID_ARGS);
+	json_decref(r);
+}
+
+Test(commands, audit_commands_name_a_missing_spool, .init = daemon_setup,
+     .fini = daemon_teardown)
+{
+	json_t *r;
+
+	free(conf.audit_dir);
+	conf.audit_dir = strdup("/nonexistent/conduitd-spool");
+	r = dispatch("{\"id\":10,\"cmd\":\"audit.verify\"}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_IO);
+	cr_expect(strstr(json_string_value(json_object_get(
+				 json_object_get(r, "error"), "message")),
+			 "/nonexistent/conduitd-spool") != NULL);
+	json_decref(r);
+	r = dispatch("{\"id\":11,\"cmd\":\"audit.tail\"}");
+	cr_expect_str_eq(code_of(r), CTL_ERR_IO);
+	json_decref(r);
+}
+
+/* The keys conduitd.conf(5) documents (.TP items of its KEYS sections,
+ * not the collector options inside .RS/.RE). */
+static size_t doc_keys(char keys[][64], size_t max)
+{
+	char line[512];
+	bool in_keys = false, nested = false, next = false;
+	size_t n = 0;
+	FILE *f = fopen(TEST_SRCDIR "/docs/conduitd.conf.5", "r");
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, ".SH ", 4) == 0)
+			in_keys = strstr(line, "KEYS") != NULL;
+		else if (strncmp(line, ".RS", 3) == 0)
+			nested = true;
+		else if (strncmp(line, ".RE", 3) == 0)
+			nested = false;
+		if (next && n < max &&
+		    sscanf(line, ".%*s %63[a-z-]", keys[n]) == 1)
+			n++;
+		next = in_keys && !nested && strncmp(line, ".TP", 3) == 0;
+	}
+	fclose(f);
+	return n;
+}
+
+Test(commands, conf_show_lists_every_documented_key_without_secrets,
+     .init = audit_setup, .fini = audit_teardown)
+{
+	static char keys[128][64];
+	size_t n = doc_keys(keys, 128);
+	const json_t *res, *k;
+	json_t *r;
+	char *dump;
+
+	cr_assert_geq(n, 50, "keys found in conduitd.conf(5): %zu", n);
+	free(conf.mgmt_listen[0]);
+	conf.mgmt_listen[0] = strdup("198.51.100.1");
+	conf.n_mgmt_listen = 1;
+	conf.session_idle_lock = 0;
+	conf.session_idle_lock_set = true;
+	r = dispatch("{\"id\":12,\"cmd\":\"conf.show\"}");
+	res = result_of(r);
+	k = json_object_get(res, "keys");
+	for (size_t i = 0; i < n; i++)
+		cr_expect_not_null(json_object_get(k, keys[i]),
+				   "conf.show lacks %s", keys[i]);
+	cr_expect(json_is_null(json_object_get(res, "file")));
+	cr_expect_str_eq(json_string_value(json_object_get(k, "audit-dir")),
+			 conf.audit_dir);
+	cr_expect_str_eq(
+		json_string_value(json_object_get(k, "audit-hmac-key")),
+		conf.audit_hmac_key);
+	cr_expect_str_eq(json_string_value(json_object_get(k, "audit-full")),
+			 "overwrite-oldest");
+	cr_expect_eq(jnum(k, "audit-pen"), 32473);
+	cr_expect_eq(jnum(k, "password-cost"), 5, "the effective default");
+	cr_expect_eq(jnum(k, "lockout-time"), 900);
+	cr_expect_eq(jnum(k, "session-idle-lock"), 0, "set to 0: off");
+	cr_expect(json_is_false(json_object_get(k, "approval-required")));
+	cr_expect(json_is_null(json_object_get(k, "management-zone")));
+	cr_expect(json_is_array(json_object_get(k, "audit-collector")));
+	cr_expect_str_eq(json_string_value(json_array_get(
+				 json_object_get(k, "management-listen"), 0)),
+			 "198.51.100.1");
+	dump = json_dumps(r, 0);
+	cr_assert_not_null(dump);
+	cr_expect(strstr(dump, audit_key_hex) == NULL, "the key's content");
+	cr_expect(strstr(dump, "00112233") == NULL);
+	free(dump);
+	json_decref(r);
 }
