@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -411,4 +412,81 @@ Test(rbac, full_table_is_enospc, .init = setup)
 	cr_expect_eq(freed, 2 + RBAC_PENDING_MAX);
 	rbac_approvals_free(&a); /* a second free is harmless */
 	cr_expect_eq(freed, 2 + RBAC_PENDING_MAX);
+}
+
+/*
+ * conduitctl(8)'s ROLES table is the documentation of this table: every
+ * command appears in exactly one of its rows, with an "x" in the columns
+ * (viewer operator engineer auditor admin) of exactly the roles allowed.
+ */
+/* CR 2.1 RE(2) */
+Test(rbac, man_page_roles_table_matches)
+{
+	FILE *f = fopen(TEST_SRCDIR "/docs/conduitctl.8", "r");
+	bool in_roles = false, in_table = false;
+	unsigned seen[64] = { 0 };
+	char line[512];
+	size_t n = 0;
+
+	cr_assert_not_null(f, "docs/conduitctl.8");
+	for (const struct rbac_rule *r = rbac_table; r->command; r++)
+		n++;
+	cr_assert_lt(n, 64);
+	while (fgets(line, sizeof(line), f)) {
+		char *tab, *cmds, *cols, *save = NULL;
+		bool x[AUTH_ROLE_COUNT] = { 0 };
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SH", 3) == 0)
+			in_roles = strcmp(line, ".SH ROLES") == 0;
+		if (!in_roles)
+			continue;
+		if (strcmp(line, ".TS") == 0 || strcmp(line, ".TE") == 0) {
+			in_table = line[2] == 'S';
+			continue;
+		}
+		tab = strchr(line, '\t');
+		if (!in_table || tab == NULL ||
+		    strncmp(line, "command", 7) == 0)
+			continue;
+		*tab = '\0';
+		cmds = line;
+		cols = tab + 1;
+		/* five columns, then the note */
+		for (int c = 0; c < AUTH_ROLE_COUNT; c++) {
+			char *next = strchr(cols, '\t');
+
+			cr_assert_not_null(next, "row \"%s\": %d columns", cmds,
+					   c);
+			*next = '\0';
+			x[c] = strcmp(cols, "x") == 0;
+			cols = next + 1;
+		}
+		for (char *cmd = strtok_r(cmds, ", ", &save); cmd;
+		     cmd = strtok_r(NULL, ", ", &save)) {
+			size_t i = 0;
+			const struct rbac_rule *r;
+
+			for (r = rbac_table; r->command; r++, i++)
+				if (strcmp(r->command, cmd) == 0)
+					break;
+			cr_assert_not_null(
+				r->command,
+				"conduitctl.8 lists \"%s\", which is not in rbac_table",
+				cmd);
+			seen[i]++;
+			for (int c = 0; c < AUTH_ROLE_COUNT; c++)
+				cr_expect_eq(
+					rbac_allowed((enum auth_role)c, cmd),
+					x[c],
+					"%s for %s: table %d, conduitctl.8 %d",
+					cmd, role_label[c],
+					rbac_allowed((enum auth_role)c, cmd),
+					x[c]);
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(seen[i], 1, "%s appears %u times in conduitctl.8",
+			     rbac_table[i].command, seen[i]);
 }
