@@ -168,12 +168,12 @@ check "user list: temp is an active viewer mapped to $U_GRP" list_has temp "sele
 TAGS="CR 1.3"
 check "CR 1.3: admin adds a local-only user without a password (--no-password)" \
 	expect_rc 0 '' -- lab_ctl user add loc --role viewer --unix "$U_OUT" --no-password
-# tags: CR 1.4
-TAGS="CR 1.4"
+# tags: CR 1.4, CR 1.1 RE(1)
+TAGS="CR 1.4, CR 1.1 RE(1)"
 check "CR 1.4: a second user with the name temp is refused" \
 	expect_rc 1 'exists' -- lab_ctl user add temp --role viewer --password-file "$IT_TMP/temp1.pw"
-# tags: CR 1.4
-TAGS="CR 1.4"
+# tags: CR 1.4, CR 1.1 RE(1)
+TAGS="CR 1.4, CR 1.1 RE(1)"
 check "CR 1.4: a Unix user already mapped (to loc) cannot be mapped to a second user" \
 	expect_rc 1 'already mapped to loc' -- lab_ctl user add loc2 --role viewer --unix "$U_OUT" --password-file "$IT_TMP/temp1.pw"
 check "$U_GRP, now mapped to temp, is served" expect_rc 0 '^sha256:' -- as_user "$U_GRP" status

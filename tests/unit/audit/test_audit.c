@@ -1249,7 +1249,7 @@ static bool is_internal(const struct rec *r)
 	       !strcmp(r->msgid, "SPOOL_THRESHOLD");
 }
 
-/* CR 2.9, CR 2.10 */
+/* CR 2.9, CR 2.9 RE(1), CR 2.10 */
 Test(audit_pipeline, drop_new_full_spool_counts_the_refused)
 {
 	char *dir = make_dir(), err[256];

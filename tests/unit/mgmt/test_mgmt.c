@@ -472,7 +472,7 @@ static void expect_refused(const struct srv_peer *p)
 
 /* --- tests --------------------------------------------------------------------- */
 
-/* CR 1.1 */
+/* CR 1.1, CR 1.1 RE(1) */
 Test(mgmt, unix_peer_mapped_gets_a_session_with_its_role, .init = setup,
      .fini = teardown)
 {
@@ -569,8 +569,7 @@ static void bootstrap_setup(void)
 	start_mgmt();
 }
 
-/* CR 1.1 */
-/* CR 1.3 */
+/* CR 1.1, CR 1.3 */
 Test(mgmt, bootstrap_only_while_no_admin_and_only_an_admin,
      .init = bootstrap_setup, .fini = teardown)
 {
@@ -762,8 +761,7 @@ static void expect_mode_0600(void)
 	cr_expect_eq(st.st_uid, geteuid());
 }
 
-/* CR 1.3 */
-/* CR 1.5 */
+/* CR 1.3, CR 1.5 */
 Test(mgmt, user_add_del_list_and_the_file, .init = setup, .fini = teardown)
 {
 	struct auth_store st = { 0 };
@@ -1077,8 +1075,7 @@ static void lockout_setup(void)
 	start_mgmt();
 }
 
-/* CR 1.10 */
-/* CR 1.11 */
+/* CR 1.10, CR 1.11 */
 Test(mgmt, lockout_after_failures_and_one_answer_for_all, .init = lockout_setup,
      .fini = teardown)
 {
