@@ -94,12 +94,15 @@ int ctl_prompt_secret(const char *prompt, char *buf, size_t len)
 	tty_saved_fd = fd;
 	t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	t.c_lflag |= ICANON;
-	(void)!write(fd, prompt, strlen(prompt));
+	/* echo off (and stale type-ahead dropped) before the prompt shows:
+	 * whatever is typed after it is the answer and must not be flushed;
+	 * the restore keeps what is typed ahead for the next prompt */
 	if (tcsetattr(fd, TCSAFLUSH, &t) < 0) {
 		rc = -errno;
 	} else {
+		(void)!write(fd, prompt, strlen(prompt));
 		rc = tty_read_line(fd, buf, len);
-		tcsetattr(fd, TCSAFLUSH, &tty_saved);
+		tcsetattr(fd, TCSANOW, &tty_saved);
 	}
 	tty_saved_fd = -1;
 	for (size_t i = 0; i < N_SIGNALS; i++)

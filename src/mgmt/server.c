@@ -1159,6 +1159,19 @@ static void srv_tls_hs_fail(struct srv *s, struct srv_client *c, time_t now,
 		c->peer.cert = false;
 		s->close_fn(&c->peer, SRV_CLOSE_PROTOCOL, why, s->arg);
 	}
+	if (cert) {
+		/* TLS 1.3: the client's first request may already be here
+		 * behind its Finished; closing with unread bytes would send a
+		 * reset that can overtake the alert, and the client would
+		 * see "connection reset" instead of the reason */
+		char junk[4096];
+
+		for (int i = 0; i < 16 && recv(c->fd, junk, sizeof(junk),
+					       MSG_DONTWAIT) > 0;
+		     i++)
+			;
+		(void)shutdown(c->fd, SHUT_WR);
+	}
 	srv_end(s, c, SRV_CLOSE_PROTOCOL, why);
 }
 

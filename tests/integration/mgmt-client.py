@@ -286,7 +286,14 @@ def mode_pty(argv):
         if b"TOTP code: " in out and "totp" not in answered:
             answered.add("totp")
             os.write(fd, (code or "").encode() + b"\n")
-    _, st = os.waitpid(pid, 0)
+    # bounded: a client stuck at a prompt is killed, not waited for
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        time.sleep(2)
+        done, st = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        os.kill(pid, 9)
+        _, st = os.waitpid(pid, 0)
     text = out.decode(errors="replace")
     print(text)
     k = text.find("Password: ")
