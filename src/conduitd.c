@@ -395,16 +395,8 @@ static int check_listen(const struct conf *c, const struct pol_policy *p,
 
 		if (inet_pton(fam, c->mgmt_listen[i], a) != 1)
 			continue; /* conf_load checked it */
-		for (size_t k = 0; k < z->n_nets && !in_net; k++) {
-			const struct pol_prefix *n = &z->nets[k];
-			unsigned bits = n->len, full = bits / 8;
-
-			if (n->family != fam || memcmp(a, n->addr, full))
-				continue;
-			in_net = bits % 8 == 0 ||
-				 ((a[full] ^ n->addr[full]) &
-				  (uint8_t)(0xff << (8 - bits % 8))) == 0;
-		}
+		for (size_t k = 0; k < z->n_nets && !in_net; k++)
+			in_net = pol_prefix_contains(&z->nets[k], fam, a);
 		for (struct ifaddrs *f = ifa; f && !on_if; f = f->ifa_next) {
 			const void *fa;
 

@@ -147,33 +147,6 @@ int reader_slurp(const char *path, uint8_t **out, size_t *len, char *err,
 
 /* --- verification ------------------------------------------------------- */
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-/*
- * spool_open's rule for the newest segment (spool.c torn_tail): what a
- * crash or an append in progress leaves is a prefix of one last record,
- * or zeros; nothing valid can follow the bad spot.
- */
-static bool torn_tail(const uint8_t *img, size_t len, size_t off)
-{
-	uint32_t rlen;
-	size_t i;
-
-	if (len - off < SPOOL_REC_OVERHEAD)
-		return true;
-	for (i = off; i < len && img[i] == 0; i++)
-		;
-	if (i == len)
-		return true;
-	rlen = le32(img + off);
-	return rlen == 0 || rlen > SPOOL_RECORD_MAX ||
-	       (uint64_t)off + SPOOL_REC_OVERHEAD + rlen >= len;
-}
-
 int reader_verify_init(struct reader_verify *rv, unsigned pen, const void *key,
 		       size_t key_len)
 {
@@ -324,7 +297,7 @@ int reader_verify_spool(struct reader_verify *rv, const char *dir, char *err,
 			snprintf(rv->stop_segment, sizeof(rv->stop_segment),
 				 "%s", names[i]);
 		} else if ((size_t)end < len && newest &&
-			   torn_tail(img, len, (size_t)end)) {
+			   spool_torn_tail(img, len, (size_t)end)) {
 			/* a record being appended or the torn tail the
 			 * daemon cuts at its next start */
 			rv->torn_bytes = len - (size_t)end;

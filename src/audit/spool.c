@@ -581,8 +581,9 @@ static bool all_zero(const uint8_t *p, size_t len)
 
 /* a crash mid-append leaves a prefix of the last record (or, after a
  * power loss, zeros): nothing valid can follow the bad spot */
-static bool torn_tail(const uint8_t *img, size_t len, size_t off)
+bool spool_torn_tail(const void *image, size_t len, size_t off)
 {
+	const uint8_t *img = image;
 	uint32_t rlen;
 
 	if (len - off < SPOOL_REC_OVERHEAD)
@@ -745,7 +746,7 @@ static int recover_segment(struct spool *sp, uint64_t first, bool newest,
 	}
 	if ((uint64_t)end < (uint64_t)st.st_size) {
 		if (!newest ||
-		    !torn_tail(img, (size_t)st.st_size, (size_t)end)) {
+		    !spool_torn_tail(img, (size_t)st.st_size, (size_t)end)) {
 			uint64_t est = a.records;
 
 			if (a.records && end > SPOOL_HEADER_LEN)

@@ -141,6 +141,12 @@ uint64_t spool_reader_backlog(const struct spool_reader *r);
  * (may be NULL) gets a static reason when it stops early. fn returning
  * non-zero stops the scan too.
  */
+/* Whether the bytes of img[off..len) after the last valid record of the
+ * newest segment are what a crash or an append in progress leaves (a
+ * prefix of one record, or zeros) rather than damage: spool_open cuts such
+ * a tail, `audit verify` ignores it. */
+bool spool_torn_tail(const void *img, size_t len, size_t off);
+
 typedef int (*spool_record_fn)(uint64_t seq, const uint8_t chain[32],
 			       const void *rec, size_t len, void *arg);
 long spool_segment_scan(const void *img, size_t len, spool_record_fn fn,

@@ -173,10 +173,7 @@ const struct cmd_def *cmd_lookup(const char *name)
 	return NULL;
 }
 
-static json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
+json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;

@@ -143,6 +143,10 @@ const struct cmd_def *cmd_lookup(const char *name);
 int cmd_check(const json_t *req, const struct cmd_def **def, uint64_t *id,
 	      const json_t **args, json_t **error);
 
+/* An error response with a formatted message (new reference). */
+json_t *cmd_err(uint64_t id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* policy.apply's handler (policy.approve calls it with d->approved). */
 json_t *cmd_policy_apply(struct cmd_daemon *d, const json_t *args, uint64_t id);
 /* The arguments of a request as audit text: "name=x role=y", secret ones

@@ -539,20 +539,6 @@ static void sess_actor(const struct sess *s, char *buf, size_t len)
 		 channel_name(s->channel), s->source, (unsigned)s->id);
 }
 
-static json_t *err(uint64_t id, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static json_t *err(uint64_t id, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return ctl_response_error(id, code, msg, NULL);
-}
-
 /* Adds the session's identity to an audit event. */
 static void ev_sess(struct audit_event *ev, const struct sess *s)
 {
@@ -664,9 +650,9 @@ static struct sess *session_start(struct mgmt *m, struct srv_peer *peer,
 		audit_login_fail(m, NULL, channel_name(ch), peer->addr, "-",
 				 "session cap reached", 0);
 		peer->close_after = true;
-		*resp = err(id, CTL_ERR_BUSY,
-			    "too many management sessions (session-max %u)",
-			    m->sessions.max_total);
+		*resp = cmd_err(id, CTL_ERR_BUSY,
+				"too many management sessions (session-max %u)",
+				m->sessions.max_total);
 		return NULL;
 	}
 	memset(sx_of(m, s), 0, sizeof(struct sx));
@@ -686,7 +672,7 @@ static struct sess *session_start(struct mgmt *m, struct srv_peer *peer,
 			audit_login_fail(m, u->name, "unix", peer->addr,
 					 "peercred", "per-user session cap", 0);
 			peer->close_after = true;
-			*resp = err(
+			*resp = cmd_err(
 				id, CTL_ERR_BUSY,
 				"%s has too many sessions (session-max-per-user %u)",
 				u->name, m->sessions.max_per_user);
@@ -709,9 +695,9 @@ static struct sess *session_start(struct mgmt *m, struct srv_peer *peer,
 			     "unix user not mapped to a conduitd user",
 			 s->id);
 	peer->close_after = true;
-	*resp = err(id, CTL_ERR_PERMISSION,
-		    "uid %u (%s) is not mapped to an active conduitd user",
-		    (unsigned)peer->uid, uname[0] ? uname : "unknown");
+	*resp = cmd_err(id, CTL_ERR_PERMISSION,
+			"uid %u (%s) is not mapped to an active conduitd user",
+			(unsigned)peer->uid, uname[0] ? uname : "unknown");
 	return NULL;
 }
 
@@ -893,15 +879,15 @@ static json_t *gate(struct mgmt *m, struct sess *s, const char *cmd,
 		if (is(cmd, "hello") || is(cmd, "auth.login"))
 			return NULL;
 		audit_denied(m, s, cmd, "not authenticated");
-		return err(id, CTL_ERR_AUTH_REQUIRED,
-			   "log in first (auth.login)");
+		return cmd_err(id, CTL_ERR_AUTH_REQUIRED,
+			       "log in first (auth.login)");
 	}
 	if (s->state == SESS_LOCKED) {
 		if (is(cmd, "hello") || is(cmd, "auth.unlock") ||
 		    is(cmd, "auth.logout"))
 			return NULL;
 		audit_denied(m, s, cmd, "session locked");
-		return err(
+		return cmd_err(
 			id, CTL_ERR_SESSION_LOCKED,
 			"session locked after %u s idle: re-authenticate (auth.unlock)",
 			m->sessions.idle_lock_s);
@@ -914,13 +900,13 @@ static json_t *gate(struct mgmt *m, struct sess *s, const char *cmd,
 			return NULL;
 		if (have_active_admin(m)) {
 			audit_denied(m, s, cmd, "bootstrap over");
-			return err(
+			return cmd_err(
 				id, CTL_ERR_PERMISSION,
 				"an admin exists now: this bootstrap session may not run %s",
 				cmd);
 		}
 		audit_denied(m, s, cmd, "bootstrap session");
-		return err(
+		return cmd_err(
 			id, CTL_ERR_PERMISSION,
 			"no admin exists yet: root may only create the first admin (conduitctl user add NAME --role admin --unix root)");
 	}
@@ -930,7 +916,7 @@ static json_t *gate(struct mgmt *m, struct sess *s, const char *cmd,
 	snprintf(why, sizeof(why), "role %s may not run %s (allowed: %s)",
 		 auth_role_name(s->role), cmd, roles);
 	audit_denied(m, s, cmd, why);
-	return err(id, CTL_ERR_PERMISSION, "%s", why);
+	return cmd_err(id, CTL_ERR_PERMISSION, "%s", why);
 }
 
 static void audit_command(struct mgmt *m, const struct sess *s,
@@ -1019,7 +1005,7 @@ json_t *mgmt_request(struct mgmt *m, struct cmd_daemon *d, const json_t *req,
 	log_debug("management: %s by %s", c->name, d->actor);
 	resp = c->handler(d, args, id);
 	if (resp == NULL)
-		resp = err(id, CTL_ERR_INTERNAL, "out of memory");
+		resp = cmd_err(id, CTL_ERR_INTERNAL, "out of memory");
 	/* the handler may have ended this very session (user.del of oneself) */
 	if (resp != SRV_DEFERRED && !is(c->name, "hello") && peer->session)
 		audit_command(m, s, c, args, resp);
@@ -1033,12 +1019,12 @@ json_t *mgmt_request(struct mgmt *m, struct cmd_daemon *d, const json_t *req,
 
 json_t *mgmt_status_json(struct mgmt *m)
 {
-	size_t n[3] = { 0 };
+	size_t n[SESS_LOCKED + 1] = { 0 };
 	struct srv_stats st = { 0 };
 	json_t *r;
 
 	for (size_t i = 0; i < m->sessions.cap; i++)
-		if (m->sessions.v[i].in_use && m->sessions.v[i].state <= 2)
+		if (m->sessions.v[i].in_use)
 			n[m->sessions.v[i].state]++;
 	if (m->srv)
 		srv_get_stats(m->srv, &st);
@@ -1121,14 +1107,15 @@ static json_t *start_job(struct mgmt *m, struct cmd_daemon *d, uint64_t id,
 	int64_t now = now_mono();
 
 	if (s->channel != SESS_CH_TLS)
-		return err(
+		return cmd_err(
 			id, CTL_ERR_BAD_REQUEST,
 			"local sessions are authenticated by their peer credentials");
 	if (kind == JOB_LOGIN && s->state != SESS_UNAUTH)
-		return err(id, CTL_ERR_BAD_REQUEST, "already authenticated");
+		return cmd_err(id, CTL_ERR_BAD_REQUEST,
+			       "already authenticated");
 	if (kind == JOB_UNLOCK && s->state != SESS_LOCKED)
-		return err(id, CTL_ERR_BAD_REQUEST,
-			   "the session is not locked");
+		return cmd_err(id, CTL_ERR_BAD_REQUEST,
+			       "the session is not locked");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return NULL;
@@ -1167,7 +1154,7 @@ static json_t *start_job(struct mgmt *m, struct cmd_daemon *d, uint64_t id,
 	}
 	if (job_submit(m, j) < 0) {
 		job_free(j);
-		return err(id, CTL_ERR_BUSY, "authentication unavailable");
+		return cmd_err(id, CTL_ERR_BUSY, "authentication unavailable");
 	}
 	sx_of(m, s)->busy = true;
 	return SRV_DEFERRED;
@@ -1250,7 +1237,7 @@ static void job_done(struct mgmt *m, struct job *j)
 						 "per-user session cap" :
 						 "session of another user",
 					 j->sess_id);
-			resp = err(
+			resp = cmd_err(
 				j->req_id, CTL_ERR_BUSY,
 				rc == -EUSERS ?
 					"%s has too many sessions (session-max-per-user %u)" :
@@ -1386,8 +1373,8 @@ static struct auth_user *find_user(struct mgmt *m, const json_t *a, uint64_t id,
 	struct auth_user *u = auth_store_find(&m->store, name);
 
 	if (u == NULL)
-		*resp = err(id, CTL_ERR_INVALID_ARGS, "no user \"%.64s\"",
-			    name);
+		*resp = cmd_err(id, CTL_ERR_INVALID_ARGS, "no user \"%.64s\"",
+				name);
 	return u;
 }
 
@@ -1425,33 +1412,36 @@ json_t *mgmt_cmd_user_add(struct cmd_daemon *d, const json_t *a, uint64_t id)
 	int r, rc;
 
 	if (!auth_name_ok(name))
-		return err(
+		return cmd_err(
 			id, CTL_ERR_INVALID_ARGS,
 			"user name \"%.64s\": 1 to 32 of a-z, 0-9, '_', '.', '-', starting with a letter or '_'",
 			name);
 	r = auth_role_parse(role);
 	if (r < 0)
-		return err(
+		return cmd_err(
 			id, CTL_ERR_INVALID_ARGS,
 			"role \"%.16s\": expected viewer, operator, engineer, auditor or admin",
 			role);
 	if (d->sess->method == SESS_M_BOOTSTRAP && r != AUTH_ROLE_ADMIN)
-		return err(id, CTL_ERR_PERMISSION,
-			   "the first user must be an admin");
+		return cmd_err(id, CTL_ERR_PERMISSION,
+			       "the first user must be an admin");
 	if (ux && *ux && strcmp(ux, "-") != 0 &&
 	    (strlen(ux) > AUTH_NAME_MAX || strchr(ux, ':') || strchr(ux, '\n')))
-		return err(id, CTL_ERR_INVALID_ARGS,
-			   "unix user \"%.64s\" is not a valid name", ux);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS,
+			       "unix user \"%.64s\" is not a valid name", ux);
 	if (ux && *ux && strcmp(ux, "-") != 0 &&
 	    (u = auth_store_by_unix(&m->store, ux)) != NULL)
-		return err(id, CTL_ERR_INVALID_ARGS,
-			   "unix user %s is already mapped to %s", ux, u->name);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS,
+			       "unix user %s is already mapped to %s", ux,
+			       u->name);
 	if (auth_store_find(&m->store, name))
-		return err(id, CTL_ERR_INVALID_ARGS, "user %s exists", name);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS, "user %s exists",
+			       name);
 	if (d->sess->method == SESS_M_BOOTSTRAP && (pw == NULL || !*pw) &&
 	    (ux == NULL || !*ux || strcmp(ux, "-") == 0))
-		return err(id, CTL_ERR_INVALID_ARGS,
-			   "the first admin needs a password or a unix user");
+		return cmd_err(
+			id, CTL_ERR_INVALID_ARGS,
+			"the first admin needs a password or a unix user");
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return NULL;
@@ -1466,21 +1456,21 @@ json_t *mgmt_cmd_user_add(struct cmd_daemon *d, const json_t *a, uint64_t id)
 		if (rc < 0) {
 			explicit_bzero(u, sizeof(*u));
 			free(u);
-			return err(id, CTL_ERR_INVALID_ARGS,
-				   "password rejected: %s",
-				   why ? why : strerror(-rc));
+			return cmd_err(id, CTL_ERR_INVALID_ARGS,
+				       "password rejected: %s",
+				       why ? why : strerror(-rc));
 		}
 	}
 	rc = auth_store_add(&m->store, u);
 	if (rc < 0) {
 		free(u);
-		return err(id, CTL_ERR_INVALID_ARGS, "cannot add %s: %s", name,
-			   strerror(-rc));
+		return cmd_err(id, CTL_ERR_INVALID_ARGS, "cannot add %s: %s",
+			       name, strerror(-rc));
 	}
 	if (save_store(m, io, sizeof(io)) < 0) {
 		auth_store_del(&m->store, name);
 		free(u);
-		return err(id, CTL_ERR_IO, "%s", io);
+		return cmd_err(id, CTL_ERR_IO, "%s", io);
 	}
 	audit_user(m, d, "add", u, u->unix_user[0] ? u->unix_user : NULL);
 	rc = (int)u->role;
@@ -1503,14 +1493,14 @@ json_t *mgmt_cmd_user_del(struct cmd_daemon *d, const json_t *a, uint64_t id)
 		return resp;
 	if (u->role == AUTH_ROLE_ADMIN && u->state == AUTH_STATE_ACTIVE &&
 	    active_admins(m) <= 1)
-		return err(id, CTL_ERR_INVALID_ARGS,
-			   "%s is the last active admin", u->name);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS,
+			       "%s is the last active admin", u->name);
 	copy = *u;
 	auth_store_del(&m->store, copy.name);
 	if (save_store(m, io, sizeof(io)) < 0) {
 		auth_store_add(&m->store, &copy);
 		explicit_bzero(&copy, sizeof(copy));
-		return err(id, CTL_ERR_IO, "%s", io);
+		return cmd_err(id, CTL_ERR_IO, "%s", io);
 	}
 	ustate_del(m, copy.name);
 	audit_user(m, d, "delete", &copy, NULL);
@@ -1538,14 +1528,15 @@ static json_t *set_password(struct cmd_daemon *d, struct auth_user *u,
 		*u = *copy;
 		explicit_bzero(copy, sizeof(*copy));
 		free(copy);
-		return err(id, CTL_ERR_INVALID_ARGS, "password rejected: %s",
-			   why ? why : strerror(-rc));
+		return cmd_err(id, CTL_ERR_INVALID_ARGS,
+			       "password rejected: %s",
+			       why ? why : strerror(-rc));
 	}
 	if (save_store(m, io, sizeof(io)) < 0) {
 		*u = *copy;
 		explicit_bzero(copy, sizeof(*copy));
 		free(copy);
-		return err(id, CTL_ERR_IO, "%s", io);
+		return cmd_err(id, CTL_ERR_IO, "%s", io);
 	}
 	explicit_bzero(copy, sizeof(*copy));
 	free(copy);
@@ -1571,7 +1562,7 @@ json_t *mgmt_cmd_auth_passwd(struct cmd_daemon *d, const json_t *a, uint64_t id)
 	const char *old = json_string_value(json_object_get(a, "old"));
 
 	if (u == NULL || d->sess->method == SESS_M_BOOTSTRAP)
-		return err(
+		return cmd_err(
 			id, CTL_ERR_PERMISSION,
 			"this session has no user whose password could change");
 	/* a local session without a password may set its first one */
@@ -1601,13 +1592,13 @@ static json_t *set_state(struct cmd_daemon *d, const json_t *a, uint64_t id,
 		return resp;
 	if (lock && u->role == AUTH_ROLE_ADMIN &&
 	    u->state == AUTH_STATE_ACTIVE && active_admins(m) <= 1)
-		return err(id, CTL_ERR_INVALID_ARGS,
-			   "%s is the last active admin", u->name);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS,
+			       "%s is the last active admin", u->name);
 	old = u->state;
 	u->state = lock ? AUTH_STATE_DISABLED : AUTH_STATE_ACTIVE;
 	if (save_store(m, io, sizeof(io)) < 0) {
 		u->state = old;
-		return err(id, CTL_ERR_IO, "%s", io);
+		return cmd_err(id, CTL_ERR_IO, "%s", io);
 	}
 	us = ustate_get(m, u->name);
 	if (!lock && us)
@@ -1681,17 +1672,18 @@ json_t *mgmt_cmd_user_totp(struct cmd_daemon *d, const json_t *a, uint64_t id)
 		return resp;
 	rc = totp_new_secret(secret, sizeof(secret));
 	if (rc < 0)
-		return err(id, CTL_ERR_INTERNAL, "TOTP secret: %s",
-			   strerror(-rc));
+		return cmd_err(id, CTL_ERR_INTERNAL, "TOTP secret: %s",
+			       strerror(-rc));
 	rc = totp_uri(m->o.issuer, u->name, secret, uri, sizeof(uri));
 	if (rc < 0)
-		return err(id, CTL_ERR_INTERNAL, "TOTP URI: %s", strerror(-rc));
+		return cmd_err(id, CTL_ERR_INTERNAL, "TOTP URI: %s",
+			       strerror(-rc));
 	snprintf(old, sizeof(old), "%s", u->totp);
 	snprintf(u->totp, sizeof(u->totp), "%s", secret);
 	if (save_store(m, io, sizeof(io)) < 0) {
 		snprintf(u->totp, sizeof(u->totp), "%s", old);
 		explicit_bzero(secret, sizeof(secret));
-		return err(id, CTL_ERR_IO, "%s", io);
+		return cmd_err(id, CTL_ERR_IO, "%s", io);
 	}
 	explicit_bzero(old, sizeof(old));
 	us = ustate_get(m, u->name);
@@ -1752,8 +1744,8 @@ json_t *mgmt_cmd_session_kill(struct cmd_daemon *d, const json_t *a,
 	json_t *resp;
 
 	if (s == NULL)
-		return err(id, CTL_ERR_INVALID_ARGS, "no session %u",
-			   (unsigned)sid);
+		return cmd_err(id, CTL_ERR_INVALID_ARGS, "no session %u",
+			       (unsigned)sid);
 	audit_event_init(&ev, AUDIT_MGMT_SESSION);
 	ev_sess(&ev, s);
 	audit_event_add(&ev, "action", "killed");
@@ -1837,7 +1829,7 @@ json_t *mgmt_policy_submit(struct mgmt *m, struct cmd_daemon *d, uint64_t id,
 			 (int64_t)time(NULL));
 	if (rc < 0) {
 		pending_free(pp);
-		return err(
+		return cmd_err(
 			id, rc == -ENOSPC ? CTL_ERR_BUSY : CTL_ERR_PERMISSION,
 			"%s",
 			rc == -ENOSPC ?
@@ -1900,16 +1892,17 @@ json_t *mgmt_cmd_policy_approve(struct cmd_daemon *d, const json_t *a,
 	expire_approvals(m);
 	p = pending_find(m, pid);
 	if (p == NULL)
-		return err(id, CTL_ERR_APPROVAL,
-			   "no pending policy change %u (unknown or expired)",
-			   (unsigned)pid);
+		return cmd_err(
+			id, CTL_ERR_APPROVAL,
+			"no pending policy change %u (unknown or expired)",
+			(unsigned)pid);
 	copy = *p;
 	rc = rbac_approve(&m->approvals, pid, d->sess->user, d->sess->role,
 			  (int64_t)time(NULL), (void **)&pp);
 	if (rc < 0) {
 		audit_approval(m, d, "approval refused", &copy,
 			       rc == -EPERM ? "self-approval" : "unknown");
-		return err(
+		return cmd_err(
 			id, CTL_ERR_APPROVAL, "%s",
 			rc == -EPERM ?
 				"a change needs a second person: its author cannot approve it" :
@@ -1938,14 +1931,15 @@ json_t *mgmt_cmd_policy_withdraw(struct cmd_daemon *d, const json_t *a,
 	int rc;
 
 	if (p == NULL)
-		return err(id, CTL_ERR_APPROVAL, "no pending policy change %u",
-			   (unsigned)pid);
+		return cmd_err(id, CTL_ERR_APPROVAL,
+			       "no pending policy change %u", (unsigned)pid);
 	copy = *p;
 	rc = rbac_withdraw(&m->approvals, pid, d->sess->user, d->sess->role);
 	if (rc < 0)
-		return err(id, CTL_ERR_APPROVAL,
-			   "only its author or an admin may withdraw change %u",
-			   (unsigned)pid);
+		return cmd_err(
+			id, CTL_ERR_APPROVAL,
+			"only its author or an admin may withdraw change %u",
+			(unsigned)pid);
 	audit_approval(m, d, "withdrawn", &copy, NULL);
 	return ctl_response_ok(id, json_pack("{s:I}", "id", (json_int_t)pid));
 }

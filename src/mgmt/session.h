@@ -34,9 +34,9 @@ enum sess_state {
 };
 
 enum sess_method {
-	SESS_M_NONE,	     /* not authenticated */
-	SESS_M_PEERCRED,     /* unix: SO_PEERCRED mapping */
-	SESS_M_BOOTSTRAP,    /* unix: root while no admin exists */
+	SESS_M_NONE,	      /* not authenticated */
+	SESS_M_PEERCRED,      /* unix: SO_PEERCRED mapping */
+	SESS_M_BOOTSTRAP,     /* unix: root while no admin exists */
 	SESS_M_PASSWORD_TOTP, /* tls: password + TOTP */
 	SESS_M_CERT_PASSWORD, /* tls: client certificate + password */
 };
@@ -105,7 +105,10 @@ struct sess *sess_by_client(struct sess_table *t, uint64_t client);
 unsigned sess_count_user(const struct sess_table *t, const char *user);
 /* Iterate with: for (size_t i = 0; i < t->cap; i++) if (t->v[i].in_use) */
 
-const char *sess_state_name(enum sess_state s);	 /* "unauthenticated", "active", "locked" */
-const char *sess_method_name(enum sess_method m); /* "none", "peercred", "bootstrap", "password+totp", "certificate+password" */
+const char *
+sess_state_name(enum sess_state s); /* "unauthenticated", "active", "locked" */
+const char *sess_method_name(
+	enum sess_method
+		m); /* "none", "peercred", "bootstrap", "password+totp", "certificate+password" */
 
 #endif
